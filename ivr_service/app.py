@@ -1,0 +1,48 @@
+"""Application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from apiflask import APIFlask
+
+from .container import Services
+from .core.questionnaire import QuestionnaireRegistry
+from .persistence.db import Database
+from .persistence.models import utcnow
+from .settings import Settings
+
+
+def create_app(settings: Settings | None = None, clock: Callable[[], datetime] = utcnow) -> APIFlask:
+    """Build the web app. Settings come from the environment unless given; they are
+    validated here, so a bad value stops start-up with a message naming it."""
+    if settings is None:
+        settings = Settings.from_env()
+    else:
+        settings.validate()
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = APIFlask(__name__, title="SIPAS survey service", version="1.0",
+                   spec_path="/api/v1/openapi.json", docs_path="/api/v1/docs")
+    app.config.update(SECRET_KEY=settings.secret_key, SETTINGS=settings, JSON_SORT_KEYS=False)
+    app.config["INFO"] = {"description": "Telephone and SMS surveys of citizen satisfaction with "
+                                         "public administrative services (SIPAS)."}
+    app.extensions["sipas"] = Services(
+        settings=settings, db=Database(settings.database_url),
+        registry=QuestionnaireRegistry(settings.questionnaire_dir), clock=clock,
+        voices={"vi": settings.voice_vi, "en": settings.voice_en},
+    )
+
+    from .web import api, voice
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(voice.bp)
+
+    @app.get("/healthz")
+    @app.doc(hide=True)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,290 @@
+"""Command line: ``python -m ivr_service <command>``. Calls the same services as the API."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+from werkzeug.serving import make_server
+
+from .app import create_app
+from .core.questionnaire import QuestionnaireError
+from .core.sampling import RULES, SampleRule
+from .persistence import migrate
+from .services import campaigns, frames, results
+from .services.campaigns import CampaignError, NotFound
+from .settings import PROJECT_ROOT, Settings, SettingsError
+
+DEMO_FRAME = PROJECT_ROOT / "config" / "demo" / "transactions.csv"
+DEMO_AGENCY = ("DEMO-STNMT", "Sở Tài nguyên và Môi trường (demo)")
+# The demo calls simulated citizens only, so it may declare an always-open window and
+# fast retries; real campaigns keep the Decree 91 defaults.
+DEMO_CAMPAIGN = {
+    "window": {"weekdays": list(range(7)), "parts": [["00:00", "23:59:59.999999"]]},
+    "retry": {"max_attempts": 3, "delays": {"busy": 1, "no_answer": 1, "failed": 1, "machine": 1,
+                                           "partial": 1, "break_off": 1, "canceled": 1}},
+    "calls_per_second": 100.0,
+}
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+
+
+def _app() -> Any:
+    return create_app(_settings())
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@click.group()
+def cli() -> None:
+    """SIPAS telephone survey service."""
+
+
+@cli.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    migrate.upgrade(_settings().database_url, revision)
+    click.echo(f"database at revision {migrate.current(_settings().database_url)}")
+
+
+@db.command("downgrade")
+@click.argument("revision", default="-1")
+def db_downgrade(revision: str) -> None:
+    migrate.downgrade(_settings().database_url, revision)
+    click.echo(f"database at revision {migrate.current(_settings().database_url)}")
+
+
+@db.command("check")
+def db_check() -> None:
+    """Fail if the models and the migrated database differ."""
+    diffs = migrate.differences(_settings().database_url)
+    if diffs:
+        raise click.ClickException("models and migrations differ:\n" + "\n".join(map(str, diffs)))
+    click.echo("models and migrations agree")
+
+
+@cli.command("create-agency")
+@click.argument("code")
+@click.argument("name")
+def create_agency(code: str, name: str) -> None:
+    app = _app()
+    svc = app.extensions["sipas"]
+    try:
+        with svc.db.begin() as session:
+            agency = campaigns.create_agency(session, code, name, svc.clock())
+    except CampaignError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"agency {agency.id} {agency.code}")
+
+
+@cli.command("create-campaign")
+@click.option("--agency-id", type=int, required=True)
+@click.option("--name", required=True)
+@click.option("--questionnaire", default="sipas-2024", show_default=True)
+@click.option("--calls-per-second", type=float, default=1.0, show_default=True)
+@click.option("--language", type=click.Choice(["vi", "en"]), default="vi", show_default=True)
+def create_campaign(agency_id: int, name: str, questionnaire: str, calls_per_second: float, language: str) -> None:
+    """Create a draft campaign with the Decree 91 calling window."""
+    app = _app()
+    svc = app.extensions["sipas"]
+    try:
+        with svc.db.begin() as session:
+            campaign = campaigns.create_campaign(session, svc.registry, agency_id=agency_id, name=name,
+                                                 questionnaire=questionnaire, now=svc.clock(),
+                                                 timezone=svc.settings.timezone,
+                                                 calls_per_second=calls_per_second, language=language)
+    except (CampaignError, NotFound, QuestionnaireError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"campaign {campaign.id} ({campaign.status.value})")
+
+
+@cli.command("import-frame")
+@click.argument("campaign_id", type=int)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rule", type=click.Choice(RULES), default="seed002", show_default=True)
+@click.option("--n", type=int, default=None, help="Sample size for --rule fixed")
+@click.option("--seed", type=int, default=None, help="Random seed (recorded on the campaign)")
+def import_frame(campaign_id: int, path: Path, rule: str, n: int | None, seed: int | None) -> None:
+    """Import a transaction list into a draft campaign and draw the sample."""
+    app = _app()
+    svc = app.extensions["sipas"]
+    try:
+        sample_rule = SampleRule(kind=rule, n=n)
+        with svc.db.begin() as session:
+            campaign = campaigns.get_campaign(session, campaign_id, lock=True)
+            report = frames.import_and_sample(session, campaign, path, sample_rule,
+                                              seed if seed is not None else int(svc.clock().timestamp()),
+                                              svc.clock())
+    except (frames.FrameError, CampaignError, NotFound, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    _echo_json(asdict(report))
+
+
+@cli.command("campaign")
+@click.argument("action", type=click.Choice(["start", "pause", "resume", "cancel"]))
+@click.argument("campaign_id", type=int)
+def campaign_action(action: str, campaign_id: int) -> None:
+    app = _app()
+    svc = app.extensions["sipas"]
+    try:
+        with svc.db.begin() as session:
+            campaign = campaigns.transition(session, campaign_id, action, svc.clock())
+    except (CampaignError, NotFound) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"campaign {campaign.id} is {campaign.status.value}")
+
+
+@cli.command("progress")
+@click.argument("campaign_id", type=int)
+def progress(campaign_id: int) -> None:
+    app = _app()
+    svc = app.extensions["sipas"]
+    try:
+        with svc.db.begin() as session:
+            _echo_json(asdict(campaigns.progress(session, campaign_id, svc.clock())))
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command("scores")
+@click.argument("campaign_id", type=int)
+def scores(campaign_id: int) -> None:
+    app = _app()
+    svc = app.extensions["sipas"]
+    try:
+        with svc.db.begin() as session:
+            _echo_json(asdict(results.campaign_scores(session, svc.registry, campaign_id)))
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command("export")
+@click.argument("campaign_id", type=int)
+def export(campaign_id: int) -> None:
+    app = _app()
+    svc = app.extensions["sipas"]
+    try:
+        with svc.db.begin() as session:
+            path = results.write_export(session, svc.registry, campaign_id, svc.settings.export_dir, svc.clock())
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(str(path))
+
+
+def load_demo(app: Any, frame: Path = DEMO_FRAME, n: int = 250, seed: int = 2024) -> int:
+    """Create the demo agency and a running demo campaign sampled from the shipped frame."""
+    svc = app.extensions["sipas"]
+    now = svc.clock()
+    with svc.db.begin() as session:
+        agency = campaigns.create_agency(session, f"{DEMO_AGENCY[0]}-{now:%Y%m%d%H%M%S%f}", DEMO_AGENCY[1], now)
+        campaign = campaigns.create_campaign(
+            session, svc.registry, agency_id=agency.id, name=f"Demo {now:%Y-%m-%d %H:%M}",
+            questionnaire="sipas-2024", now=now, timezone=svc.settings.timezone, **DEMO_CAMPAIGN)
+        frames.import_and_sample(session, campaign, frame, SampleRule("fixed", n), seed, now)
+        campaigns.transition(session, campaign.id, "start", now)
+        return campaign.id
+
+
+@cli.command("demo")
+def demo() -> None:
+    """Load the demo agency and transaction list, sample it and start the campaign."""
+    app = _app()
+    campaign_id = load_demo(app)
+    click.echo(f"demo campaign {campaign_id} is running")
+
+
+@cli.command("worker")
+def worker() -> None:
+    """Run a worker process (dispatch and housekeeping) until interrupted."""
+    from .worker import Worker
+
+    app = _app()
+    runner = Worker(app)
+    try:
+        runner.scheduler(blocking=True).start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        runner.close()
+
+
+@cli.command("serve")
+@click.option("--exit-when-done", is_flag=True, help="Stop once no campaign is running and all are exported.")
+def serve(exit_when_done: bool) -> None:
+    """All-in-one: web server and worker in one process (the embedded default)."""
+    from .worker import Worker
+
+    app = _app()
+    settings = app.extensions["sipas"].settings
+    base = urlsplit(settings.public_base_url)
+    server = make_server(base.hostname or "127.0.0.1", base.port or 80, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
+    thread.start()
+    click.echo(f"SIPAS survey service at {settings.public_base_url}/  (API docs: "
+               f"{settings.public_base_url}/api/v1/docs)")
+    runner = Worker(app)
+    scheduler = runner.scheduler(blocking=False)
+    done = threading.Event()
+    if exit_when_done:
+        def check() -> None:
+            if _all_done(app):
+                done.set()
+        scheduler.add_job(check, "interval", seconds=1, id="exit-when-done", max_instances=1, coalesce=True)
+    scheduler.start()
+    try:
+        done.wait() if exit_when_done else thread.join()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        scheduler.shutdown(wait=True)
+        runner.close()
+        server.shutdown()
+    _report(app)
+
+
+def _all_done(app: Any) -> bool:
+    from sqlalchemy import func, select
+
+    from .persistence.models import Campaign, CampaignStatus
+
+    with app.extensions["sipas"].db.begin() as session:
+        return not session.scalar(select(func.count()).select_from(Campaign).where(
+            (Campaign.status == CampaignStatus.RUNNING)
+            | ((Campaign.status == CampaignStatus.COMPLETED) & Campaign.export_path.is_(None))))
+
+
+def _report(app: Any) -> None:
+    from sqlalchemy import select
+
+    from .persistence.models import Campaign
+
+    with app.extensions["sipas"].db.begin() as session:
+        for campaign in session.scalars(select(Campaign).where(Campaign.export_path.is_not(None))
+                                        .order_by(Campaign.id.desc()).limit(1)):
+            click.echo(f"campaign {campaign.id} {campaign.status.value}; export: {campaign.export_path}")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except SettingsError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,246 @@
+"""Typed SQLAlchemy 2 models. Times are stored in UTC (see :class:`UTCDateTime`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timezone
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (JSON, Date, DateTime, Enum, Float, ForeignKey, Index, Integer, MetaData,
+                        String, Text, TypeDecorator, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; store aware UTC datetimes")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _enum(cls: type[StrEnum], name: str) -> Enum:
+    return Enum(cls, name=name, native_enum=False, length=20,
+                values_callable=lambda e: [m.value for m in e], validate_strings=True)
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"            # being configured; nothing is dialled
+    RUNNING = "running"        # the worker dispatches due contacts
+    PAUSED = "paused"          # no new attempts; calls in progress finish
+    COMPLETED = "completed"    # every contact has a final disposition
+    CANCELLED = "cancelled"    # stopped by an operator
+
+
+class ContactStatus(StrEnum):
+    PENDING = "pending"        # waiting for its next attempt (see next_attempt_at)
+    ACTIVE = "active"          # an attempt is under way
+    DONE = "done"              # final: see disposition
+
+
+class AttemptStatus(StrEnum):
+    QUEUED = "queued"          # row committed, provider not yet asked
+    INITIATED = "initiated"    # provider accepted the call; provider_id set
+    RINGING = "ringing"
+    IN_PROGRESS = "in_progress"  # answered; the IVR is running
+    COMPLETED = "completed"    # the call ended after being answered
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    FAILED = "failed"          # provider refused or the network failed; see error_*
+    CANCELED = "canceled"
+
+
+FINAL_ATTEMPT_STATUSES = frozenset({AttemptStatus.COMPLETED, AttemptStatus.BUSY,
+                                    AttemptStatus.NO_ANSWER, AttemptStatus.FAILED,
+                                    AttemptStatus.CANCELED})
+
+
+class InterviewStatus(StrEnum):
+    IN_PROGRESS = "in_progress"
+    COMPLETE = "complete"      # AAPOR 1.1
+    PARTIAL = "partial"        # AAPOR 1.2
+    BREAK_OFF = "break_off"    # AAPOR 2.12
+    REFUSED = "refused"        # AAPOR 2.11
+
+
+class Agency(Base):
+    __tablename__ = "agencies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    campaigns: Mapped[list[Campaign]] = relationship(back_populates="agency")
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    questionnaire_key: Mapped[str] = mapped_column(String(80))
+    status: Mapped[CampaignStatus] = mapped_column(_enum(CampaignStatus, "campaign_status"),
+                                                   default=CampaignStatus.DRAFT)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
+    language: Mapped[str] = mapped_column(String(5), default="vi")
+    period_start: Mapped[date | None] = mapped_column(Date)
+    period_end: Mapped[date | None] = mapped_column(Date)
+    window: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    retry: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    calls_per_second: Mapped[float] = mapped_column(Float, default=1.0)
+    resume_mode: Mapped[str] = mapped_column(String(10), default="resume")  # resume | restart
+    sample_seed: Mapped[int | None] = mapped_column(Integer)
+    frame_size: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    export_path: Mapped[str | None] = mapped_column(String(500))
+
+    agency: Mapped[Agency] = relationship(back_populates="campaigns")
+    contacts: Mapped[list[Contact]] = relationship(back_populates="campaign")
+
+
+class Contact(Base):
+    """A sampled citizen in one campaign. ``respondent_id`` is the pseudonym in results."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "phone_e164", name="uq_contacts_campaign_phone"),
+        Index("ix_contacts_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    respondent_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_token)
+    phone_e164: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str | None] = mapped_column(String(200))
+    transaction_code: Mapped[str | None] = mapped_column(String(80))
+    field: Mapped[str | None] = mapped_column(String(200))       # lĩnh vực: the stratum
+    stratum_weight: Mapped[float] = mapped_column(Float, default=1.0)  # N_h / n_h
+    returned_on: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[ContactStatus] = mapped_column(_enum(ContactStatus, "contact_status"),
+                                                  default=ContactStatus.PENDING)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disposition: Mapped[str | None] = mapped_column(String(8))   # AAPOR code when done
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="contacts")
+    attempts: Mapped[list[Attempt]] = relationship(back_populates="contact", order_by="Attempt.number")
+    interview: Mapped[Interview | None] = relationship(back_populates="contact")
+
+
+class Attempt(Base):
+    """One call (or message) to a contact. Written and committed before the provider is asked."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (
+        UniqueConstraint("contact_id", "channel", "number", name="uq_attempts_contact_channel_number"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True, default=new_token)  # in webhook URLs
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(10), default="voice")
+    number: Mapped[int] = mapped_column(Integer)                 # 1 for the first attempt
+    status: Mapped[AttemptStatus] = mapped_column(_enum(AttemptStatus, "attempt_status"),
+                                                  default=AttemptStatus.QUEUED)
+    outcome: Mapped[str | None] = mapped_column(String(20))      # core.policy.Outcome when final
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    error_code: Mapped[str | None] = mapped_column(String(20))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    duration_s: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    contact: Mapped[Contact] = relationship(back_populates="attempts")
+
+
+class Interview(Base):
+    """The questionnaire state of one contact, carried across attempts."""
+
+    __tablename__ = "interviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), unique=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    questionnaire_key: Mapped[str] = mapped_column(String(80))
+    status: Mapped[InterviewStatus] = mapped_column(_enum(InterviewStatus, "interview_status"),
+                                                    default=InterviewStatus.IN_PROGRESS)
+    current_item: Mapped[str | None] = mapped_column(String(40))
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    repeats: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    contact: Mapped[Contact] = relationship(back_populates="interview")
+    answers: Mapped[list[Answer]] = relationship(back_populates="interview", order_by="Answer.id")
+
+
+class Answer(Base):
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("interview_id", "item_id", name="uq_answers_interview_item"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interview_id: Mapped[int] = mapped_column(ForeignKey("interviews.id"))
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"))
+    item_id: Mapped[str] = mapped_column(String(40))
+    value: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))             # core.flow.AnswerStatus
+    digits: Mapped[str] = mapped_column(String(8), default="")
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    interview: Mapped[Interview] = relationship(back_populates="answers")
+
+
+class OptOut(Base):
+    """Do-not-contact list, across every campaign and channel (Decree 91: keep ≥ 1 year)."""
+
+    __tablename__ = "opt_outs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone_e164: Mapped[str] = mapped_column(String(20), unique=True)
+    source: Mapped[str] = mapped_column(String(20))              # ivr | sms | operator | api
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,292 @@
+"""Simulated citizens behind a Twilio-like provider.
+
+``place_call`` returns a call id at once; the call then plays out on a thread pool and
+drives the app's own webhooks with Twilio-style form parameters: status callbacks,
+the answer URL, and each ``<Gather>`` action with the digits a simulated citizen
+presses. The TwiML the app returns is parsed as XML, so the real webhook code is what
+gets exercised. Behaviour is configurable and reproducible (seeded per call).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+from xml.etree import ElementTree
+
+import requests
+import yaml
+
+from ..core.questionnaire import Item, Questionnaire
+from ..settings import Settings
+from .base import CallPlaced, CallRequest, ProviderError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CitizenProfile:
+    """How simulated citizens behave. Rates are probabilities in [0, 1]."""
+
+    answer_rate: float = 0.80           # picks up (the rest: busy, failed or no answer)
+    busy_rate: float = 0.08
+    failed_rate: float = 0.02
+    machine_rate: float = 0.0           # of answered calls, an answering machine
+    refusal_rate: float = 0.05          # presses 9 at the opening
+    hangup_rate: float = 0.01           # hangs up before any one item
+    invalid_rate: float = 0.03          # presses a key that is not on the scale
+    silence_rate: float = 0.02          # says nothing until the gather times out
+    repeat_rate: float = 0.01           # presses * to hear the item again
+    no_opinion_rate: float = 0.03       # presses 0 where allowed
+    feedback_rate: float = 0.20         # answers "yes" to the factor-V screening question
+    # Weights of the five levels (1 = rất không hài lòng … 5 = rất hài lòng).
+    rating_weights: tuple[float, ...] = (0.03, 0.07, 0.15, 0.45, 0.30)
+    think_ms: tuple[int, int] = (0, 0)  # delay before each key press, min/max
+    ring_ms: tuple[int, int] = (0, 0)   # delay before the call is answered
+    seed: int = 2024
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_rate") and not 0 <= value <= 1:
+                raise ValueError(f"simulator profile: {f.name} must be between 0 and 1, got {value}")
+        if self.busy_rate + self.failed_rate > 1 - self.answer_rate + 1e-9:
+            raise ValueError("simulator profile: answer_rate + busy_rate + failed_rate exceeds 1")
+        if len(self.rating_weights) != 5 or any(w < 0 for w in self.rating_weights) or not sum(self.rating_weights):
+            raise ValueError("simulator profile: rating_weights needs five non-negative weights")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> CitizenProfile:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"simulator profile: unknown setting(s) {sorted(unknown)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> CitizenProfile:
+        return cls.from_mapping(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
+
+
+class Transport(Protocol):
+    def post(self, url: str, params: Mapping[str, str]) -> tuple[int, str]: ...
+
+
+class HttpTransport:
+    """Real HTTP to the app, as a telephony provider would send it."""
+
+    def __init__(self, timeout_s: float = 15.0) -> None:
+        self.timeout_s = timeout_s
+        self._local = threading.local()
+
+    def post(self, url: str, params: Mapping[str, str]) -> tuple[int, str]:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        response = session.post(url, data=dict(params), timeout=self.timeout_s)
+        return response.status_code, response.text
+
+
+@dataclass
+class SimulatedCall:
+    sid: str
+    request: CallRequest
+    outcome: str = "pending"            # busy | no-answer | failed | completed
+    keys: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class SimulatorProvider:
+    name = "simulator"
+
+    def __init__(self, profile: CitizenProfile, transport: Transport,
+                 questionnaire_for: Callable[[str], Questionnaire | None],
+                 max_workers: int = 16) -> None:
+        self.profile = profile
+        self.transport = transport
+        self.questionnaire_for = questionnaire_for
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="citizen")
+        self._futures: set[Future[SimulatedCall]] = set()
+        self._lock = threading.Lock()
+        self.calls: dict[str, SimulatedCall] = {}
+        self.placed_keys: set[str] = set()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, transport: Transport | None = None,
+                      profile: CitizenProfile | None = None,
+                      questionnaire_for: Callable[[str], Questionnaire | None] | None = None,
+                      max_workers: int = 16) -> SimulatorProvider:
+        if profile is None:
+            profile = (CitizenProfile.from_file(settings.simulator_config)
+                       if settings.simulator_config else CitizenProfile())
+        return cls(profile, transport or HttpTransport(), questionnaire_for or (lambda _key: None),
+                   max_workers=max_workers)
+
+    def place_call(self, request: CallRequest) -> CallPlaced:
+        with self._lock:
+            if request.idempotency_key in self.placed_keys:
+                raise ProviderError(f"call {request.idempotency_key} already placed",
+                                    code="duplicate", retryable=False)
+            self.placed_keys.add(request.idempotency_key)
+            sid = "CA" + uuid.uuid4().hex
+            call = SimulatedCall(sid, request)
+            self.calls[sid] = call
+            future = self._pool.submit(self._run, call)
+            self._futures.add(future)
+        future.add_done_callback(self._forget)
+        return CallPlaced(sid)
+
+    def _forget(self, future: Future[SimulatedCall]) -> None:
+        with self._lock:
+            self._futures.discard(future)
+
+    def wait_idle(self, timeout: float | None = 60) -> None:
+        """Block until every simulated call placed so far has played out."""
+        while True:
+            with self._lock:
+                pending = list(self._futures)
+            if not pending:
+                return
+            for future in pending:
+                future.result(timeout=timeout)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+    # -- the citizen --------------------------------------------------------------
+
+    def _rng(self, call: SimulatedCall) -> random.Random:
+        return random.Random(f"{self.profile.seed}:{call.request.to}:{call.request.idempotency_key}")
+
+    def _pause(self, rng: random.Random, bounds: tuple[int, int]) -> None:
+        low, high = bounds
+        if high > 0:
+            time.sleep(rng.uniform(low, high) / 1000)
+
+    def _post(self, call: SimulatedCall, url: str, **params: str) -> str | None:
+        base = {"CallSid": call.sid, "AccountSid": "ACsimulator", "From": call.request.from_ or "+842800000000",
+                "To": call.request.to, "Direction": "outbound-api", "ApiVersion": "2010-04-01"}
+        status, body = self.transport.post(url, {**base, **params})
+        if status >= 400:
+            call.errors.append(f"{status} from {url}: {body[:200]}")
+            log.warning("simulated call %s: webhook %s answered %s", call.sid, url, status)
+            return None
+        return body
+
+    def _status(self, call: SimulatedCall, status: str, duration: int | None = None, **extra: str) -> None:
+        params = {"CallStatus": status, **extra}
+        if duration is not None:
+            params["CallDuration"] = str(duration)
+        self._post(call, call.request.status_url, **params)
+
+    def _run(self, call: SimulatedCall) -> SimulatedCall:
+        try:
+            self._play(call)
+        except Exception as exc:  # a simulated call must never kill the pool
+            call.errors.append(repr(exc))
+            log.exception("simulated call %s crashed", call.sid)
+        return call
+
+    def _play(self, call: SimulatedCall) -> None:
+        rng = self._rng(call)
+        p = self.profile
+        self._status(call, "ringing")
+        roll = rng.random()
+        if roll >= p.answer_rate:
+            roll -= p.answer_rate
+            outcome = "busy" if roll < p.busy_rate else "failed" if roll < p.busy_rate + p.failed_rate else "no-answer"
+            call.outcome = outcome
+            extra = {"ErrorCode": "31005"} if outcome == "failed" else {}
+            self._status(call, outcome, 0, **extra)
+            return
+        self._pause(rng, p.ring_ms)
+        started = time.monotonic()
+        if rng.random() < p.machine_rate:
+            call.outcome = "completed"
+            self._post(call, call.request.answer_url, CallStatus="in-progress", AnsweredBy="machine_start")
+            self._status(call, "completed", 20, AnsweredBy="machine_start")
+            return
+        twiml = self._post(call, call.request.answer_url, CallStatus="in-progress")
+        steps = 0
+        while twiml is not None and steps < 200:
+            steps += 1
+            gather = _find_gather(twiml)
+            if gather is None:
+                break
+            action, item_id = gather
+            if rng.random() < p.hangup_rate:
+                break
+            self._pause(rng, p.think_ms)
+            digits = self._press(rng, item_id, call)
+            call.keys.append(digits)
+            twiml = self._post(call, action, CallStatus="in-progress", Digits=digits)
+        call.outcome = "completed"
+        self._status(call, "completed", max(1, int(time.monotonic() - started)))
+
+    def _press(self, rng: random.Random, item_id: str | None, call: SimulatedCall) -> str:
+        p = self.profile
+        item = self._item(item_id, call)
+        roll = rng.random()
+        if roll < p.silence_rate:
+            return ""
+        roll -= p.silence_rate
+        if roll < p.invalid_rate:
+            return rng.choice("678#")
+        roll -= p.invalid_rate
+        if roll < p.repeat_rate:
+            return "*"
+        if item is None:
+            return "1"
+        if item.kind == "consent":
+            return _key_for(item, 0) if rng.random() < p.refusal_rate else _key_for(item, 1)
+        if item.kind == "screening":
+            return _key_for(item, 1) if rng.random() < p.feedback_rate else _key_for(item, 0)
+        if item.scale.no_opinion_key and rng.random() < p.no_opinion_rate:
+            return item.scale.no_opinion_key
+        values = item.scale.values
+        if sorted(values) == [1, 2, 3, 4, 5]:
+            return _key_for(item, rng.choices([1, 2, 3, 4, 5], weights=p.rating_weights)[0])
+        share_satisfied = sum(p.rating_weights[3:]) / sum(p.rating_weights)
+        satisfied = [v for v in values if v in item.scale.satisfied] or list(values)
+        others = [v for v in values if v not in item.scale.satisfied] or list(values)
+        pool = satisfied if rng.random() < share_satisfied else others
+        return _key_for(item, rng.choice(pool))
+
+    def _item(self, item_id: str | None, call: SimulatedCall) -> Item | None:
+        # A real citizen understands the spoken prompt; the simulated one reads the
+        # item id from the action URL and looks it up.
+        key = parse_qs(urlsplit(call.request.answer_url).query).get("q", [None])[0]
+        q = self.questionnaire_for(key) if key else None
+        if q is None or item_id is None or not q.has_item(item_id):
+            return None
+        return q.item(item_id)
+
+
+def _key_for(item: Item, value: int) -> str:
+    for option in item.scale.options:
+        if option.value == value:
+            return option.key
+    return item.scale.options[0].key
+
+
+def _find_gather(twiml: str) -> tuple[str, str | None] | None:
+    """The action URL and item id of the first <Gather> in a TwiML document."""
+    try:
+        root = ElementTree.fromstring(twiml)
+    except ElementTree.ParseError:
+        return None
+    gather = root.find("Gather")
+    if gather is None or not gather.get("action"):
+        return None
+    action = gather.get("action", "")
+    item = parse_qs(urlsplit(action).query).get("item", [None])[0]
+    return action, item

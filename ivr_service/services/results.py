@@ -1,0 +1,106 @@
+"""Scores from stored answers, and exports (XLSX and CSV) without personal data."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..core.flow import AnswerStatus, Response
+from ..core.questionnaire import Questionnaire, QuestionnaireRegistry
+from ..core.scoring import Aggregation, Respondent, ScoreReport, score
+from ..persistence.models import Answer, Contact, Interview, InterviewStatus
+from .campaigns import get_campaign
+
+COUNTED = (InterviewStatus.COMPLETE, InterviewStatus.PARTIAL)
+
+
+def respondents(session: Session, q: Questionnaire, campaign_id: int) -> list[tuple[str, str | None, Respondent]]:
+    """(pseudonym, field, respondent) for every complete or partial interview.
+
+    Per item the latest answer counts (a resumed call may re-ask an item left unanswered).
+    """
+    rows = session.execute(
+        select(Contact.respondent_id, Contact.field, Contact.stratum_weight, Interview.id, Answer.item_id,
+               Answer.value, Answer.status, Answer.digits)
+        .join(Interview, Interview.contact_id == Contact.id)
+        .join(Answer, Answer.interview_id == Interview.id)
+        .where(Interview.campaign_id == campaign_id, Interview.status.in_(COUNTED))
+        .order_by(Interview.id, Answer.id)
+    ).all()
+    people: dict[int, tuple[str, str | None, float, dict[str, Response]]] = {}
+    for pseudonym, field, weight, interview_id, item_id, value, status, digits in rows:
+        if not q.has_item(item_id) or q.item(item_id).kind == "consent":
+            continue
+        entry = people.setdefault(interview_id, (pseudonym, field, weight, {}))
+        entry[3][item_id] = Response(value, AnswerStatus(status), digits)
+    return [(p, f, Respondent(responses, weight)) for p, f, weight, responses in people.values()]
+
+
+def campaign_scores(session: Session, registry: QuestionnaireRegistry, campaign_id: int,
+                    aggregation: Aggregation = "mean_of_criteria") -> ScoreReport:
+    campaign = get_campaign(session, campaign_id)
+    q = registry.get(campaign.questionnaire_key)
+    return score(q, [r for _, _, r in respondents(session, q, campaign_id)], aggregation)
+
+
+def _criteria_table(q: Questionnaire, report: ScoreReport, lang: str) -> pd.DataFrame:
+    rows = []
+    scores = list(report.criteria) + ([report.overall] if report.overall else [])
+    for c in scores:
+        row = asdict(c)
+        row["text"] = q.item(c.item_id).text.get(lang)
+        rows.append(row)
+    columns = ["item_id", "factor", "text", "n", "n_satisfied", "n_dissatisfied", "n_no_opinion",
+               "n_unanswered", "index", "ci_low", "ci_high", "mean", "weighted_index", "dissatisfied_flag"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def write_export(session: Session, registry: QuestionnaireRegistry, campaign_id: int, export_dir: str | Path,
+                 now: datetime) -> Path:
+    """Write ``campaign-<id>-<date>.xlsx`` plus CSVs of scores and responses; returns the XLSX path.
+
+    Respondents appear only by pseudonym; phone numbers and names are never exported.
+    """
+    campaign = get_campaign(session, campaign_id)
+    q = registry.get(campaign.questionnaire_key)
+    people = respondents(session, q, campaign_id)
+    report = score(q, [r for _, _, r in people])
+    lang = campaign.language
+    criteria = _criteria_table(q, report, lang)
+    factors = pd.DataFrame([
+        {**asdict(f), "title": q.factor_title(f.factor).get(lang)} for f in report.factors
+    ], columns=["factor", "title", "index", "weighted_index", "n_criteria", "n"])
+    summary = pd.DataFrame([
+        ("campaign_id", campaign.id), ("campaign", campaign.name), ("agency", campaign.agency.name),
+        ("questionnaire", q.key), ("aggregation", report.aggregation),
+        ("respondents", report.n_respondents), ("service_index", report.service_index),
+        ("weighted_service_index", report.weighted_service_index),
+        ("overall_satisfaction_index", report.overall.index if report.overall else None),
+        ("sample_seed", campaign.sample_seed), ("generated_at_utc", now.isoformat()),
+    ], columns=["key", "value"])
+    rated = [item.id for item in q.items if item.kind != "consent"]
+    responses = pd.DataFrame(
+        [{"respondent": pseudonym, "field": field, "weight": r.weight,
+          **{item: (r.responses[item].value if item in r.responses else None) for item in rated}}
+         for pseudonym, field, r in people],
+        columns=["respondent", "field", "weight", *rated],
+    )
+    directory = Path(export_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = f"campaign-{campaign.id}-{now:%Y%m%dT%H%M%SZ}"
+    xlsx = directory / f"{stem}.xlsx"
+    with pd.ExcelWriter(xlsx, engine="openpyxl") as writer:
+        summary.to_excel(writer, sheet_name="summary", index=False)
+        criteria.to_excel(writer, sheet_name="criteria", index=False)
+        factors.to_excel(writer, sheet_name="factors", index=False)
+        responses.to_excel(writer, sheet_name="responses", index=False)
+    criteria.to_csv(directory / f"{stem}-criteria.csv", index=False, encoding="utf-8-sig")
+    factors.to_csv(directory / f"{stem}-factors.csv", index=False, encoding="utf-8-sig")
+    responses.to_csv(directory / f"{stem}-responses.csv", index=False, encoding="utf-8-sig")
+    campaign.export_path = str(xlsx)
+    return xlsx

@@ -1,0 +1,255 @@
+"""The voice interview: answer a call, apply each key press, record call outcomes.
+
+Called by the telephony webhooks with already-parsed parameters. Each function runs in
+one transaction; the caller commits before it renders the reply, so an answer is stored
+before the next question is asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..core import flow
+from ..core.flow import AnswerStatus, Event, Finish, Response
+from ..core.policy import CallingWindow, Outcome, RetryPolicy
+from ..core.questionnaire import Item, Questionnaire, QuestionnaireRegistry
+from ..persistence.models import (FINAL_ATTEMPT_STATUSES, Answer, Attempt, AttemptStatus, Campaign,
+                                  Contact, Interview, InterviewStatus)
+from .contacts import finish_contact, opt_out
+
+CALL_STATUSES = {
+    "queued": AttemptStatus.INITIATED, "initiated": AttemptStatus.INITIATED,
+    "ringing": AttemptStatus.RINGING, "in-progress": AttemptStatus.IN_PROGRESS,
+    "completed": AttemptStatus.COMPLETED, "busy": AttemptStatus.BUSY,
+    "no-answer": AttemptStatus.NO_ANSWER, "failed": AttemptStatus.FAILED,
+    "canceled": AttemptStatus.CANCELED,
+}
+_RANK = {AttemptStatus.QUEUED: 0, AttemptStatus.INITIATED: 1, AttemptStatus.RINGING: 2,
+         AttemptStatus.IN_PROGRESS: 3}
+
+
+class WebhookError(ValueError):
+    """A webhook request that cannot be applied; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class VoiceReply:
+    """What to say next; the web layer renders it as TwiML."""
+
+    language: str
+    notices: tuple[str, ...] = ()          # said before the prompt (intro, "invalid key" …)
+    item: Item | None = None               # gather a key for this item
+    closing: str | None = None             # said before hanging up
+    keys_hint: tuple[str, ...] = ()         # valid keys, said after an invalid key
+
+
+def _attempt(session: Session, token: str, lock: bool = True) -> Attempt:
+    query = select(Attempt).where(Attempt.token == token)
+    if lock:
+        query = query.with_for_update()
+    attempt = session.scalars(query).one_or_none()
+    if attempt is None:
+        raise WebhookError(f"unknown call attempt {token!r}", status=404)
+    return attempt
+
+
+def responses_for(q: Questionnaire, interview: Interview, attempt: Attempt,
+                  restart: bool) -> dict[str, Response]:
+    """The responses the flow continues from on this call.
+
+    Every answer row is kept; per item the latest counts. Consent is asked on every call,
+    so only this call's consent counts; in restart mode only this call's answers count.
+    """
+    result: dict[str, Response] = {}
+    for answer in interview.answers:
+        if not q.has_item(answer.item_id):
+            continue
+        this_call = answer.attempt_id == attempt.id
+        if (restart or q.item(answer.item_id).kind == "consent") and not this_call:
+            continue
+        result[answer.item_id] = Response(answer.value, AnswerStatus(answer.status), answer.digits)
+    return result
+
+
+def _interview(session: Session, contact: Contact, campaign: Campaign, now: datetime) -> Interview:
+    interview = contact.interview
+    if interview is None:
+        interview = Interview(contact_id=contact.id, campaign_id=campaign.id,
+                              questionnaire_key=campaign.questionnaire_key, started_at=now)
+        session.add(interview)
+        session.flush()
+        session.refresh(interview)
+    return interview
+
+
+def _prompt(q: Questionnaire, responses: dict[str, Response], campaign: Campaign,
+            notices: tuple[str, ...] = ()) -> VoiceReply:
+    lang = campaign.language
+    item = flow.next_item(q, responses, "voice")
+    if item is None:
+        finish = flow.finish_of(q, responses, "voice")
+        message = "refused" if finish is Finish.REFUSED else "thanks"
+        return VoiceReply(lang, notices, closing=q.messages[message].get(lang))
+    return VoiceReply(lang, notices, item=item)
+
+
+def answer_call(session: Session, registry: QuestionnaireRegistry, token: str,
+                call_sid: str, answered_by: str | None, now: datetime) -> VoiceReply:
+    attempt = _attempt(session, token)
+    campaign = session.get(Campaign, attempt.campaign_id)
+    assert campaign is not None
+    q = registry.get(campaign.questionnaire_key)
+    lang = campaign.language
+    if attempt.provider_id is None:
+        attempt.provider_id = call_sid
+    elif attempt.provider_id != call_sid:
+        raise WebhookError(f"CallSid {call_sid!r} does not belong to this attempt", status=409)
+    if attempt.status in FINAL_ATTEMPT_STATUSES:
+        return VoiceReply(lang, closing=q.messages["thanks"].get(lang))
+    if answered_by and answered_by.startswith(("machine", "fax")):
+        attempt.outcome = Outcome.MACHINE.value
+        return VoiceReply(lang, closing="")
+    if _RANK.get(attempt.status, 9) < _RANK[AttemptStatus.IN_PROGRESS]:
+        attempt.status = AttemptStatus.IN_PROGRESS
+    attempt.answered_at = attempt.answered_at or now
+    contact = attempt.contact
+    interview = _interview(session, contact, campaign, now)
+    interview.retries = interview.repeats = 0
+    responses = responses_for(q, interview, attempt, campaign.resume_mode == "restart")
+    agency = campaign.agency.name
+    intro = q.messages["intro"].get(lang).replace("{agency}", agency)
+    reply = _prompt(q, responses, campaign, notices=(intro,))
+    interview.current_item = reply.item.id if reply.item else None
+    return reply
+
+
+def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_sid: str,
+           item_id: str, digits: str | None, now: datetime) -> VoiceReply:
+    """Apply one key press (or silence) for ``item_id``.
+
+    A repeated or late request (Twilio retries) for an item that is no longer the current
+    one changes nothing and re-asks the current item.
+    """
+    attempt = _attempt(session, token)
+    if attempt.provider_id is not None and attempt.provider_id != call_sid:
+        raise WebhookError(f"CallSid {call_sid!r} does not belong to this attempt", status=409)
+    campaign = session.get(Campaign, attempt.campaign_id)
+    assert campaign is not None
+    q = registry.get(campaign.questionnaire_key)
+    if not q.has_item(item_id):
+        raise WebhookError(f"item: {item_id!r} is not an item of questionnaire {q.key}")
+    if digits is not None and len(digits) > 8:
+        raise WebhookError(f"Digits: expected at most 8 keys, got {len(digits)}")
+    contact = attempt.contact
+    interview = contact.interview
+    if interview is None:
+        raise WebhookError("this call has not been answered yet", status=409)
+    restart = campaign.resume_mode == "restart"
+    responses = responses_for(q, interview, attempt, restart)
+    current = flow.next_item(q, responses, "voice")
+    if current is None or current.id != item_id or attempt.status in FINAL_ATTEMPT_STATUSES:
+        return _prompt(q, responses, campaign)
+
+    result = flow.step(q, responses, interview.retries, interview.repeats, digits, "voice")
+    interview.retries, interview.repeats = result.retries, result.repeats
+    interview.current_item = result.next_item.id if result.next_item else None
+    if result.response is not None:
+        session.add(Answer(interview_id=interview.id, attempt_id=attempt.id, item_id=item_id,
+                           value=result.response.value, status=result.response.status.value,
+                           digits=result.response.digits, answered_at=now))
+        responses[item_id] = result.response
+    lang = campaign.language
+    notices: tuple[str, ...] = ()
+    if result.event is Event.INVALID:
+        notices = (q.messages["invalid"].get(lang),)
+    elif result.event is Event.NO_INPUT:
+        notices = (q.messages["no_input"].get(lang),)
+    if result.finish is Finish.REFUSED:
+        interview.status = InterviewStatus.REFUSED
+        interview.ended_at = now
+        opt_out(session, contact.phone_e164, source="ivr", campaign_id=campaign.id, now=now)
+    elif result.finish is Finish.COMPLETE:
+        interview.status = InterviewStatus.COMPLETE
+        interview.ended_at = now
+    reply = _prompt(q, responses, campaign, notices)
+    if result.event is Event.INVALID and reply.item is not None:
+        reply = replace(reply, keys_hint=reply.item.scale.valid_keys)
+    return reply
+
+
+def call_status(session: Session, registry: QuestionnaireRegistry, token: str, call_sid: str,
+                status: str, duration: int | None, error_code: str | None, answered_by: str | None,
+                now: datetime) -> Attempt:
+    """Apply a status callback. Late or out-of-order callbacks never undo a final status."""
+    new_status = CALL_STATUSES.get(status)
+    if new_status is None:
+        raise WebhookError(f"CallStatus: unknown value {status!r}; expected one of {sorted(CALL_STATUSES)}")
+    attempt = _attempt(session, token)
+    if attempt.provider_id is None:
+        attempt.provider_id = call_sid
+    elif attempt.provider_id != call_sid:
+        raise WebhookError(f"CallSid {call_sid!r} does not belong to this attempt", status=409)
+    if attempt.status in FINAL_ATTEMPT_STATUSES:
+        return attempt
+    if new_status not in FINAL_ATTEMPT_STATUSES:
+        if _RANK[new_status] > _RANK.get(attempt.status, 0):
+            attempt.status = new_status
+        return attempt
+    attempt.status = new_status
+    attempt.ended_at = now
+    attempt.duration_s = duration
+    attempt.error_code = error_code
+    campaign = session.get(Campaign, attempt.campaign_id)
+    assert campaign is not None
+    contact = attempt.contact
+    outcome = _outcome(registry.get(campaign.questionnaire_key), attempt, contact, campaign,
+                       new_status, answered_by)
+    attempt.outcome = outcome.value
+    settle_contact(session, contact, campaign, outcome, now)
+    return attempt
+
+
+def _outcome(q: Questionnaire, attempt: Attempt, contact: Contact, campaign: Campaign,
+             status: AttemptStatus, answered_by: str | None) -> Outcome:
+    if status is AttemptStatus.BUSY:
+        return Outcome.BUSY
+    if status is AttemptStatus.NO_ANSWER:
+        return Outcome.NO_ANSWER
+    if status is AttemptStatus.FAILED:
+        return Outcome.FAILED
+    if status is AttemptStatus.CANCELED:
+        return Outcome.CANCELED
+    if attempt.outcome == Outcome.MACHINE.value or (answered_by or "").startswith(("machine", "fax")):
+        return Outcome.MACHINE
+    interview = contact.interview
+    if interview is None:
+        return Outcome.BREAK_OFF
+    responses = responses_for(q, interview, attempt, campaign.resume_mode == "restart")
+    disposition = flow.disposition(q, responses, "voice")
+    return {
+        flow.Disposition.COMPLETE: Outcome.COMPLETED,
+        flow.Disposition.REFUSED: Outcome.REFUSED,
+        flow.Disposition.PARTIAL: Outcome.PARTIAL,
+        flow.Disposition.BREAK_OFF: Outcome.BREAK_OFF,
+    }[disposition]
+
+
+def settle_contact(session: Session, contact: Contact, campaign: Campaign, outcome: Outcome,
+                   now: datetime) -> None:
+    """After an attempt's final outcome: schedule the next attempt or finish the contact."""
+    window = CallingWindow.from_dict(campaign.window or {"timezone": campaign.timezone})
+    policy = RetryPolicy.from_dict(campaign.retry or {})
+    retry_at = policy.next_attempt(outcome, contact.attempt_count, now, window)
+    if retry_at is None:
+        finish_contact(session, contact, outcome, now)
+    else:
+        contact.status = contact.status.PENDING
+        contact.next_attempt_at = retry_at

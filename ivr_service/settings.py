@@ -1,0 +1,174 @@
+"""Service settings, read from environment variables and validated at start-up.
+
+Every setting has a documented default that suits a laptop (SQLite + simulator).
+A missing or malformed value raises :class:`SettingsError` naming the variable and
+the form it expects, so the process stops before it serves anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+PROVIDERS = ("simulator", "twilio")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # SIPAS_DATABASE_URL: SQLAlchemy URL; SQLite file under instance/ by default.
+    database_url: str = f"sqlite:///{INSTANCE_DIR / 'sipas.db'}"
+    # SIPAS_PUBLIC_BASE_URL: the URL the telephony provider uses to reach us.
+    public_base_url: str = "http://127.0.0.1:5000"
+    # SIPAS_PROVIDER: simulator | twilio
+    provider: str = "simulator"
+    # SIPAS_TIMEZONE: default time zone of new campaigns (IANA name).
+    timezone: str = "Asia/Ho_Chi_Minh"
+    # SIPAS_SECRET_KEY: required with the twilio provider; random per process otherwise.
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    # SIPAS_EXPORT_DIR: where score exports are written.
+    export_dir: str = str(INSTANCE_DIR / "exports")
+    # SIPAS_QUESTIONNAIRE_DIR: where questionnaire files live.
+    questionnaire_dir: str = str(PROJECT_ROOT / "config" / "questionnaires")
+    # SIPAS_SIMULATOR_CONFIG: optional YAML file with simulated-citizen behaviour.
+    simulator_config: str | None = None
+    # SIPAS_DISPATCH_INTERVAL: seconds between worker dispatch rounds.
+    dispatch_interval: float = 1.0
+    # SIPAS_DISPATCH_BATCH: attempts claimed per dispatch round.
+    dispatch_batch: int = 50
+    # SIPAS_VOICE_VI / SIPAS_VOICE_EN: text-to-speech voices for <Say>.
+    voice_vi: str = "Google.vi-VN-Wavenet-A"
+    voice_en: str = "Google.en-US-Standard-C"
+    # SIPAS_LOG_LEVEL
+    log_level: str = "INFO"
+    # Twilio (used from the Twilio issue on; validated when provider=twilio).
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    twilio_caller_ids: tuple[str, ...] = ()
+    twilio_api_base_url: str = "https://api.twilio.com"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in dataclasses.fields(cls):
+            name = "SIPAS_" + f.name.upper()
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                continue
+            values[f.name] = _parse(name, f.name, raw.strip())
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate(explicit=set(values))
+        return settings
+
+    def replace(self, **changes: object) -> Settings:
+        new = dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        new.validate(explicit=set(changes))
+        return new
+
+    def validate(self, explicit: set[str] | frozenset[str] = frozenset()) -> None:
+        try:
+            url = make_url(self.database_url)
+        except ArgumentError:
+            raise SettingsError(
+                f"SIPAS_DATABASE_URL: expected a SQLAlchemy URL such as "
+                f"'sqlite:///instance/sipas.db' or 'postgresql+psycopg://user@host/db', "
+                f"got {self.database_url!r}"
+            ) from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise SettingsError(
+                f"SIPAS_DATABASE_URL: only sqlite and postgresql are supported, "
+                f"got {url.get_backend_name()!r}"
+            )
+        base = urlsplit(self.public_base_url)
+        if base.scheme not in ("http", "https") or not base.netloc or base.query:
+            raise SettingsError(
+                "SIPAS_PUBLIC_BASE_URL: expected an absolute http(s) URL such as "
+                f"'https://survey.example.gov.vn', got {self.public_base_url!r}"
+            )
+        if self.provider not in PROVIDERS:
+            raise SettingsError(
+                f"SIPAS_PROVIDER: expected one of {', '.join(PROVIDERS)}, got {self.provider!r}"
+            )
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(
+                f"SIPAS_TIMEZONE: expected an IANA time zone such as 'Asia/Ho_Chi_Minh', "
+                f"got {self.timezone!r}"
+            ) from None
+        if self.dispatch_interval <= 0:
+            raise SettingsError("SIPAS_DISPATCH_INTERVAL: expected a positive number of seconds")
+        if self.dispatch_batch < 1:
+            raise SettingsError("SIPAS_DISPATCH_BATCH: expected a positive integer")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise SettingsError(
+                f"SIPAS_LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}"
+            )
+        if self.simulator_config and not Path(self.simulator_config).is_file():
+            raise SettingsError(
+                f"SIPAS_SIMULATOR_CONFIG: no such file {self.simulator_config!r}"
+            )
+        if self.provider == "twilio":
+            for name in ("twilio_account_sid", "twilio_auth_token"):
+                if not getattr(self, name):
+                    raise SettingsError(
+                        f"SIPAS_{name.upper()}: required when SIPAS_PROVIDER=twilio"
+                    )
+            if not (self.twilio_account_sid or "").startswith("AC"):
+                raise SettingsError(
+                    "SIPAS_TWILIO_ACCOUNT_SID: expected an account SID starting with 'AC'"
+                )
+            if not self.twilio_caller_ids:
+                raise SettingsError(
+                    "SIPAS_TWILIO_CALLER_IDS: required when SIPAS_PROVIDER=twilio: "
+                    "comma-separated E.164 numbers such as '+842812345678'"
+                )
+            if "secret_key" not in explicit:
+                raise SettingsError(
+                    "SIPAS_SECRET_KEY: required when SIPAS_PROVIDER=twilio "
+                    "(a long random string shared by every web process)"
+                )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _parse(env_name: str, field_name: str, raw: str) -> object:
+    if field_name in ("dispatch_interval",):
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingsError(f"{env_name}: expected a number of seconds, got {raw!r}") from None
+    if field_name in ("dispatch_batch",):
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{env_name}: expected an integer, got {raw!r}") from None
+    if field_name == "twilio_caller_ids":
+        numbers = tuple(part.strip() for part in raw.split(",") if part.strip())
+        for number in numbers:
+            if not (number.startswith("+") and number[1:].isdigit() and 8 <= len(number) <= 16):
+                raise SettingsError(
+                    f"{env_name}: expected comma-separated E.164 numbers such as "
+                    f"'+842812345678', got {number!r}"
+                )
+        return numbers
+    if field_name == "twilio_api_base_url" and not raw.startswith(("http://", "https://")):
+        raise SettingsError(f"{env_name}: expected an http(s) URL, got {raw!r}")
+    return raw

@@ -1,0 +1,292 @@
+"""JSON API, version 1. The OpenAPI document is generated from these declarations."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from apiflask import APIBlueprint, Schema, abort
+from apiflask.fields import Boolean, Date, DateTime, Dict, File, Float, Integer, List, Nested, String
+from apiflask.validators import Length, OneOf, Range
+from sqlalchemy import select
+
+from ..core.sampling import RULES, SampleRule
+from ..persistence.models import Agency, Campaign
+from ..services import campaigns as svc_campaigns
+from ..services import frames, results
+from ..services.campaigns import CampaignError, NotFound
+from .context import services
+
+bp = APIBlueprint("api_v1", __name__, url_prefix="/api/v1", tag="SIPAS")
+
+
+class AgencyIn(Schema):
+    code = String(required=True, validate=Length(1, 40), metadata={"description": "Short unique code"})
+    name = String(required=True, validate=Length(1, 200))
+
+
+class AgencyOut(Schema):
+    id = Integer()
+    code = String()
+    name = String()
+    created_at = DateTime()
+
+
+class CampaignIn(Schema):
+    agency_id = Integer(required=True)
+    name = String(required=True, validate=Length(1, 200))
+    questionnaire = String(load_default="sipas-2024")
+    timezone = String(load_default="Asia/Ho_Chi_Minh")
+    language = String(load_default="vi", validate=OneOf(["vi", "en"]))
+    calls_per_second = Float(load_default=1.0, validate=Range(min=0.01, max=1000))
+    resume_mode = String(load_default="resume", validate=OneOf(["resume", "restart"]))
+    window = Dict(load_default=None, metadata={"description": "Calling window: weekdays, parts, closed_dates"})
+    retry = Dict(load_default=None, metadata={"description": "Retry policy: max_attempts, delays (seconds)"})
+    period_start = Date(load_default=None)
+    period_end = Date(load_default=None)
+
+
+class CampaignOut(Schema):
+    id = Integer()
+    agency_id = Integer()
+    name = String()
+    questionnaire_key = String()
+    status = String()
+    timezone = String()
+    language = String()
+    calls_per_second = Float()
+    resume_mode = String()
+    window = Dict()
+    retry = Dict()
+    sample_seed = Integer(allow_none=True)
+    frame_size = Integer(allow_none=True)
+    created_at = DateTime()
+    started_at = DateTime(allow_none=True)
+    completed_at = DateTime(allow_none=True)
+
+
+class ActionIn(Schema):
+    action = String(required=True, validate=OneOf(["start", "pause", "resume", "cancel"]))
+
+
+class FrameIn(Schema):
+    file = File(required=True, metadata={"description": "CSV or XLSX transaction list"})
+    rule = String(load_default="seed002", validate=OneOf(list(RULES)))
+    n = Integer(load_default=None, validate=Range(min=1))
+    seed = Integer(load_default=None)
+
+
+class FrameOut(Schema):
+    rows = Integer()
+    eligible = Integer()
+    drawn = Integer()
+    seed = Integer()
+    excluded = Dict()
+    strata = Dict()
+    rejected = List(Dict())
+
+
+class ProgressOut(Schema):
+    campaign_id = Integer()
+    status = String()
+    contacts = Integer()
+    by_status = Dict()
+    by_disposition = Dict()
+    attempts = Integer()
+    attempts_last_hour = Integer()
+    calls_in_progress = Integer()
+    rates = Dict()
+
+
+class CriterionOut(Schema):
+    item_id = String()
+    factor = String(allow_none=True)
+    n = Integer()
+    n_satisfied = Integer()
+    n_dissatisfied = Integer()
+    n_no_opinion = Integer()
+    n_unanswered = Integer()
+    index = Float(allow_none=True)
+    ci_low = Float(allow_none=True)
+    ci_high = Float(allow_none=True)
+    mean = Float(allow_none=True)
+    weighted_index = Float(allow_none=True)
+    dissatisfied_flag = Boolean()
+
+
+class FactorOut(Schema):
+    factor = String()
+    index = Float(allow_none=True)
+    weighted_index = Float(allow_none=True)
+    n_criteria = Integer()
+    n = Integer()
+
+
+class ScoresOut(Schema):
+    questionnaire = String()
+    aggregation = String()
+    n_respondents = Integer()
+    service_index = Float(allow_none=True)
+    weighted_service_index = Float(allow_none=True)
+    overall = Nested(CriterionOut, allow_none=True)
+    factors = List(Nested(FactorOut))
+    criteria = List(Nested(CriterionOut))
+
+
+class ScoresQuery(Schema):
+    aggregation = String(load_default="mean_of_criteria", validate=OneOf(["mean_of_criteria", "pooled"]))
+
+
+class ExportOut(Schema):
+    path = String()
+
+
+class QuestionnaireOut(Schema):
+    key = String()
+    title = String()
+    version = Integer()
+    rated_items = Integer()
+
+
+def _fail(exc: Exception) -> None:
+    if isinstance(exc, NotFound):
+        abort(404, str(exc))
+    abort(409 if "cannot" in str(exc) or "already" in str(exc) else 400, str(exc))
+
+
+@bp.get("/questionnaires")
+@bp.output(QuestionnaireOut(many=True))
+def list_questionnaires() -> list[dict[str, Any]]:
+    registry = services().registry
+    return [{"key": q.key, "title": q.title.vi, "version": q.version, "rated_items": len(q.rated_items)}
+            for q in (registry.get(k) for k in registry.keys())]
+
+
+@bp.get("/agencies")
+@bp.output(AgencyOut(many=True))
+def list_agencies() -> list[Agency]:
+    with services().db.begin() as session:
+        return list(session.scalars(select(Agency).order_by(Agency.id)))
+
+
+@bp.post("/agencies")
+@bp.input(AgencyIn, arg_name="data")
+@bp.output(AgencyOut, status_code=201)
+def create_agency(data: dict[str, Any]) -> Agency:
+    svc = services()
+    try:
+        with svc.db.begin() as session:
+            return svc_campaigns.create_agency(session, data["code"], data["name"], svc.clock())
+    except CampaignError as exc:
+        _fail(exc)
+        raise
+
+
+@bp.get("/campaigns")
+@bp.output(CampaignOut(many=True))
+def list_campaigns() -> list[Campaign]:
+    with services().db.begin() as session:
+        return list(session.scalars(select(Campaign).order_by(Campaign.id)))
+
+
+@bp.post("/campaigns")
+@bp.input(CampaignIn, arg_name="data")
+@bp.output(CampaignOut, status_code=201)
+def create_campaign(data: dict[str, Any]) -> Campaign:
+    svc = services()
+    try:
+        with svc.db.begin() as session:
+            return svc_campaigns.create_campaign(
+                session, svc.registry, agency_id=data["agency_id"], name=data["name"],
+                questionnaire=data["questionnaire"], now=svc.clock(), timezone=data["timezone"],
+                window=data["window"], retry=data["retry"], calls_per_second=data["calls_per_second"],
+                language=data["language"], resume_mode=data["resume_mode"],
+                period_start=data["period_start"], period_end=data["period_end"])
+    except (CampaignError, NotFound) as exc:
+        _fail(exc)
+        raise
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+@bp.output(CampaignOut)
+def get_campaign(campaign_id: int) -> Campaign:
+    try:
+        with services().db.begin() as session:
+            return svc_campaigns.get_campaign(session, campaign_id)
+    except NotFound as exc:
+        _fail(exc)
+        raise
+
+
+@bp.post("/campaigns/<int:campaign_id>/actions")
+@bp.input(ActionIn, arg_name="data")
+@bp.output(CampaignOut)
+def campaign_action(campaign_id: int, data: dict[str, Any]) -> Campaign:
+    """Start, pause, resume or cancel a campaign."""
+    svc = services()
+    try:
+        with svc.db.begin() as session:
+            return svc_campaigns.transition(session, campaign_id, data["action"], svc.clock())
+    except (CampaignError, NotFound) as exc:
+        _fail(exc)
+        raise
+
+
+@bp.post("/campaigns/<int:campaign_id>/frame")
+@bp.input(FrameIn, location="form_and_files", arg_name="data")
+@bp.output(FrameOut, status_code=201)
+def upload_frame(campaign_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """Import a transaction list into a draft campaign and draw its sample."""
+    svc = services()
+    try:
+        rule = SampleRule(kind=data["rule"], n=data["n"])
+    except ValueError as exc:
+        abort(400, str(exc))
+    seed = data["seed"] if data["seed"] is not None else int(svc.clock().timestamp())
+    try:
+        with svc.db.begin() as session:
+            campaign = svc_campaigns.get_campaign(session, campaign_id, lock=True)
+            report = frames.import_and_sample(session, campaign, data["file"], rule, seed, svc.clock())
+    except (frames.FrameError, NotFound, ValueError) as exc:
+        _fail(exc)
+        raise
+    return asdict(report)
+
+
+@bp.get("/campaigns/<int:campaign_id>/progress")
+@bp.output(ProgressOut)
+def campaign_progress(campaign_id: int) -> dict[str, Any]:
+    svc = services()
+    try:
+        with svc.db.begin() as session:
+            return asdict(svc_campaigns.progress(session, campaign_id, svc.clock()))
+    except NotFound as exc:
+        _fail(exc)
+        raise
+
+
+@bp.get("/campaigns/<int:campaign_id>/scores")
+@bp.input(ScoresQuery, location="query", arg_name="query")
+@bp.output(ScoresOut)
+def campaign_scores(campaign_id: int, query: dict[str, Any]) -> dict[str, Any]:
+    """SIPAS indices per criterion, factor and overall; respondents are pseudonymous."""
+    svc = services()
+    try:
+        with svc.db.begin() as session:
+            return asdict(results.campaign_scores(session, svc.registry, campaign_id, query["aggregation"]))
+    except NotFound as exc:
+        _fail(exc)
+        raise
+
+
+@bp.post("/campaigns/<int:campaign_id>/exports")
+@bp.output(ExportOut, status_code=201)
+def campaign_export(campaign_id: int) -> dict[str, Any]:
+    svc = services()
+    try:
+        with svc.db.begin() as session:
+            path = results.write_export(session, svc.registry, campaign_id, svc.settings.export_dir, svc.clock())
+    except NotFound as exc:
+        _fail(exc)
+        raise
+    return {"path": str(path)}

@@ -1,0 +1,14 @@
+"""Absolute webhook URLs, built from the public base URL the provider reaches us at."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+VOICE_PREFIX = "/voice"
+
+
+def webhook_url(base_url: str, kind: str, token: str, **query: str) -> str:
+    if kind not in ("answer", "gather", "status"):
+        raise ValueError(f"unknown webhook {kind!r}")
+    url = f"{base_url.rstrip('/')}{VOICE_PREFIX}/{token}/{kind}"
+    return f"{url}?{urlencode(query)}" if query else url

@@ -1,0 +1,93 @@
+"""Telephony webhooks: parse the provider's parameters, call the service, reply in TwiML.
+
+Routes only parse and render; ``services.voice`` decides. Each request commits before it
+replies, so an answer is stored before the next question is asked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from apiflask import APIBlueprint
+from flask import Response, current_app, request
+
+from ..services import voice
+from ..services.voice import WebhookError
+from .context import services
+from .twiml import render
+from .urls import webhook_url
+
+bp = APIBlueprint("voice", __name__, url_prefix="/voice", enable_openapi=False)
+
+CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+TOKEN = re.compile(r"^[0-9a-f]{32}$")
+ITEM = re.compile(r"^[A-Za-z0-9_]{1,40}$")
+
+
+def _twiml(body: str) -> Response:
+    return Response(body, mimetype="text/xml")
+
+
+def _error(exc: WebhookError) -> Response:
+    current_app.logger.warning("webhook rejected: %s", exc)
+    return Response(str(exc) + "\n", status=exc.status, mimetype="text/plain")
+
+
+def _call_sid() -> str:
+    sid = request.form.get("CallSid", "")
+    if not CALL_SID.match(sid):
+        raise WebhookError(f"CallSid: expected 'CA' followed by 32 hex digits, got {sid[:40]!r}")
+    return sid
+
+
+def _run(token: str, handler: Callable[..., voice.VoiceReply], **kwargs: object) -> Response:
+    svc = services()
+    try:
+        if not TOKEN.match(token):
+            raise WebhookError(f"unknown call attempt {token[:40]!r}", status=404)
+        call_sid = _call_sid()
+        with svc.db.begin() as session:
+            reply = handler(session, svc.registry, token, call_sid, now=svc.clock(), **kwargs)
+            action = None
+            if reply.item is not None:
+                action = webhook_url(svc.settings.public_base_url, "gather", token, item=reply.item.id)
+    except WebhookError as exc:
+        return _error(exc)
+    return _twiml(render(reply, action, svc.voices))
+
+
+@bp.post("/<token>/answer")
+def answer(token: str) -> Response:
+    return _run(token, voice.answer_call, answered_by=request.form.get("AnsweredBy"))
+
+
+@bp.post("/<token>/gather")
+def gather(token: str) -> Response:
+    item = request.args.get("item", "")
+    if not ITEM.match(item):
+        return _error(WebhookError(f"item: expected an item id in the action URL, got {item[:40]!r}"))
+    digits = request.form.get("Digits")
+    if digits is not None and not re.fullmatch(r"[0-9*#]*", digits):
+        return _error(WebhookError(f"Digits: expected keypad keys 0-9, * or #, got {digits[:20]!r}"))
+    return _run(token, voice.gather, item_id=item, digits=digits)
+
+
+@bp.post("/<token>/status")
+def status(token: str) -> Response:
+    svc = services()
+    form = request.form
+    try:
+        if not TOKEN.match(token):
+            raise WebhookError(f"unknown call attempt {token[:40]!r}", status=404)
+        call_sid = _call_sid()
+        duration = form.get("CallDuration")
+        if duration is not None and not duration.isdigit():
+            raise WebhookError(f"CallDuration: expected whole seconds, got {duration[:20]!r}")
+        with svc.db.begin() as session:
+            voice.call_status(session, svc.registry, token, call_sid, form.get("CallStatus", ""),
+                              int(duration) if duration else None, form.get("ErrorCode") or None,
+                              form.get("AnsweredBy"), svc.clock())
+    except WebhookError as exc:
+        return _error(exc)
+    return Response(status=204)

@@ -1,0 +1,79 @@
+"""The worker: dispatch due attempts and close finished campaigns on a schedule.
+
+Each process runs its own APScheduler with the in-memory job store; all shared state
+lives in the database, so several workers can run side by side on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask
+from sqlalchemy import select
+
+from .container import Services
+from .persistence.models import Campaign, CampaignStatus
+from .providers import VoiceProvider, build_provider
+from .services import dispatch, results
+from .web.urls import webhook_url
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, app: Flask, provider: VoiceProvider | None = None) -> None:
+        self.services: Services = app.extensions["sipas"]
+        settings = self.services.settings
+        self.provider = provider or build_provider(settings, questionnaire_for=self.services.registry.get)
+
+    def _url(self, kind: str, token: str) -> str:
+        return webhook_url(self.services.settings.public_base_url, kind, token)
+
+    def dispatch(self) -> int:
+        """One dispatch round: claim due contacts and place their calls."""
+        s = self.services
+        return dispatch.dispatch_once(s.db, self.provider, self._url, s.clock,
+                                      batch=s.settings.dispatch_batch,
+                                      interval_s=s.settings.dispatch_interval)
+
+    def housekeeping(self) -> list[int]:
+        """Close campaigns whose contacts are all final and export any completed campaign
+        that has no export yet (so a crash between the two is repaired next round)."""
+        s = self.services
+        closed = dispatch.close_finished(s.db, s.clock())
+        for campaign_id in closed:
+            log.info("campaign %s completed", campaign_id)
+        with s.db.begin() as session:
+            pending = session.scalars(select(Campaign.id).where(
+                Campaign.status == CampaignStatus.COMPLETED, Campaign.export_path.is_(None))).all()
+        for campaign_id in pending:
+            with s.db.begin() as session:
+                path = results.write_export(session, s.registry, campaign_id, s.settings.export_dir, s.clock())
+            log.info("campaign %s exported to %s", campaign_id, path)
+        return closed
+
+    def scheduler(self, blocking: bool) -> BaseScheduler:
+        scheduler: BaseScheduler = BlockingScheduler() if blocking else BackgroundScheduler()
+        interval = self.services.settings.dispatch_interval
+        # Stable ids, one instance at a time, missed runs coalesced (Redash / RapidPro habit).
+        scheduler.add_job(self._guard(self.dispatch), "interval", seconds=interval, id="dispatch",
+                          replace_existing=True, max_instances=1, coalesce=True)
+        scheduler.add_job(self._guard(self.housekeeping), "interval", seconds=max(interval, 2.0),
+                          id="housekeeping", replace_existing=True, max_instances=1, coalesce=True)
+        return scheduler
+
+    @staticmethod
+    def _guard(job):  # type: ignore[no-untyped-def]
+        def run() -> None:
+            try:
+                job()
+            except Exception:  # a failing round must not stop the scheduler
+                log.exception("job %s failed", job.__name__)
+        run.__name__ = job.__name__
+        return run
+
+    def close(self) -> None:
+        self.provider.close()
