@@ -96,6 +96,20 @@ class HttpTransport:
         return response.status_code, response.text
 
 
+class WsgiTransport:
+    """Deliver webhooks straight into a WSGI app (through its full request stack)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def post(self, url: str, params: Mapping[str, str]) -> tuple[int, str]:
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        response = self.app.test_client().post(path, data=dict(params),
+                                               base_url=f"{parts.scheme}://{parts.netloc}")
+        return response.status_code, response.get_data(as_text=True)
+
+
 @dataclass
 class SimulatedCall:
     sid: str
