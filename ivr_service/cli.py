@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 from dataclasses import asdict
@@ -189,8 +190,8 @@ def export(campaign_id: int) -> None:
     click.echo(str(path))
 
 
-def load_demo(app: Any, frame: Path = DEMO_FRAME, n: int = 250, seed: int = 2024) -> int:
-    """Create the demo agency and a running demo campaign sampled from the shipped frame."""
+def load_demo(app: Any, frame: Path = DEMO_FRAME, n: int = 200, seed: int = 2024) -> int:
+    """Create the demo agency and a running demo campaign of ``n`` contacts sampled from the shipped frame."""
     svc = app.extensions["sipas"]
     now = svc.clock()
     with svc.db.begin() as session:
@@ -234,6 +235,8 @@ def serve(exit_when_done: bool) -> None:
 
     app = _app()
     settings = app.extensions["sipas"].settings
+    if settings.log_level.upper() != "DEBUG":
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per webhook is noise
     base = urlsplit(settings.public_base_url)
     server = make_server(base.hostname or "127.0.0.1", base.port or 80, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)

@@ -64,7 +64,7 @@ def test_demo_campaign_end_to_end(live_server: Any, clock: Any) -> None:
         export_path = conn.execute(text("SELECT export_path FROM campaigns WHERE id = :c"),
                                    {"c": campaign_id}).scalar()
         complete = conn.execute(text("SELECT count(*) FROM interviews WHERE status = 'complete'")).scalar()
-    assert contacts[0] == 250 and contacts[1] == 250  # every contact has a final disposition
+    assert contacts[0] == 200 and contacts[1] == 200  # every contact has a final disposition
     assert dup == 0
     assert complete > 100
 

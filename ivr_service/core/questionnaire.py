@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -114,18 +115,19 @@ class Questionnaire:
     scales: Mapping[str, Scale]
     sections: tuple[Section, ...]
 
-    @property
+    @cached_property
     def items(self) -> tuple[Item, ...]:
         return tuple(item for section in self.sections for item in section.items)
 
+    @cached_property
+    def _by_id(self) -> dict[str, Item]:
+        return {item.id: item for item in self.items}
+
     def item(self, item_id: str) -> Item:
-        for item in self.items:
-            if item.id == item_id:
-                return item
-        raise KeyError(item_id)
+        return self._by_id[item_id]
 
     def has_item(self, item_id: str) -> bool:
-        return any(item.id == item_id for item in self.items)
+        return item_id in self._by_id
 
     @property
     def criteria(self) -> tuple[Item, ...]:

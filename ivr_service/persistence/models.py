@@ -195,6 +195,7 @@ class Attempt(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     contact: Mapped[Contact] = relationship(back_populates="attempts")
+    campaign: Mapped[Campaign] = relationship()
 
 
 class Interview(Base):
@@ -219,12 +220,15 @@ class Interview(Base):
 
 
 class Answer(Base):
+    """One response to one item on one call. A resumed or restarted interview may answer an
+    item again on a later call; every row is kept and the latest counts."""
+
     __tablename__ = "answers"
-    __table_args__ = (UniqueConstraint("interview_id", "item_id", name="uq_answers_interview_item"),)
+    __table_args__ = (UniqueConstraint("attempt_id", "item_id", name="uq_answers_attempt_item"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    interview_id: Mapped[int] = mapped_column(ForeignKey("interviews.id"))
-    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"))
+    interview_id: Mapped[int] = mapped_column(ForeignKey("interviews.id"), index=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"))
     item_id: Mapped[str] = mapped_column(String(40))
     value: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(12))             # core.flow.AnswerStatus

@@ -9,6 +9,7 @@ gets exercised. Behaviour is configurable and reproducible (seeded per call).
 
 from __future__ import annotations
 
+import http.client
 import logging
 import random
 import threading
@@ -19,10 +20,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 from xml.etree import ElementTree
 
-import requests
 import yaml
 
 from ..core.questionnaire import Item, Questionnaire
@@ -82,18 +82,31 @@ class Transport(Protocol):
 
 
 class HttpTransport:
-    """Real HTTP to the app, as a telephony provider would send it."""
+    """Real HTTP to the app, as a telephony provider would send it (keep-alive per thread)."""
 
     def __init__(self, timeout_s: float = 15.0) -> None:
         self.timeout_s = timeout_s
         self._local = threading.local()
 
     def post(self, url: str, params: Mapping[str, str]) -> tuple[int, str]:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        response = session.post(url, data=dict(params), timeout=self.timeout_s)
-        return response.status_code, response.text
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        connections = self._local.__dict__.setdefault("connections", {})
+        conn = connections.get(key)
+        if conn is None:
+            factory = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+            conn = connections[key] = factory(parts.netloc, timeout=self.timeout_s)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        body = urlencode(dict(params))
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
+        except (http.client.HTTPException, OSError):
+            conn.close()  # the server closed a kept-alive connection: retry once on a new one
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
 
 
 class WsgiTransport:
@@ -138,7 +151,7 @@ class SimulatorProvider:
     def from_settings(cls, settings: Settings, transport: Transport | None = None,
                       profile: CitizenProfile | None = None,
                       questionnaire_for: Callable[[str], Questionnaire | None] | None = None,
-                      max_workers: int = 16) -> SimulatorProvider:
+                      max_workers: int = 6) -> SimulatorProvider:
         if profile is None:
             profile = (CitizenProfile.from_file(settings.simulator_config)
                        if settings.simulator_config else CitizenProfile())

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from ..core import flow
 from ..core.flow import AnswerStatus, Event, Finish, Response
@@ -52,9 +52,13 @@ class VoiceReply:
 
 
 def _attempt(session: Session, token: str, lock: bool = True) -> Attempt:
-    query = select(Attempt).where(Attempt.token == token)
+    # One round trip for everything a webhook reads (webhooks are the hot path).
+    query = select(Attempt).where(Attempt.token == token).options(
+        joinedload(Attempt.campaign).joinedload(Campaign.agency),
+        joinedload(Attempt.contact).joinedload(Contact.interview).selectinload(Interview.answers),
+    )
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update(of=Attempt)
     attempt = session.scalars(query).one_or_none()
     if attempt is None:
         raise WebhookError(f"unknown call attempt {token!r}", status=404)
@@ -104,8 +108,7 @@ def _prompt(q: Questionnaire, responses: dict[str, Response], campaign: Campaign
 def answer_call(session: Session, registry: QuestionnaireRegistry, token: str,
                 call_sid: str, answered_by: str | None, now: datetime) -> VoiceReply:
     attempt = _attempt(session, token)
-    campaign = session.get(Campaign, attempt.campaign_id)
-    assert campaign is not None
+    campaign = attempt.campaign
     q = registry.get(campaign.questionnaire_key)
     lang = campaign.language
     if attempt.provider_id is None:
@@ -141,8 +144,7 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
     attempt = _attempt(session, token)
     if attempt.provider_id is not None and attempt.provider_id != call_sid:
         raise WebhookError(f"CallSid {call_sid!r} does not belong to this attempt", status=409)
-    campaign = session.get(Campaign, attempt.campaign_id)
-    assert campaign is not None
+    campaign = attempt.campaign
     q = registry.get(campaign.questionnaire_key)
     if not q.has_item(item_id):
         raise WebhookError(f"item: {item_id!r} is not an item of questionnaire {q.key}")
@@ -207,8 +209,7 @@ def call_status(session: Session, registry: QuestionnaireRegistry, token: str, c
     attempt.ended_at = now
     attempt.duration_s = duration
     attempt.error_code = error_code
-    campaign = session.get(Campaign, attempt.campaign_id)
-    assert campaign is not None
+    campaign = attempt.campaign
     contact = attempt.contact
     outcome = _outcome(registry.get(campaign.questionnaire_key), attempt, contact, campaign,
                        new_status, answered_by)

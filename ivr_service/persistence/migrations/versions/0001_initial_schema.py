@@ -133,7 +133,7 @@ def upgrade() -> None:
     op.create_table('answers',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('interview_id', sa.Integer(), nullable=False),
-    sa.Column('attempt_id', sa.Integer(), nullable=True),
+    sa.Column('attempt_id', sa.Integer(), nullable=False),
     sa.Column('item_id', sa.String(length=40), nullable=False),
     sa.Column('value', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=12), nullable=False),
@@ -142,11 +142,16 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['attempt_id'], ['attempts.id'], name=op.f('fk_answers_attempt_id_attempts')),
     sa.ForeignKeyConstraint(['interview_id'], ['interviews.id'], name=op.f('fk_answers_interview_id_interviews')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_answers')),
-    sa.UniqueConstraint('interview_id', 'item_id', name='uq_answers_interview_item')
+    sa.UniqueConstraint('attempt_id', 'item_id', name='uq_answers_attempt_item')
     )
+    with op.batch_alter_table('answers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_answers_interview_id'), ['interview_id'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('answers', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_answers_interview_id'))
+
     op.drop_table('answers')
     with op.batch_alter_table('interviews', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_interviews_campaign_id'))
