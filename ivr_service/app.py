@@ -16,8 +16,9 @@ from .settings import Settings
 
 
 def create_app(settings: Settings | None = None, clock: Callable[[], datetime] = utcnow) -> APIFlask:
-    """Build the web app. Settings come from the environment unless given; they are
-    validated here, so a bad value stops start-up with a message naming it."""
+    """Build the web app. Settings come from the environment unless given; settings and
+    questionnaire files are validated here, so a bad value stops start-up with a message
+    naming it (``SettingsError`` / ``QuestionnaireError``)."""
     if settings is None:
         settings = Settings.from_env()
     else:
@@ -30,9 +31,10 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.config.update(SECRET_KEY=settings.secret_key, SETTINGS=settings, JSON_SORT_KEYS=False)
     app.config["INFO"] = {"description": "Telephone and SMS surveys of citizen satisfaction with "
                                          "public administrative services (SIPAS)."}
+    registry = QuestionnaireRegistry(settings.questionnaire_dir)
+    registry.load_all()
     app.extensions["sipas"] = Services(
-        settings=settings, db=Database(settings.database_url),
-        registry=QuestionnaireRegistry(settings.questionnaire_dir), clock=clock,
+        settings=settings, db=Database(settings.database_url), registry=registry, clock=clock,
         voices={"vi": settings.voice_vi, "en": settings.voice_en},
     )
 

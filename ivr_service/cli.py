@@ -42,7 +42,10 @@ def _settings() -> Settings:
 
 
 def _app() -> Any:
-    return create_app(_settings())
+    try:
+        return create_app(_settings())
+    except QuestionnaireError as exc:
+        raise click.ClickException(f"questionnaire error: {exc}") from None
 
 
 def _echo_json(data: Any) -> None:

@@ -407,3 +407,9 @@ class QuestionnaireRegistry:
 
     def keys(self) -> list[str]:
         return sorted(p.stem for p in self.directory.glob("*.yaml"))
+
+    def load_all(self) -> list[Questionnaire]:
+        """Load and validate every file, so a broken one stops start-up, not a call."""
+        if not self.directory.is_dir():
+            raise QuestionnaireError(f"{self.directory}: questionnaire directory not found")
+        return [self.get(key) for key in self.keys()]
