@@ -1,0 +1,66 @@
+"""The simulated citizens: profile validation and a call driven through the real webhooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from ivr_service.core.sampling import SampleRule
+from ivr_service.persistence.models import Answer, Attempt, Contact
+from ivr_service.providers.simulator import CitizenProfile, SimulatorProvider, WsgiTransport
+from ivr_service.services import campaigns, frames
+from ivr_service.worker import Worker
+
+from .conftest import ROOT
+
+
+def test_example_profile_loads() -> None:
+    profile = CitizenProfile.from_file(ROOT / "config" / "simulator.example.yaml")
+    assert profile.think_ms == (300, 2500) and profile.rating_weights[3] == 0.45
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"answer_rate": 1.5}, "answer_rate"),
+    ({"answer_rat": 0.5}, "answer_rat"),
+    ({"answer_rate": 0.9, "busy_rate": 0.2}, "exceeds 1"),
+    ({"rating_weights": [1, 1, 1]}, "rating_weights"),
+])
+def test_bad_profiles_are_rejected(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        CitizenProfile.from_mapping(data)
+
+
+def start_campaign(app: Any, tmp_path: Path, phones: list[str]) -> int:
+    frame = tmp_path / "frame.csv"
+    frame.write_text("Mã hồ sơ,Lĩnh vực,Số điện thoại,Ngày trả kết quả\n" + "".join(
+        f"HS-{i},Đất đai,{phone},02/11/2026\n" for i, phone in enumerate(phones)), encoding="utf-8")
+    svc = app.extensions["sipas"]
+    now = svc.clock()
+    with svc.db.begin() as session:
+        agency = campaigns.create_agency(session, "SIM", "Sở Mô phỏng", now)
+        campaign = campaigns.create_campaign(session, svc.registry, agency_id=agency.id, name="sim",
+                                             questionnaire="sipas-2024", now=now, calls_per_second=50)
+        frames.import_and_sample(session, campaign, frame, SampleRule("census"), 1, now)
+        campaigns.transition(session, campaign.id, "start", now)
+        return campaign.id
+
+
+def test_cooperative_citizens_complete_every_item(app: Any, tmp_path: Path) -> None:
+    profile = CitizenProfile(answer_rate=1, busy_rate=0, failed_rate=0, refusal_rate=0, hangup_rate=0,
+                             invalid_rate=0, silence_rate=0, repeat_rate=0, no_opinion_rate=0, feedback_rate=1)
+    provider = SimulatorProvider(profile, WsgiTransport(app), app.extensions["sipas"].registry.get, max_workers=2)
+    worker = Worker(app, provider=provider)
+    start_campaign(app, tmp_path, ["0912345678", "0987654321", "0352222333"])
+    assert worker.dispatch() == 3
+    provider.wait_idle()
+    worker.close()
+    db = app.extensions["sipas"].db
+    with db.begin() as session:
+        # consent + 13 criteria + screening + 3 factor-V criteria + overall, per person
+        assert session.scalar(select(func.count()).select_from(Answer)) == 3 * 19
+        assert set(session.scalars(select(Contact.disposition))) == {"1.1"}
+        assert set(session.scalars(select(Attempt.outcome))) == {"completed"}
+    assert all(not call.errors for call in provider.calls.values())
