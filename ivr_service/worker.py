@@ -35,7 +35,7 @@ class Worker:
     def dispatch(self) -> int:
         """One dispatch round: claim due contacts and place their calls."""
         s = self.services
-        return dispatch.dispatch_once(s.db, self.provider, self._url, s.clock,
+        return dispatch.dispatch_once(s.db, s.registry, self.provider, self._url, s.clock,
                                       batch=s.settings.dispatch_batch,
                                       interval_s=s.settings.dispatch_interval)
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import exists, select
 
 from ..core.policy import CallingWindow, Outcome
+from ..core.questionnaire import QuestionnaireRegistry
 from ..persistence.db import Database
 from ..persistence.models import (Attempt, AttemptStatus, Campaign, CampaignStatus, Contact, ContactStatus,
                                   OptOut)
@@ -66,8 +67,8 @@ def claim_due(db: Database, provider_name: str, now: datetime, batch: int, inter
     return claimed
 
 
-def place(db: Database, provider: VoiceProvider, claimed: Claimed, url_for: Callable[[str, str], str],
-          now: Callable[[], datetime]) -> None:
+def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider, claimed: Claimed,
+          url_for: Callable[[str, str], str], now: Callable[[], datetime]) -> None:
     """Ask the provider for one call and record the result on the attempt."""
     request = CallRequest(to=claimed.to, from_=None, answer_url=url_for("answer", claimed.token) + f"?q={claimed.questionnaire}",
                           status_url=url_for("status", claimed.token), idempotency_key=claimed.token)
@@ -86,7 +87,9 @@ def place(db: Database, provider: VoiceProvider, claimed: Claimed, url_for: Call
             attempt.ended_at = now()
             outcome = Outcome.FAILED if exc.retryable else Outcome.INVALID_NUMBER
             attempt.outcome = outcome.value
-            settle_contact(session, attempt.contact, session.get(Campaign, attempt.campaign_id), outcome, now())
+            campaign = attempt.campaign
+            settle_contact(session, registry.get(campaign.questionnaire_key), attempt.contact, campaign,
+                           outcome, now())
         return
     with db.begin() as session:
         attempt = session.get(Attempt, claimed.attempt_id, with_for_update=True)
@@ -97,12 +100,13 @@ def place(db: Database, provider: VoiceProvider, claimed: Claimed, url_for: Call
             attempt.status = AttemptStatus.INITIATED
 
 
-def dispatch_once(db: Database, provider: VoiceProvider, url_for: Callable[[str, str], str],
-                  now: Callable[[], datetime], batch: int = 50, interval_s: float = 1.0) -> int:
+def dispatch_once(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider,
+                  url_for: Callable[[str, str], str], now: Callable[[], datetime], batch: int = 50,
+                  interval_s: float = 1.0) -> int:
     """One dispatch round; returns how many calls were placed."""
     claimed = claim_due(db, provider.name, now(), batch, interval_s)
     for item in claimed:
-        place(db, provider, item, url_for, now)
+        place(db, registry, provider, item, url_for, now)
     return len(claimed)
 
 

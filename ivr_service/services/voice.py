@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session, joinedload
 
 from ..core import flow
 from ..core.flow import AnswerStatus, Event, Finish, Response
-from ..core.policy import CallingWindow, Outcome, RetryPolicy
+from ..core.policy import FINAL_OUTCOMES, CallingWindow, Outcome, RetryPolicy
 from ..core.questionnaire import Item, Questionnaire, QuestionnaireRegistry
 from ..persistence.models import (FINAL_ATTEMPT_STATUSES, Answer, Attempt, AttemptStatus, Campaign,
-                                  Contact, Interview, InterviewStatus)
+                                  Contact, ContactStatus, Interview, InterviewStatus)
 from .contacts import finish_contact, opt_out
 
 CALL_STATUSES = {
@@ -211,10 +211,10 @@ def call_status(session: Session, registry: QuestionnaireRegistry, token: str, c
     attempt.error_code = error_code
     campaign = attempt.campaign
     contact = attempt.contact
-    outcome = _outcome(registry.get(campaign.questionnaire_key), attempt, contact, campaign,
-                       new_status, answered_by)
+    q = registry.get(campaign.questionnaire_key)
+    outcome = _outcome(q, attempt, contact, campaign, new_status, answered_by)
     attempt.outcome = outcome.value
-    settle_contact(session, contact, campaign, outcome, now)
+    settle_contact(session, q, contact, campaign, outcome, now)
     return attempt
 
 
@@ -243,14 +243,25 @@ def _outcome(q: Questionnaire, attempt: Attempt, contact: Contact, campaign: Cam
     }[disposition]
 
 
-def settle_contact(session: Session, contact: Contact, campaign: Campaign, outcome: Outcome,
-                   now: datetime) -> None:
-    """After an attempt's final outcome: schedule the next attempt or finish the contact."""
+def settle_contact(session: Session, q: Questionnaire, contact: Contact, campaign: Campaign,
+                   outcome: Outcome, now: datetime) -> None:
+    """After an attempt's final outcome: schedule the next attempt or finish the contact.
+
+    A contact who answered part of the questionnaire on an earlier call and is not reached
+    again ends as a partial or break-off by those answers, not as "no answer".
+    """
     window = CallingWindow.from_dict(campaign.window or {"timezone": campaign.timezone})
     policy = RetryPolicy.from_dict(campaign.retry or {})
     retry_at = policy.next_attempt(outcome, contact.attempt_count, now, window)
-    if retry_at is None:
-        finish_contact(session, contact, outcome, now)
-    else:
-        contact.status = contact.status.PENDING
+    if retry_at is not None:
+        contact.status = ContactStatus.PENDING
         contact.next_attempt_at = retry_at
+        return
+    interview = contact.interview
+    if outcome not in FINAL_OUTCOMES and interview is not None and interview.answers:
+        responses = {a.item_id: Response(a.value, AnswerStatus(a.status), a.digits)
+                     for a in interview.answers if q.has_item(a.item_id) and q.item(a.item_id).kind != "consent"}
+        if responses:
+            outcome = (Outcome.PARTIAL if flow.disposition(q, responses, "voice") is flow.Disposition.PARTIAL
+                       else Outcome.BREAK_OFF)
+    finish_contact(session, contact, outcome, now)
