@@ -38,8 +38,10 @@ def phone(rng: random.Random) -> str:
     return national
 
 
-def main(path: Path = Path(__file__).resolve().parent.parent / "config" / "demo" / "transactions.csv",
-         rows: int = 1000) -> None:
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "config" / "demo" / "transactions.csv"
+
+
+def main(path: Path = DEFAULT_PATH, rows: int = 1000) -> None:
     rng = random.Random(20241101)
     names = list(FIELDS)
     weights = [FIELDS[f][1] for f in names]

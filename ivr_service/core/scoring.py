@@ -112,7 +112,7 @@ def score_item(item: Item, respondents: Sequence[Respondent]) -> CriterionScore:
     dissatisfied = sum(1 for v in values if v in item.scale.dissatisfied)
     low, high = wilson_interval(satisfied, n)
     total_weight = sum(weights)
-    weighted = (100 * sum(w for v, w in zip(values, weights) if v in item.scale.satisfied) / total_weight
+    weighted = (100 * sum(w for v, w in zip(values, weights, strict=True) if v in item.scale.satisfied) / total_weight
                 if total_weight else None)
     return CriterionScore(
         item_id=item.id, factor=item.factor, n=n, n_satisfied=satisfied,

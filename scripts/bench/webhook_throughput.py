@@ -26,7 +26,6 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import psycopg
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
