@@ -17,7 +17,15 @@ from ..persistence.models import (Agency, Attempt, AttemptStatus, Campaign, Camp
 
 
 class CampaignError(ValueError):
-    """A campaign request that cannot be applied; the message says why."""
+    """A campaign request that cannot be applied; the message says why.
+
+    ``status`` is the HTTP status the API answers: 400 for bad input, 409 when the
+    request conflicts with the current state.
+    """
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class NotFound(LookupError):
@@ -29,7 +37,7 @@ def create_agency(session: Session, code: str, name: str, now: datetime) -> Agen
     if not code or not name:
         raise CampaignError("agency: code and name are required")
     if session.scalar(select(Agency.id).where(Agency.code == code)) is not None:
-        raise CampaignError(f"agency: code {code!r} is already used")
+        raise CampaignError(f"agency: code {code!r} is already used", status=409)
     agency = Agency(code=code, name=name, created_at=now)
     session.add(agency)
     session.flush()
@@ -96,11 +104,11 @@ def transition(session: Session, campaign_id: int, action: str, now: datetime) -
     campaign = get_campaign(session, campaign_id, lock=True)
     allowed, target = _TRANSITIONS[action]
     if campaign.status not in allowed:
-        raise CampaignError(f"cannot {action} campaign {campaign_id}: it is {campaign.status.value}")
+        raise CampaignError(f"cannot {action} campaign {campaign_id}: it is {campaign.status.value}", status=409)
     if action == "start":
         contacts = session.scalar(select(func.count()).select_from(Contact).where(Contact.campaign_id == campaign.id))
         if not contacts:
-            raise CampaignError(f"cannot start campaign {campaign_id}: it has no sampled contacts yet")
+            raise CampaignError(f"cannot start campaign {campaign_id}: it has no sampled contacts yet", status=409)
         campaign.started_at = now
     campaign.status = target
     if target is CampaignStatus.CANCELLED:

@@ -30,6 +30,10 @@ REQUIRED = ("phone", "field")
 class FrameError(ValueError):
     """The file cannot be used as a sampling frame; nothing was imported."""
 
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 @dataclass
 class FrameReport:
@@ -111,9 +115,10 @@ def import_and_sample(session: Session, campaign: Campaign, source: str | Path |
                       rule: sampling.SampleRule, seed: int, now: datetime) -> FrameReport:
     """Import a frame into a draft campaign and draw its sample, in one transaction."""
     if campaign.status is not CampaignStatus.DRAFT:
-        raise FrameError(f"campaign {campaign.id} is {campaign.status.value}; only draft campaigns take a frame")
+        raise FrameError(f"campaign {campaign.id} is {campaign.status.value}; only draft campaigns take a frame",
+                         status=409)
     if session.scalar(select(func.count()).select_from(Contact).where(Contact.campaign_id == campaign.id)):
-        raise FrameError(f"campaign {campaign.id} already has a sample")
+        raise FrameError(f"campaign {campaign.id} already has a sample", status=409)
     report = FrameReport(seed=seed)
     frame = clean_frame(read_frame(source), session, report)
     n = sampling.sample_size(len(frame), rule)

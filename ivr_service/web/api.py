@@ -151,7 +151,7 @@ class QuestionnaireOut(Schema):
 def _fail(exc: Exception) -> None:
     if isinstance(exc, NotFound):
         abort(404, str(exc))
-    abort(409 if "cannot" in str(exc) or "already" in str(exc) else 400, str(exc))
+    abort(getattr(exc, "status", 400), str(exc))
 
 
 @bp.get("/questionnaires")
