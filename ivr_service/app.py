@@ -25,7 +25,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         settings.validate()
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per job run is noise
+    # A line per job run, or per run skipped because the previous one is still busy, is noise.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     app = APIFlask(__name__, title="SIPAS survey service", version="1.0",
                    spec_path="/api/v1/openapi.json", docs_path="/api/v1/docs")
     app.config.update(SECRET_KEY=settings.secret_key, SETTINGS=settings, JSON_SORT_KEYS=False)
