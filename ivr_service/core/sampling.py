@@ -13,19 +13,31 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-RULES = ("seed002", "fixed", "census")
+RULES = ("seed002", "seed003", "slovin", "cochran", "fixed", "census")
+Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
 class SampleRule:
-    kind: str = "seed002"     # seed002 tiers | fixed n | census
+    """How many to draw from a frame of N people.
+
+    seed002: tiers by yearly transactions (≥500 → 150, 200–499 → 100, <200 → 30);
+    seed003: share of transactions (<100 → 50 %, 100–499 → 30 %, 500–999 → 20 %, ≥1000 → 10 %);
+    slovin: N / (1 + N·e²); cochran: z²·p(1−p)/e² with the finite-population correction;
+    fixed: n; census: everyone. Every rule takes everyone when the frame is smaller.
+    """
+
+    kind: str = "seed002"
     n: int | None = None      # for kind="fixed"
+    margin: float = 0.05      # e, for slovin and cochran
 
     def __post_init__(self) -> None:
         if self.kind not in RULES:
-            raise ValueError(f"sample rule: expected one of {RULES}, got {self.kind!r}")
+            raise ValueError(f"sample rule: expected one of {', '.join(RULES)}, got {self.kind!r}")
         if self.kind == "fixed" and (self.n is None or self.n < 1):
             raise ValueError("sample rule 'fixed' needs a positive n")
+        if not 0 < self.margin < 0.5:
+            raise ValueError(f"sample rule: margin must be between 0 and 0.5, got {self.margin}")
 
 
 def sample_size(population: int, rule: SampleRule) -> int:
@@ -36,6 +48,14 @@ def sample_size(population: int, rule: SampleRule) -> int:
         return population
     if rule.kind == "fixed":
         wanted = rule.n or 0
+    elif rule.kind == "seed003":
+        share = 0.5 if population < 100 else 0.3 if population < 500 else 0.2 if population < 1000 else 0.1
+        wanted = math.ceil(round(population * share, 9))
+    elif rule.kind == "slovin":
+        wanted = math.ceil(round(population / (1 + population * rule.margin**2), 9))
+    elif rule.kind == "cochran":
+        n0 = Z95**2 * 0.25 / rule.margin**2
+        wanted = math.ceil(round(n0 / (1 + (n0 - 1) / population), 9))
     elif population >= 500:   # seed 002: ≥500 transactions → at least 150
         wanted = 150
     elif population >= 200:   # 200–499 → 100
@@ -46,30 +66,23 @@ def sample_size(population: int, rule: SampleRule) -> int:
 
 
 def allocate(sizes: Mapping[str, int], n: int) -> dict[str, int]:
-    """Proportional allocation, largest remainder, at least one per non-empty stratum."""
+    """Proportional allocation (largest remainder), then at least one per non-empty stratum,
+    the extra draws taken from the strata with the largest allocations."""
     strata = {k: v for k, v in sizes.items() if v > 0}
     total = sum(strata.values())
     if n >= total:
         return dict(strata)
     if n < len(strata):
         raise ValueError(f"sample of {n} cannot cover {len(strata)} non-empty fields; draw at least {len(strata)}")
-    alloc = {k: 1 for k in strata}
-    remaining = n - len(strata)
-    spare = {k: v - 1 for k, v in strata.items()}
-    spare_total = sum(spare.values())
-    if remaining and spare_total:
-        quotas = {k: remaining * v / spare_total for k, v in spare.items()}
-        for k, q in quotas.items():
-            alloc[k] += min(spare[k], math.floor(q))
-        left = n - sum(alloc.values())
-        # Ties broken by stratum name so the allocation is deterministic.
-        order = sorted(strata, key=lambda k: (-(quotas[k] - math.floor(quotas[k])), k))
-        for k in order:
-            if left == 0:
-                break
-            if alloc[k] < strata[k]:
-                alloc[k] += 1
-                left -= 1
+    quotas = {k: n * v / total for k, v in strata.items()}
+    alloc = {k: math.floor(q) for k, q in quotas.items()}
+    # Ties broken by stratum name so the allocation is deterministic.
+    for k in sorted(strata, key=lambda k: (-(quotas[k] - alloc[k]), k))[: n - sum(alloc.values())]:
+        alloc[k] += 1
+    for k in sorted(k for k in strata if alloc[k] == 0):
+        donor = max((d for d in strata if alloc[d] > 1), key=lambda d: (alloc[d] - quotas[d], alloc[d], d))
+        alloc[donor] -= 1
+        alloc[k] = 1
     return alloc
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -14,113 +13,117 @@ from sqlalchemy.orm import Session
 
 from ..core import sampling
 from ..core.phones import normalise
-from ..persistence.models import Campaign, CampaignStatus, Contact, OptOut
+from ..persistence.models import Attempt, Campaign, CampaignStatus, Contact, OptOut
+from .frame_reader import FrameError, fold, parse_dates, read_frame
 
-# Canonical column -> accepted headers (compared without diacritics, case or spaces).
-HEADERS = {
-    "transaction_code": ("ma ho so", "so ho so", "transaction code", "dossier code"),
-    "field": ("linh vuc", "field"),
-    "name": ("chu ho so", "nguoi nop", "ho ten", "name", "applicant"),
-    "phone": ("so dien thoai", "sdt", "dien thoai", "phone", "phone number"),
-    "returned_on": ("ngay tra ket qua", "ngay tra", "returned on", "return date"),
-}
-REQUIRED = ("phone", "field")
+__all__ = ["FrameError", "FrameReport", "clean_frame", "import_and_sample", "preview"]
 
-
-class FrameError(ValueError):
-    """The file cannot be used as a sampling frame; nothing was imported."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+RETURNED_STATUSES = ("da tra", "da tra ket qua", "tra ket qua", "hoan thanh", "da hoan thanh", "returned", "completed")
+RECENT_SURVEY_DAYS = 90
 
 
 @dataclass
 class FrameReport:
-    rows: int = 0
-    eligible: int = 0
+    rows: int = 0                                                      # data rows read
+    header_row: int = 0
+    columns: dict[str, str] = field(default_factory=dict)             # canonical -> header as written
+    ignored_rows: list[dict[str, object]] = field(default_factory=list)  # title, blank, totals rows
     rejected: list[dict[str, object]] = field(default_factory=list)   # row, column, value, reason
     excluded: dict[str, int] = field(default_factory=dict)            # reason -> count
+    eligible: int = 0
     drawn: int = 0
     strata: dict[str, dict[str, float]] = field(default_factory=dict)  # field -> N, n, weight
     seed: int | None = None
 
 
-def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFD", str(text).replace("đ", "d").replace("Đ", "D"))
-    text = "".join(c for c in text if unicodedata.category(c) != "Mn")
-    return " ".join(text.lower().replace("_", " ").split())
-
-
-def read_frame(source: str | Path | IO[bytes]) -> pd.DataFrame:
-    """Read a CSV or XLSX transaction list into canonical columns."""
-    name = str(getattr(source, "name", source))
-    try:
-        if name.lower().endswith((".xlsx", ".xlsm")):
-            raw = pd.read_excel(source, dtype=str)
-        else:
-            raw = pd.read_csv(source, dtype=str, encoding="utf-8-sig", keep_default_na=False)
-    except (UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
-        raise FrameError(f"{Path(name).name}: cannot read the file: {exc}") from None
-    mapping: dict[str, str] = {}
-    for column in raw.columns:
-        folded = _fold(column)
-        for canonical, names in HEADERS.items():
-            if folded in names and canonical not in mapping.values():
-                mapping[column] = canonical
-    missing = [c for c in REQUIRED if c not in mapping.values()]
-    if missing:
-        raise FrameError(
-            f"{Path(name).name}: required column(s) missing: {', '.join(missing)}; "
-            f"found columns: {', '.join(map(str, raw.columns))}"
-        )
-    frame = raw[list(mapping)].rename(columns=mapping)
-    frame.index = pd.RangeIndex(2, len(frame) + 2)  # spreadsheet row numbers (header is row 1)
-    return frame
-
-
-def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport) -> pd.DataFrame:
-    """Normalise phones, keep returned transactions, drop duplicates and opted-out numbers."""
+def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now: datetime,
+                period: tuple[date | None, date | None] = (None, None),
+                recent_days: int = RECENT_SURVEY_DAYS, exclude_campaign: int | None = None) -> pd.DataFrame:
+    """Normalise phones, keep results returned in the period, drop duplicates, opted-out
+    and recently surveyed numbers. Every dropped row is reported or counted by reason."""
     report.rows = len(frame)
-    phones = frame["phone"].fillna("").astype(str)
+    phones = frame["phone"].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v).strip())
     parsed = {value: normalise(value) for value in phones.unique()}  # distinct values only
     e164 = phones.map(lambda v: parsed[v].e164)
     bad = e164.isna()
     for row in frame.index[bad]:
-        report.rejected.append({"row": int(row), "column": "phone", "value": phones[row],
-                                "reason": parsed[phones[row]].reason})
-    frame = frame.assign(phone_e164=e164)[~bad]
+        report.rejected.append({"row": int(row), "column": report.columns.get("phone", "phone"),
+                                "value": phones[row], "reason": parsed[phones[row]].reason})
+    frame = frame.assign(phone_e164=e164, phone_kind=phones.map(lambda v: parsed[v].kind))[~bad]
+
+    returned = parse_dates(frame["returned_on"]) if "returned_on" in frame else pd.Series(pd.NaT, index=frame.index)
     if "returned_on" in frame:
-        returned = pd.to_datetime(frame["returned_on"], dayfirst=True, errors="coerce")
-        not_returned = returned.isna()
-        if not_returned.any():
-            report.excluded["not_returned"] = int(not_returned.sum())
-        frame = frame.assign(returned_on=returned.dt.date)[~not_returned]
-        frame = frame.sort_values("returned_on", kind="stable")
-    before = len(frame)
-    frame = frame.drop_duplicates("phone_e164", keep="last")  # the most recent transaction
-    if before - len(frame):
-        report.excluded["duplicate_phone"] = before - len(frame)
+        raw = frame["returned_on"].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v).strip())
+        unreadable = returned.isna() & (raw != "")
+        for row in frame.index[unreadable]:
+            report.rejected.append({"row": int(row), "column": report.columns["returned_on"], "value": raw[row],
+                                    "reason": "not a date (expected dd/mm/yyyy)"})
+        frame, returned = frame[~unreadable], returned[~unreadable]
+    done = returned.notna()
+    if "status" in frame:
+        status = frame["status"].map(lambda v: fold(v) if isinstance(v, str) else "")
+        done |= status.isin(RETURNED_STATUSES)
+    _exclude(report, "not_returned", ~done)
+    frame, returned = frame[done], returned[done]
+    start, end = period
+    outside = pd.Series(False, index=frame.index)
+    if start is not None:
+        outside |= returned.notna() & (returned.dt.date < start)
+    if end is not None:
+        outside |= returned.notna() & (returned.dt.date > end)
+    _exclude(report, "outside_period", outside)
+    frame = frame[~outside].assign(returned_on=returned[~outside].dt.date)
+    frame = frame.sort_values("returned_on", kind="stable", na_position="first")
+    duplicate = frame.duplicated("phone_e164", keep="last")  # keep the most recent transaction
+    _exclude(report, "duplicate_phone", duplicate)
+    frame = frame[~duplicate]
     opted = set(session.scalars(select(OptOut.phone_e164)))
     blocked = frame["phone_e164"].isin(opted)
-    if blocked.any():
-        report.excluded["do_not_contact"] = int(blocked.sum())
+    _exclude(report, "do_not_contact", blocked)
     frame = frame[~blocked]
-    frame = frame.assign(field=frame["field"].fillna("").astype(str).str.strip())
+    if recent_days > 0:
+        since = now - timedelta(days=recent_days)
+        query = (select(Contact.phone_e164).join(Attempt, Attempt.contact_id == Contact.id)
+                 .where(Attempt.created_at >= since))
+        if exclude_campaign is not None:
+            query = query.where(Contact.campaign_id != exclude_campaign)
+        recent = frame["phone_e164"].isin(set(session.scalars(query)))
+        _exclude(report, "surveyed_recently", recent)
+        frame = frame[~recent]
+    frame = frame.assign(field=frame["field"].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v))
+                                                  else str(v).strip()))
     report.eligible = len(frame)
     return frame
 
 
+def _exclude(report: FrameReport, reason: str, mask: pd.Series) -> None:
+    count = int(mask.sum())
+    if count:
+        report.excluded[reason] = report.excluded.get(reason, 0) + count
+
+
+def preview(session: Session, source: str | Path | IO[bytes], now: datetime, encoding: str | None = None,
+            column_map: dict[str, str] | None = None) -> FrameReport:
+    """Validate a file and report what an import would do, without storing anything."""
+    frame, read = read_frame(source, encoding, column_map)
+    report = FrameReport(header_row=read.header_row, columns=read.columns, ignored_rows=read.ignored_rows)
+    clean_frame(frame, session, report, now)
+    return report
+
+
 def import_and_sample(session: Session, campaign: Campaign, source: str | Path | IO[bytes],
-                      rule: sampling.SampleRule, seed: int, now: datetime) -> FrameReport:
+                      rule: sampling.SampleRule, seed: int, now: datetime, encoding: str | None = None,
+                      column_map: dict[str, str] | None = None) -> FrameReport:
     """Import a frame into a draft campaign and draw its sample, in one transaction."""
     if campaign.status is not CampaignStatus.DRAFT:
         raise FrameError(f"campaign {campaign.id} is {campaign.status.value}; only draft campaigns take a frame",
                          status=409)
     if session.scalar(select(func.count()).select_from(Contact).where(Contact.campaign_id == campaign.id)):
         raise FrameError(f"campaign {campaign.id} already has a sample", status=409)
-    report = FrameReport(seed=seed)
-    frame = clean_frame(read_frame(source), session, report)
+    frame, read = read_frame(source, encoding, column_map)
+    report = FrameReport(seed=seed, header_row=read.header_row, columns=read.columns, ignored_rows=read.ignored_rows)
+    frame = clean_frame(frame, session, report, now, (campaign.period_start, campaign.period_end),
+                        exclude_campaign=campaign.id)
     n = sampling.sample_size(len(frame), rule)
     sample = sampling.draw(frame, "field", n, seed)
     sizes = frame["field"].value_counts()
@@ -149,4 +152,4 @@ def _text(value: object) -> str | None:
 
 
 def _date(value: object) -> date | None:
-    return value if isinstance(value, date) else None
+    return value if isinstance(value, date) and not pd.isna(value) else None

@@ -1,0 +1,212 @@
+"""Read one-stop-shop transaction lists as agencies export them.
+
+Real exports have title rows above the header (agency, report title, period), headers
+merged over two rows, Vietnamese headers with or without diacritics, blank rows and a
+totals row at the bottom. The header row is found by its contents; everything ignored is
+reported. Row numbers in reports are the spreadsheet's own (1-based).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import pandas as pd
+
+# Canonical column -> accepted headers, compared folded (no diacritics, lower case).
+HEADERS: Mapping[str, tuple[str, ...]] = {
+    "transaction_code": ("ma ho so", "so ho so", "ma so ho so", "transaction code", "dossier code", "dossier no"),
+    "procedure": ("ten thu tuc", "thu tuc", "ten thu tuc hanh chinh", "procedure", "procedure name"),
+    "field": ("linh vuc", "ten linh vuc", "field", "sector"),
+    "agency": ("co quan", "don vi", "co quan giai quyet", "don vi xu ly", "agency", "unit"),
+    "name": ("chu ho so", "nguoi nop", "ten nguoi nop", "ho ten", "ho va ten", "to chuc ca nhan", "name",
+             "applicant"),
+    "phone": ("so dien thoai", "sdt", "dien thoai", "so dt", "dien thoai lien he", "phone", "phone number",
+              "mobile"),
+    "received_on": ("ngay tiep nhan", "ngay nop", "received on", "received date"),
+    "due_on": ("ngay hen tra", "ngay hen tra ket qua", "due date"),
+    "returned_on": ("ngay tra ket qua", "ngay tra", "ngay tra kq", "returned on", "return date"),
+    "status": ("trang thai", "tinh trang", "status"),
+}
+REQUIRED = ("phone", "field")
+TOTAL_MARKERS = ("tong", "tong cong", "cong", "total")
+HEADER_SCAN_ROWS = 30
+
+
+class FrameError(ValueError):
+    """The file cannot be used as a sampling frame; nothing was imported."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class ReadReport:
+    header_row: int = 0                                    # 1-based row of the header
+    columns: dict[str, str] = field(default_factory=dict)  # canonical -> header as written
+    ignored_rows: list[dict[str, object]] = field(default_factory=list)  # row, reason, text
+
+
+def fold(text: object) -> str:
+    """Lower case, no diacritics, single spaces: 'Số Điện thoại' -> 'so dien thoai'."""
+    value = str(text).replace("đ", "d").replace("Đ", "D")
+    value = unicodedata.normalize("NFD", value)
+    value = "".join(c for c in value if unicodedata.category(c) != "Mn")
+    value = "".join(c if c.isalnum() else " " for c in value.lower())
+    return " ".join(value.split())
+
+
+def _decode(raw: bytes, name: str, encoding: str | None) -> str:
+    if encoding:
+        try:
+            return raw.decode(encoding)
+        except LookupError:
+            raise FrameError(f"{name}: unknown encoding {encoding!r}; try utf-8, utf-16, cp1258 or tcvn3") from None
+        except UnicodeDecodeError as exc:
+            raise FrameError(f"{name}: cannot decode with {encoding}: byte {exc.start} ({raw[exc.start:exc.start + 1]!r}) "
+                             "is not valid; choose another --encoding") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")  # Excel's "Unicode text"
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FrameError(f"{name}: not UTF-8 text (byte {exc.start} is {raw[exc.start:exc.start + 1]!r}); "
+                         "if the file uses a legacy Vietnamese code page, pass --encoding cp1258") from None
+
+
+def _read_table(source: str | Path | IO[bytes], encoding: str | None) -> tuple[pd.DataFrame, str]:
+    name = Path(str(getattr(source, "filename", None) or getattr(source, "name", None) or source)).name
+    raw = source.read() if hasattr(source, "read") else Path(source).read_bytes()
+    if raw.startswith(b"\xd0\xcf\x11\xe0"):
+        raise FrameError(f"{name}: old Excel 97-2003 (.xls) files are not supported; save it as .xlsx or CSV")
+    if raw.startswith(b"PK\x03\x04"):
+        try:
+            table = pd.read_excel(io.BytesIO(raw), header=None, dtype=object)
+        except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
+            raise FrameError(f"{name}: not a readable XLSX workbook ({exc})") from None
+        return table, name
+    text = _decode(raw, name, encoding)
+    if not text.strip():
+        raise FrameError(f"{name}: the file is empty")
+    sample = "\n".join(text.splitlines()[:50])
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        delimiter = ","
+    try:
+        table = pd.read_csv(io.StringIO(text), header=None, dtype=str, sep=delimiter, keep_default_na=False,
+                            skip_blank_lines=False, engine="python")
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise FrameError(f"{name}: not a readable CSV file ({exc})") from None
+    return table, name
+
+
+def _match(cell: object) -> str | None:
+    folded = fold(cell) if cell is not None and not (isinstance(cell, float) and np.isnan(cell)) else ""
+    for canonical, names in HEADERS.items():
+        if folded in names:
+            return canonical
+    return None
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == ""
+
+
+def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
+               column_map: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, ReadReport]:
+    """Read a CSV/XLSX transaction list into canonical columns (object dtype).
+
+    ``column_map`` maps canonical names to headers as written, for headers we do not know.
+    The index is the spreadsheet row number.
+    """
+    table, name = _read_table(source, encoding)
+    report = ReadReport()
+    wanted = {fold(v): k for k, v in (column_map or {}).items()}
+    unknown = set(column_map or {}) - set(HEADERS)
+    if unknown:
+        raise FrameError(f"column mapping: unknown column(s) {sorted(unknown)}; known: {', '.join(HEADERS)}")
+
+    def classify(cell: object) -> str | None:
+        if not _blank(cell) and fold(cell) in wanted:
+            return wanted[fold(cell)]
+        return _match(cell)
+
+    header_index = None
+    for index in range(min(HEADER_SCAN_ROWS, len(table))):
+        found = {classify(cell) for cell in table.iloc[index]} - {None}
+        if "phone" in found and len(found) >= 2:
+            header_index = index
+            break
+    if header_index is None:
+        seen = [str(c) for c in (table.iloc[0] if len(table) else []) if not _blank(c)]
+        raise FrameError(f"{name}: no header row with a phone column in the first {HEADER_SCAN_ROWS} rows; "
+                         f"required columns: {', '.join(REQUIRED)}; first row holds: {', '.join(seen) or '(nothing)'}")
+    header = list(table.iloc[header_index])
+    above = list(table.iloc[header_index - 1]) if header_index else [None] * len(header)
+    columns: dict[int, str] = {}
+    for position, cell in enumerate(header):
+        canonical = classify(cell)
+        if canonical is None and _blank(cell):
+            canonical = classify(above[position])  # header merged over two rows
+        if canonical is not None and canonical not in columns.values():
+            columns[position] = canonical
+            report.columns[canonical] = str(cell if not _blank(cell) else above[position])
+    missing = [c for c in REQUIRED if c not in columns.values()]
+    if "returned_on" not in columns.values() and "status" not in columns.values():
+        missing.append("returned_on or status")
+    if missing:
+        found = [str(c) for c in header if not _blank(c)]
+        raise FrameError(f"{name}: required column(s) missing: {', '.join(missing)}; "
+                         f"found columns: {', '.join(found)}")
+    report.header_row = header_index + 1
+    for index in range(header_index):
+        text = " ".join(str(c) for c in table.iloc[index] if not _blank(c))
+        if text:
+            report.ignored_rows.append({"row": index + 1, "reason": "above the header", "text": text[:120]})
+
+    body = table.iloc[header_index + 1:, list(columns)]
+    body.columns = [columns[p] for p in columns]
+    body.index = pd.RangeIndex(header_index + 2, header_index + 2 + len(body))
+    blank = body.map(_blank).all(axis=1)
+    for row in body.index[blank]:
+        report.ignored_rows.append({"row": int(row), "reason": "blank row", "text": ""})
+    body = body[~blank]
+    phone_blank = body["phone"].map(_blank)
+    first_text = body.astype(str).agg(" ".join, axis=1).map(fold)
+    totals = phone_blank & first_text.map(lambda t: any(t.startswith(m) or f" {m} " in f" {t} " for m in TOTAL_MARKERS))
+    for row in body.index[totals]:
+        report.ignored_rows.append({"row": int(row), "reason": "totals row",
+                                    "text": " ".join(str(v) for v in body.loc[row] if not _blank(v))[:120]})
+    return body[~totals], report
+
+
+def parse_dates(values: pd.Series) -> pd.Series:
+    """Dates as Vietnamese exports write them: dd/mm/yyyy, dd-mm-yyyy, ISO, Excel serials,
+    or real date cells. Unparseable values become NaT."""
+    result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    is_date = values.map(lambda v: isinstance(v, (datetime, date, pd.Timestamp)))
+    if is_date.any():
+        result[is_date] = pd.to_datetime(values[is_date].map(pd.Timestamp))
+    text = values[~is_date].map(lambda v: "" if _blank(v) else str(v).strip())
+    for fmt in ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S",
+                "%Y-%m-%d %H:%M:%S"):
+        todo = result.loc[text.index].isna()
+        if not todo.any():
+            break
+        parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
+        result.loc[parsed.index] = result.loc[parsed.index].fillna(parsed)
+    todo = result.loc[text.index].isna() & text.str.fullmatch(r"\d{5}(\.0+)?")
+    if todo.any():
+        serial = text[todo].astype(float)
+        serial = serial[(serial > 20000) & (serial < 80000)]  # 1954..2119
+        result.loc[serial.index] = pd.to_datetime(serial, unit="D", origin="1899-12-30")
+    return result
