@@ -65,6 +65,12 @@ def fold(text: object) -> str:
 
 
 def _decode(raw: bytes, name: str, encoding: str | None) -> str:
+    # Legacy code pages (cp1258) write tone marks as combining characters: compose them so
+    # "Trần" from any source compares equal.
+    return unicodedata.normalize("NFC", _decode_raw(raw, name, encoding))
+
+
+def _decode_raw(raw: bytes, name: str, encoding: str | None) -> str:
     if encoding:
         try:
             return raw.decode(encoding)
@@ -173,20 +179,23 @@ def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
         if text:
             report.ignored_rows.append({"row": index + 1, "reason": "above the header", "text": text[:120]})
 
-    body = table.iloc[header_index + 1:, list(columns)]
+    whole = table.iloc[header_index + 1:]
+    whole.index = pd.RangeIndex(header_index + 2, header_index + 2 + len(whole))
+    body = whole.iloc[:, list(columns)]
     body.columns = [columns[p] for p in columns]
-    body.index = pd.RangeIndex(header_index + 2, header_index + 2 + len(body))
-    blank = body.map(_blank).all(axis=1)
+    blank = whole.map(_blank).all(axis=1)
     for row in body.index[blank]:
         report.ignored_rows.append({"row": int(row), "reason": "blank row", "text": ""})
-    body = body[~blank]
-    phone_blank = body["phone"].map(_blank)
-    first_text = body.astype(str).agg(" ".join, axis=1).map(fold)
-    totals = phone_blank & first_text.map(lambda t: any(t.startswith(m) or f" {m} " in f" {t} " for m in TOTAL_MARKERS))
-    for row in body.index[totals]:
-        report.ignored_rows.append({"row": int(row), "reason": "totals row",
-                                    "text": " ".join(str(v) for v in body.loc[row] if not _blank(v))[:120]})
-    return body[~totals], report
+    # A totals row has no phone and says "Tổng cộng" / "Total" somewhere, often in a
+    # column we do not import (STT), so look at the whole row.
+    texts = whole[~blank].map(lambda v: "" if _blank(v) else str(v)).agg(" ".join, axis=1)
+    totals = body.loc[texts.index, "phone"].map(_blank) & texts.map(fold).map(
+        lambda t: any(f" {t} ".startswith(f" {m} ") for m in TOTAL_MARKERS))
+    for row in totals.index[totals]:
+        report.ignored_rows.append({"row": int(row), "reason": "totals row", "text": " ".join(texts[row].split())[:120]})
+    keep = ~blank
+    keep[totals.index[totals]] = False
+    return body[keep], report
 
 
 def parse_dates(values: pd.Series) -> pd.Series:

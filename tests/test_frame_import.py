@@ -1,0 +1,197 @@
+"""Importing transaction lists as agencies really export them. Fixture files are built here."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from ivr_service.core.sampling import SampleRule
+from ivr_service.persistence.models import Contact, OptOut
+from ivr_service.services import campaigns, frames
+from ivr_service.services.frame_reader import FrameError, parse_dates, read_frame
+
+HEADER = ["STT", "Số hồ sơ", "Tên thủ tục", "Lĩnh vực", "Người nộp", "SĐT", "Ngày tiếp nhận", "Ngày trả kết quả"]
+ROWS = [
+    [1, "HS-1", "Cấp GCN", "Đất đai", "Nguyễn Văn An", "0912 345 678", "01/10/2026", "05/10/2026"],
+    [2, "HS-2", "Cấp phép", "Môi trường", "Trần Thị Bình", "84987654321", "02/10/2026", "06-10-2026"],
+    [3, "HS-3", "Cấp GCN", "Đất đai", "Lê Văn Chi", "(+84) 352.222.333", "03/10/2026", ""],
+    [4, "HS-4", "Cấp GCN", "Đất đai", "Phạm Văn Dũng", "không có", "03/10/2026", "09/10/2026"],
+]
+
+
+def to_cp1258(text: str) -> bytes:
+    """Windows-1258 has precomposed vowels (ô, ư, ă …) but combining tone marks."""
+    out = []
+    for char in text:
+        try:
+            char.encode("cp1258")
+            out.append(char)
+        except UnicodeEncodeError:
+            parts = unicodedata.normalize("NFD", char)
+            tones = [p for p in parts if p in "\u0300\u0301\u0303\u0309\u0323"]
+            base = unicodedata.normalize("NFC", "".join(p for p in parts if p not in tones))
+            out.append(base + "".join(tones))
+    return "".join(out).encode("cp1258")
+
+
+def write_csv(path: Path, rows: list[list[Any]], header: list[str] = HEADER, encoding: str = "utf-8",
+              title: bool = False) -> Path:
+    lines = []
+    if title:
+        lines += ["UBND TỈNH ĐẮK NÔNG,,,,,,,", "BÁO CÁO HỒ SƠ ĐÃ TRẢ KẾT QUẢ,,,,,,,", "Từ 01/10/2026 đến 31/10/2026,,,,,,,",
+                  ",,,,,,,"]
+    lines.append(",".join(header))
+    lines += [",".join(str(c) for c in row) for row in rows]
+    if title:
+        lines += [",,,,,,,", f"Tổng cộng,,,,,,,{len(rows)}"]
+    text = "\n".join(lines) + "\n"
+    path.write_bytes(to_cp1258(text) if encoding == "cp1258" else text.encode(encoding))
+    return path
+
+
+def test_government_spreadsheet_with_title_rows_merged_header_and_totals(tmp_path: Path) -> None:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["SỞ TÀI NGUYÊN VÀ MÔI TRƯỜNG"])
+    sheet.append(["DANH SÁCH HỒ SƠ ĐÃ TRẢ KẾT QUẢ QUÝ IV/2026"])
+    sheet.append([])
+    sheet.append(["Mã hồ sơ", "Lĩnh vực", "Thông tin người nộp", None, "Ngày trả kết quả"])
+    sheet.append([None, None, "Họ tên", "Số điện thoại", None])     # header merged over two rows
+    sheet.merge_cells("C4:D4")
+    sheet.append(["HS-1", "Đất đai", "Nguyễn Văn An", 912345678, datetime(2026, 10, 5)])  # number lost its 0
+    sheet.append([])
+    sheet.append(["HS-2", "Môi trường", "Trần Thị Bình", "0987.654.321", 46300])          # Excel serial
+    sheet.append(["Tổng cộng: 2 hồ sơ", None, None, None, None])
+    path = tmp_path / "ds.xlsx"
+    workbook.save(path)
+
+    frame, report = read_frame(path)
+    assert report.header_row == 5
+    assert report.columns["name"] == "Họ tên" and report.columns["returned_on"] == "Ngày trả kết quả"
+    assert list(frame["transaction_code"]) == ["HS-1", "HS-2"]
+    assert list(frame.index) == [6, 8]
+    reasons = {(r["row"], r["reason"]) for r in report.ignored_rows}
+    assert {(1, "above the header"), (2, "above the header"), (7, "blank row"), (9, "totals row")} <= reasons
+    assert list(parse_dates(frame["returned_on"]).dt.date) == [date(2026, 10, 5), date(2026, 10, 5)]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+def test_unicode_encodings_are_detected(tmp_path: Path, encoding: str) -> None:
+    frame, _ = read_frame(write_csv(tmp_path / "ds.csv", ROWS, encoding=encoding))
+    assert list(frame["field"]) == ["Đất đai", "Môi trường", "Đất đai", "Đất đai"]
+
+
+def test_legacy_code_page_needs_to_be_named(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "ds.csv", ROWS, encoding="cp1258")
+    with pytest.raises(FrameError, match="not UTF-8.*--encoding cp1258"):
+        read_frame(path)
+    frame, _ = read_frame(path, encoding="cp1258")
+    assert frame["name"].iloc[1] == "Trần Thị Bình"
+    with pytest.raises(FrameError, match="unknown encoding"):
+        read_frame(path, encoding="viscii-9")
+
+
+def test_headers_without_diacritics_semicolons_and_an_explicit_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "ds.csv"
+    path.write_text("MA HO SO;LINH VUC;DIEN THOAI DI DONG;TRANG THAI\nHS-1;Dat dai;0912345678;Đã trả kết quả\n",
+                    encoding="utf-8")
+    with pytest.raises(FrameError, match="no header row with a phone column"):
+        read_frame(path)
+    frame, report = read_frame(path, column_map={"phone": "Điện thoại di động"})
+    assert report.columns["phone"] == "DIEN THOAI DI DONG" and frame["status"].iloc[0] == "Đã trả kết quả"
+    with pytest.raises(FrameError, match="unknown column"):
+        read_frame(path, column_map={"telephone": "x"})
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"", ("empty",)),
+    (b"\xd0\xcf\x11\xe0garbage", (".xls", "xlsx")),
+    ("Mã hồ sơ,Lĩnh vực,Ngày trả\nHS-1,Đất đai,01/10/2026\n".encode(), ("phone",)),
+    ("Mã hồ sơ,Số điện thoại,Ngày trả\nHS-1,0912345678,01/10/2026\n".encode(), ("field", "Số điện thoại")),
+    ("Lĩnh vực,Số điện thoại\nĐất đai,0912345678\n".encode(), ("returned_on or status",)),
+    (b"PK\x03\x04not really a workbook", ("XLSX",)),
+])
+def test_unusable_files_say_why(tmp_path: Path, content: bytes, words: tuple[str, ...]) -> None:
+    path = tmp_path / "ds.csv"
+    path.write_bytes(content)
+    with pytest.raises(FrameError) as error:
+        read_frame(path)
+    for word in words:
+        assert word in str(error.value)
+
+
+def test_dates_in_the_usual_vietnamese_forms() -> None:
+    values = pd.Series(["05/10/2026", "06-10-2026", "2026-10-07", "08.10.2026", "46300", "46301.0",
+                        datetime(2026, 10, 9, 14, 30), "", None, "hôm qua", "31/02/2026"])
+    parsed = parse_dates(values)
+    assert [d.date() if not pd.isna(d) else None for d in parsed] == [
+        date(2026, 10, 5), date(2026, 10, 6), date(2026, 10, 7), date(2026, 10, 8), date(2026, 10, 5),
+        date(2026, 10, 6), date(2026, 10, 9), None, None, None, None]
+
+
+@pytest.fixture
+def draft(app: Any) -> Any:
+    svc = app.extensions["sipas"]
+    now = svc.clock()
+    with svc.db.begin() as session:
+        agency = campaigns.create_agency(session, "STNMT", "Sở Tài nguyên và Môi trường", now)
+        campaign = campaigns.create_campaign(session, svc.registry, agency_id=agency.id, name="Q4",
+                                             questionnaire="sipas-2024", now=now,
+                                             period_start=date(2026, 10, 1), period_end=date(2026, 10, 31))
+        return campaign.id
+
+
+def test_import_reports_every_row_it_does_not_use(app: Any, draft: int, tmp_path: Path) -> None:
+    rows = ROWS + [
+        [5, "HS-5", "Cấp GCN", "Khoáng sản", "Đỗ Văn Em", "0912345678", "04/10/2026", "12/10/2026"],   # same person
+        [6, "HS-6", "Cấp GCN", "Đất đai", "Hồ Thị Giang", "024 3825 1234", "04/10/2026", "30/09/2026"],  # before period
+        [7, "HS-7", "Cấp GCN", "Đất đai", "Vũ Văn Hải", "0398765432", "05/10/2026", "ngày mai"],      # bad date
+        [8, "HS-8", "Cấp GCN", "Đất đai", "Bùi Văn Khánh", "01662345678", "05/10/2026", "15/10/2026"],  # legacy 11-digit
+        [9, "HS-9", "Cấp GCN", "Đất đai", "Đặng Thị Lan", "0935111222", "05/10/2026", "16/10/2026"],  # opted out
+    ]
+    path = write_csv(tmp_path / "ds.csv", rows, title=True)
+    svc = app.extensions["sipas"]
+    with svc.db.begin() as session:
+        session.add(OptOut(phone_e164="+84935111222", source="operator", created_at=svc.clock()))
+    with svc.db.begin() as session:
+        campaign = campaigns.get_campaign(session, draft)
+        report = frames.import_and_sample(session, campaign, path, SampleRule("census"), 1, svc.clock())
+    assert report.header_row == 5 and report.rows == 9
+    assert [(r["row"], r["column"], r["value"]) for r in report.rejected] == [
+        (9, "SĐT", "không có"), (12, "Ngày trả kết quả", "ngày mai")]
+    assert report.excluded == {"not_returned": 1, "outside_period": 1, "duplicate_phone": 1, "do_not_contact": 1}
+    assert {r["reason"] for r in report.ignored_rows} == {"above the header", "totals row", "blank row"}
+    with svc.db.begin() as session:
+        contacts = {c.phone_e164: c for c in session.scalars(select(Contact))}
+    assert set(contacts) == {"+84912345678", "+84987654321", "+84362345678"}
+    assert contacts["+84912345678"].transaction_code == "HS-5"   # the most recent transaction is kept
+    assert report.drawn == report.eligible == 3
+
+
+def test_a_failed_import_changes_nothing(app: Any, draft: int, tmp_path: Path) -> None:
+    svc = app.extensions["sipas"]
+    good = write_csv(tmp_path / "good.csv", ROWS)
+    with pytest.raises(FrameError):
+        with svc.db.begin() as session:
+            campaign = campaigns.get_campaign(session, draft)
+            frames.import_and_sample(session, campaign, good, SampleRule("census"), 1, svc.clock())
+            frames.import_and_sample(session, campaign, good, SampleRule("census"), 1, svc.clock())  # twice
+    with svc.db.begin() as session:
+        assert session.scalar(select(func.count()).select_from(Contact)) == 0
+        assert campaigns.get_campaign(session, draft).sample_seed is None
+
+
+def test_preview_stores_nothing(app: Any, tmp_path: Path) -> None:
+    svc = app.extensions["sipas"]
+    with svc.db.begin() as session:
+        report = frames.preview(session, write_csv(tmp_path / "ds.csv", ROWS), svc.clock())
+    assert (report.rows, report.eligible, len(report.rejected)) == (4, 2, 1)
+    with svc.db.begin() as session:
+        assert session.scalar(select(func.count()).select_from(Contact)) == 0
