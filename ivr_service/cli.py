@@ -139,7 +139,7 @@ def import_frame(campaign_id: int, path: Path, rule: str, n: int | None, seed: i
                                               svc.clock())
     except (frames.FrameError, CampaignError, NotFound, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    _echo_json(asdict(report))
+    _echo_json(report.to_dict())
 
 
 @cli.command("campaign")

@@ -72,8 +72,9 @@ def test_frame_upload_samples_reproducibly_and_reports_rejections(app: Any, clie
     assert body["drawn"] == 50 and body["rows"] == 1000 and body["seed"] == 1
     assert body["rejected"] and all({"row", "column", "value", "reason"} <= set(r) for r in body["rejected"])
     assert body["excluded"]["duplicate_phone"] > 0 and body["excluded"]["not_returned"] > 0
-    assert sum(s["n"] for s in body["strata"].values()) == 50
-    assert all(s["n"] >= 1 and s["weight"] == s["N"] / s["n"] for s in body["strata"].values())
+    assert sum(s["drawn"] for s in body["strata"]) == 50
+    assert all(s["drawn"] >= 1 and s["weight"] == s["eligible"] / s["drawn"] for s in body["strata"])
+    assert sum(s["frame_rows"] for s in body["strata"]) == body["rows"]
     assert upload(client, second, content, rule="fixed", n="50", seed="1").status_code == 201
     with app.extensions["sipas"].db.begin() as session:
         phones = [set(session.scalars(select(Contact.phone_e164).where(Contact.campaign_id == c))) for c in (first, second)]

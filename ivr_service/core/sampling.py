@@ -65,40 +65,58 @@ def sample_size(population: int, rule: SampleRule) -> int:
     return min(wanted, population)
 
 
-def allocate(sizes: Mapping[str, int], n: int) -> dict[str, int]:
-    """Proportional allocation (largest remainder), then at least one per non-empty stratum,
-    the extra draws taken from the strata with the largest allocations."""
+def allocate(sizes: Mapping[str, int], n: int, minimum_one: bool = True) -> dict[str, int]:
+    """Proportional allocation (largest remainder); with ``minimum_one`` every non-empty
+    stratum gets at least one draw, taken from the strata with the largest allocations."""
     strata = {k: v for k, v in sizes.items() if v > 0}
     total = sum(strata.values())
     if n >= total:
         return dict(strata)
-    if n < len(strata):
+    if minimum_one and n < len(strata):
         raise ValueError(f"sample of {n} cannot cover {len(strata)} non-empty fields; draw at least {len(strata)}")
     quotas = {k: n * v / total for k, v in strata.items()}
     alloc = {k: math.floor(q) for k, q in quotas.items()}
     # Ties broken by stratum name so the allocation is deterministic.
     for k in sorted(strata, key=lambda k: (-(quotas[k] - alloc[k]), k))[: n - sum(alloc.values())]:
         alloc[k] += 1
-    for k in sorted(k for k in strata if alloc[k] == 0):
-        donor = max((d for d in strata if alloc[d] > 1), key=lambda d: (alloc[d] - quotas[d], alloc[d], d))
-        alloc[donor] -= 1
-        alloc[k] = 1
+    if minimum_one:
+        for k in sorted(k for k in strata if alloc[k] == 0):
+            donor = max((d for d in strata if alloc[d] > 1), key=lambda d: (alloc[d] - quotas[d], alloc[d], d))
+            alloc[donor] -= 1
+            alloc[k] = 1
     return alloc
 
 
-def draw(frame: pd.DataFrame, stratum_column: str, n: int, seed: int) -> pd.DataFrame:
-    """Draw ``n`` rows, stratified by ``stratum_column``; adds ``stratum_weight`` = N_h / n_h."""
+def draw(frame: pd.DataFrame, stratum_column: str, n: int, seed: int | np.random.Generator,
+         reserve: int = 0, replicates: int = 1) -> pd.DataFrame:
+    """Stratified random sample of ``n`` rows plus an optional reserve pool.
+
+    Adds ``stratum_weight`` = N_h / n_h (main sample) and ``replicate``: 0 for the main
+    sample, 1..``replicates`` for reserve rows, released in waves when response falls short.
+    The same frame, n and seed always give the same rows.
+    """
     if frame.empty or n <= 0:
-        return frame.iloc[0:0].assign(stratum_weight=pd.Series(dtype=float))
+        return frame.iloc[0:0].assign(stratum_weight=pd.Series(dtype=float), replicate=pd.Series(dtype=int))
+    if replicates < 1:
+        raise ValueError("replicates must be at least 1")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     strata = frame[stratum_column].fillna("").astype(str)
-    sizes = strata.value_counts().to_dict()
+    members = strata.groupby(strata, sort=True).indices          # positions per stratum, one pass
+    sizes = {k: len(v) for k, v in members.items()}
     alloc = allocate(sizes, n)
-    rng = np.random.default_rng(seed)
-    picked = []
-    for stratum in sorted(alloc):
-        members = frame.index[strata == stratum].to_numpy()
-        chosen = rng.choice(members, size=alloc[stratum], replace=False)
-        part = frame.loc[np.sort(chosen)].copy()
-        part["stratum_weight"] = sizes[stratum] / alloc[stratum]
-        picked.append(part)
-    return pd.concat(picked)
+    spare = {k: sizes[k] - alloc.get(k, 0) for k in sizes}
+    extra = allocate(spare, min(reserve, sum(spare.values())), minimum_one=False) if reserve > 0 else {}
+    positions, weights, waves = [], [], []
+    for stratum in sorted(members):
+        main, more = alloc.get(stratum, 0), extra.get(stratum, 0)
+        if not main and not more:
+            continue
+        order = rng.permutation(members[stratum])[: main + more]
+        positions.append(order)
+        weights.append(np.full(len(order), sizes[stratum] / main if main else np.nan))
+        waves.append(np.concatenate([np.zeros(main, dtype=int), 1 + np.arange(more) % replicates]))
+    chosen = np.concatenate(positions)
+    result = frame.iloc[chosen].copy()
+    result["stratum_weight"] = np.concatenate(weights)
+    result["replicate"] = np.concatenate(waves)
+    return result.sort_values(["replicate"], kind="stable")

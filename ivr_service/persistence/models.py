@@ -69,6 +69,7 @@ class CampaignStatus(StrEnum):
 
 
 class ContactStatus(StrEnum):
+    RESERVE = "reserve"        # in the reserve pool; dialled only once its replicate is released
     PENDING = "pending"        # waiting for its next attempt (see next_attempt_at)
     ACTIVE = "active"          # an attempt is under way
     DONE = "done"              # final: see disposition
@@ -105,6 +106,8 @@ class Agency(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Sample-size rule (core.sampling.SampleRule fields); None means the seed-002 tiers.
+    sample_rule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     campaigns: Mapped[list[Campaign]] = relationship(back_populates="agency")
@@ -138,6 +141,24 @@ class Campaign(Base):
     contacts: Mapped[list[Contact]] = relationship(back_populates="campaign")
 
 
+class Stratum(Base):
+    """One agency × field stratum of a campaign's frame: sizes and the weight used in scoring."""
+
+    __tablename__ = "strata"
+    __table_args__ = (UniqueConstraint("campaign_id", "agency", "field", name="uq_strata_campaign_agency_field"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    agency: Mapped[str] = mapped_column(String(200), default="")
+    field: Mapped[str] = mapped_column(String(200), default="")
+    frame_rows: Mapped[int] = mapped_column(Integer)           # usable-phone rows read for the stratum
+    eligible: Mapped[int] = mapped_column(Integer)             # N_h after exclusions
+    excluded: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # reason -> count
+    drawn: Mapped[int] = mapped_column(Integer)                # n_h, main sample plus released reserve
+    reserve: Mapped[int] = mapped_column(Integer, default=0)   # reserve rows not yet released
+    weight: Mapped[float | None] = mapped_column(Float)        # N_h / n_h
+
+
 class Contact(Base):
     """A sampled citizen in one campaign. ``respondent_id`` is the pseudonym in results."""
 
@@ -153,8 +174,10 @@ class Contact(Base):
     phone_e164: Mapped[str] = mapped_column(String(20))
     name: Mapped[str | None] = mapped_column(String(200))
     transaction_code: Mapped[str | None] = mapped_column(String(80))
-    field: Mapped[str | None] = mapped_column(String(200))       # lĩnh vực: the stratum
+    field: Mapped[str | None] = mapped_column(String(200))       # lĩnh vực
+    stratum_id: Mapped[int | None] = mapped_column(ForeignKey("strata.id"), index=True)
     stratum_weight: Mapped[float] = mapped_column(Float, default=1.0)  # N_h / n_h
+    replicate: Mapped[int] = mapped_column(Integer, default=0)  # 0 = main sample, 1.. = reserve wave
     returned_on: Mapped[date | None] = mapped_column(Date)
     status: Mapped[ContactStatus] = mapped_column(_enum(ContactStatus, "contact_status"),
                                                   default=ContactStatus.PENDING)

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..core import sampling
 from ..core.phones import normalise
-from ..persistence.models import Attempt, Campaign, CampaignStatus, Contact, OptOut
+from ..persistence.models import Agency, Attempt, Campaign, CampaignStatus, Contact, ContactStatus, OptOut, Stratum
 from .frame_reader import FrameError, fold, parse_dates, read_frame
 
-__all__ = ["FrameError", "FrameReport", "clean_frame", "import_and_sample", "preview"]
+__all__ = ["FrameError", "FrameReport", "clean_frame", "import_and_sample", "preview", "release_reserve"]
 
 RETURNED_STATUSES = ("da tra", "da tra ket qua", "tra ket qua", "hoan thanh", "da hoan thanh", "returned", "completed")
 RECENT_SURVEY_DAYS = 90
@@ -32,16 +34,33 @@ class FrameReport:
     excluded: dict[str, int] = field(default_factory=dict)            # reason -> count
     eligible: int = 0
     drawn: int = 0
-    strata: dict[str, dict[str, float]] = field(default_factory=dict)  # field -> N, n, weight
+    reserve: int = 0
+    strata: list[dict[str, object]] = field(default_factory=list)     # per agency × field
     seed: int | None = None
+    rule: dict[str, object] = field(default_factory=dict)
+    _by_stratum: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict, repr=False)
+    _rows_by_stratum: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, object]:
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+
+def _clean_text(value: object) -> str:
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else " ".join(str(value).split())
 
 
 def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now: datetime,
                 period: tuple[date | None, date | None] = (None, None),
-                recent_days: int = RECENT_SURVEY_DAYS, exclude_campaign: int | None = None) -> pd.DataFrame:
+                recent_days: int = RECENT_SURVEY_DAYS, exclude_campaign: int | None = None,
+                default_agency: str = "") -> pd.DataFrame:
     """Normalise phones, keep results returned in the period, drop duplicates, opted-out
-    and recently surveyed numbers. Every dropped row is reported or counted by reason."""
+    and recently surveyed numbers. Every dropped row is reported or counted by reason,
+    in total and per agency × field stratum."""
     report.rows = len(frame)
+    agency = frame["agency"].map(_clean_text) if "agency" in frame else pd.Series("", index=frame.index)
+    frame = frame.assign(field=frame["field"].map(_clean_text),
+                         agency=agency.where(agency != "", default_agency))
+    report._rows_by_stratum = frame.groupby(["agency", "field"]).size().to_dict()
     phones = frame["phone"].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v).strip())
     parsed = {value: normalise(value) for value in phones.unique()}  # distinct values only
     e164 = phones.map(lambda v: parsed[v].e164)
@@ -49,6 +68,7 @@ def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now:
     for row in frame.index[bad]:
         report.rejected.append({"row": int(row), "column": report.columns.get("phone", "phone"),
                                 "value": phones[row], "reason": parsed[phones[row]].reason})
+    _exclude(report, "invalid_phone", bad, frame, total=False)
     frame = frame.assign(phone_e164=e164, phone_kind=phones.map(lambda v: parsed[v].kind))[~bad]
 
     returned = parse_dates(frame["returned_on"]) if "returned_on" in frame else pd.Series(pd.NaT, index=frame.index)
@@ -58,12 +78,13 @@ def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now:
         for row in frame.index[unreadable]:
             report.rejected.append({"row": int(row), "column": report.columns["returned_on"], "value": raw[row],
                                     "reason": "not a date (expected dd/mm/yyyy)"})
+        _exclude(report, "invalid_date", unreadable, frame, total=False)
         frame, returned = frame[~unreadable], returned[~unreadable]
     done = returned.notna()
     if "status" in frame:
         status = frame["status"].map(lambda v: fold(v) if isinstance(v, str) else "")
         done |= status.isin(RETURNED_STATUSES)
-    _exclude(report, "not_returned", ~done)
+    _exclude(report, "not_returned", ~done, frame)
     frame, returned = frame[done], returned[done]
     start, end = period
     outside = pd.Series(False, index=frame.index)
@@ -71,15 +92,15 @@ def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now:
         outside |= returned.notna() & (returned.dt.date < start)
     if end is not None:
         outside |= returned.notna() & (returned.dt.date > end)
-    _exclude(report, "outside_period", outside)
+    _exclude(report, "outside_period", outside, frame)
     frame = frame[~outside].assign(returned_on=returned[~outside].dt.date)
     frame = frame.sort_values("returned_on", kind="stable", na_position="first")
     duplicate = frame.duplicated("phone_e164", keep="last")  # keep the most recent transaction
-    _exclude(report, "duplicate_phone", duplicate)
+    _exclude(report, "duplicate_phone", duplicate, frame)
     frame = frame[~duplicate]
     opted = set(session.scalars(select(OptOut.phone_e164)))
     blocked = frame["phone_e164"].isin(opted)
-    _exclude(report, "do_not_contact", blocked)
+    _exclude(report, "do_not_contact", blocked, frame)
     frame = frame[~blocked]
     if recent_days > 0:
         since = now - timedelta(days=recent_days)
@@ -88,18 +109,21 @@ def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now:
         if exclude_campaign is not None:
             query = query.where(Contact.campaign_id != exclude_campaign)
         recent = frame["phone_e164"].isin(set(session.scalars(query)))
-        _exclude(report, "surveyed_recently", recent)
+        _exclude(report, "surveyed_recently", recent, frame)
         frame = frame[~recent]
-    frame = frame.assign(field=frame["field"].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v))
-                                                  else str(v).strip()))
     report.eligible = len(frame)
     return frame
 
 
-def _exclude(report: FrameReport, reason: str, mask: pd.Series) -> None:
+def _exclude(report: FrameReport, reason: str, mask: pd.Series, frame: pd.DataFrame, total: bool = True) -> None:
     count = int(mask.sum())
-    if count:
+    if not count:
+        return
+    if total:  # rejected rows are listed one by one instead
         report.excluded[reason] = report.excluded.get(reason, 0) + count
+    for key, number in frame[mask].groupby(["agency", "field"]).size().items():
+        counts = report._by_stratum.setdefault(key, {})
+        counts[reason] = counts.get(reason, 0) + int(number)
 
 
 def preview(session: Session, source: str | Path | IO[bytes], now: datetime, encoding: str | None = None,
@@ -112,9 +136,19 @@ def preview(session: Session, source: str | Path | IO[bytes], now: datetime, enc
 
 
 def import_and_sample(session: Session, campaign: Campaign, source: str | Path | IO[bytes],
-                      rule: sampling.SampleRule, seed: int, now: datetime, encoding: str | None = None,
-                      column_map: dict[str, str] | None = None) -> FrameReport:
-    """Import a frame into a draft campaign and draw its sample, in one transaction."""
+                      rule: sampling.SampleRule | None, seed: int, now: datetime, encoding: str | None = None,
+                      column_map: dict[str, str] | None = None, reserve_share: float = 0.0,
+                      replicates: int = 1) -> FrameReport:
+    """Import a frame into a draft campaign and draw its sample, in one transaction.
+
+    ``rule`` defaults to the agency's configured rule (seed-002 tiers when none). With
+    ``reserve_share`` > 0 a reserve pool of that share of the sample is drawn too, split
+    into ``replicates`` waves that stay undialled until released.
+    """
+    if rule is None:
+        rule = agency_rule(campaign.agency)
+    if not 0 <= reserve_share <= 1:
+        raise FrameError(f"reserve: expected a share between 0 and 1, got {reserve_share}")
     if campaign.status is not CampaignStatus.DRAFT:
         raise FrameError(f"campaign {campaign.id} is {campaign.status.value}; only draft campaigns take a frame",
                          status=409)
@@ -123,25 +157,80 @@ def import_and_sample(session: Session, campaign: Campaign, source: str | Path |
     frame, read = read_frame(source, encoding, column_map)
     report = FrameReport(seed=seed, header_row=read.header_row, columns=read.columns, ignored_rows=read.ignored_rows)
     frame = clean_frame(frame, session, report, now, (campaign.period_start, campaign.period_end),
-                        exclude_campaign=campaign.id)
-    n = sampling.sample_size(len(frame), rule)
-    sample = sampling.draw(frame, "field", n, seed)
-    sizes = frame["field"].value_counts()
-    for stratum, group in sample.groupby("field"):
-        report.strata[str(stratum)] = {"N": int(sizes[stratum]), "n": len(group),
-                                       "weight": float(group["stratum_weight"].iloc[0])}
+                        exclude_campaign=campaign.id, default_agency=campaign.agency.name)
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _agency, group in frame.groupby("agency", sort=True):   # sample size per agency
+        n = sampling.sample_size(len(group), rule)
+        extra = math.ceil(n * reserve_share) if reserve_share > 0 else 0
+        samples.append(sampling.draw(group, "field", n, rng, reserve=extra, replicates=replicates))
+    sample = pd.concat(samples) if samples else frame.iloc[0:0].assign(stratum_weight=1.0, replicate=0)
+    eligible = frame.groupby(["agency", "field"]).size().to_dict()
+    keys = set(eligible) | set(report._rows_by_stratum)
+    strata: dict[tuple[str, str], Stratum] = {}
+    for key in sorted(keys):
+        chosen = sample[(sample["agency"] == key[0]) & (sample["field"] == key[1])]
+        drawn = int((chosen["replicate"] == 0).sum())
+        stratum = Stratum(campaign_id=campaign.id, agency=key[0], field=key[1],
+                          frame_rows=int(report._rows_by_stratum.get(key, 0)), eligible=int(eligible.get(key, 0)),
+                          excluded=report._by_stratum.get(key, {}), drawn=drawn,
+                          reserve=int((chosen["replicate"] > 0).sum()),
+                          weight=eligible[key] / drawn if drawn else None)
+        session.add(stratum)
+        strata[key] = stratum
+        report.strata.append({"agency": key[0], "field": key[1], "frame_rows": stratum.frame_rows,
+                              "eligible": stratum.eligible, "excluded": stratum.excluded, "drawn": drawn,
+                              "reserve": stratum.reserve, "weight": stratum.weight})
+    session.flush()
     contacts = [
         Contact(campaign_id=campaign.id, phone_e164=row.phone_e164,
                 name=_text(getattr(row, "name", None)), transaction_code=_text(getattr(row, "transaction_code", None)),
-                field=row.field or None, stratum_weight=float(row.stratum_weight),
-                returned_on=_date(getattr(row, "returned_on", None)), next_attempt_at=now, created_at=now)
+                field=row.field or None, stratum_id=strata[(row.agency, row.field)].id,
+                stratum_weight=strata[(row.agency, row.field)].weight or 1.0, replicate=int(row.replicate),
+                status=ContactStatus.PENDING if row.replicate == 0 else ContactStatus.RESERVE,
+                returned_on=_date(getattr(row, "returned_on", None)),
+                next_attempt_at=now if row.replicate == 0 else None, created_at=now)
         for row in sample.itertuples(index=False)
     ]
     session.add_all(contacts)
     campaign.sample_seed = seed
     campaign.frame_size = len(frame)
-    report.drawn = len(contacts)
+    report.drawn = sum(1 for c in contacts if c.replicate == 0)
+    report.reserve = len(contacts) - report.drawn
+    report.rule = {"kind": rule.kind, "n": rule.n, "margin": rule.margin}
     return report
+
+
+def agency_rule(agency: Agency) -> sampling.SampleRule:
+    data = agency.sample_rule or {}
+    try:
+        return sampling.SampleRule(kind=data.get("kind", "seed002"), n=data.get("n"), margin=data.get("margin", 0.05))
+    except ValueError as exc:
+        raise FrameError(f"agency {agency.code}: sample_rule: {exc}") from None
+
+
+def release_reserve(session: Session, campaign: Campaign, now: datetime) -> int:
+    """Release the next reserve wave: its contacts become due now and stratum weights are
+    recomputed with the larger n_h. Returns how many contacts were released."""
+    wave = session.scalar(select(func.min(Contact.replicate)).where(
+        Contact.campaign_id == campaign.id, Contact.status == ContactStatus.RESERVE))
+    if wave is None:
+        raise FrameError(f"campaign {campaign.id} has no reserve left to release", status=409)
+    released = session.scalars(select(Contact).where(
+        Contact.campaign_id == campaign.id, Contact.status == ContactStatus.RESERVE, Contact.replicate == wave)).all()
+    for contact in released:
+        contact.status = ContactStatus.PENDING
+        contact.next_attempt_at = now
+    session.flush()
+    for stratum in session.scalars(select(Stratum).where(Stratum.campaign_id == campaign.id)):
+        counts = dict(session.execute(select(Contact.status == ContactStatus.RESERVE, func.count())
+                                      .where(Contact.stratum_id == stratum.id).group_by(Contact.status == ContactStatus.RESERVE)).all())
+        stratum.drawn = int(counts.get(False, 0))
+        stratum.reserve = int(counts.get(True, 0))
+        stratum.weight = stratum.eligible / stratum.drawn if stratum.drawn else None
+        session.execute(update(Contact).where(Contact.stratum_id == stratum.id)
+                        .values(stratum_weight=stratum.weight or 1.0))
+    return len(released)
 
 
 def _text(value: object) -> str | None:

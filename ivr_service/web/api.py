@@ -69,21 +69,39 @@ class ActionIn(Schema):
     action = String(required=True, validate=OneOf(["start", "pause", "resume", "cancel"]))
 
 
-class FrameIn(Schema):
+class PreviewIn(Schema):
     file = File(required=True, metadata={"description": "CSV or XLSX transaction list"})
-    rule = String(load_default="seed002", validate=OneOf(list(RULES)))
+    encoding = String(load_default=None, metadata={"description": "e.g. cp1258 for legacy files"})
+
+
+class FrameIn(PreviewIn):
+    rule = String(load_default=None, validate=OneOf(list(RULES)),
+                  metadata={"description": "Sample-size rule; default: the agency's rule (seed002 tiers)"})
     n = Integer(load_default=None, validate=Range(min=1))
+    margin = Float(load_default=0.05, validate=Range(min=0.001, max=0.49))
     seed = Integer(load_default=None)
+    reserve = Float(load_default=0.0, validate=Range(min=0, max=1),
+                    metadata={"description": "Reserve pool as a share of the sample"})
+    replicates = Integer(load_default=1, validate=Range(min=1, max=20))
 
 
 class FrameOut(Schema):
     rows = Integer()
+    header_row = Integer()
+    columns = Dict()
+    ignored_rows = List(Dict())
+    rejected = List(Dict())
+    excluded = Dict()
     eligible = Integer()
     drawn = Integer()
-    seed = Integer()
-    excluded = Dict()
-    strata = Dict()
-    rejected = List(Dict())
+    reserve = Integer()
+    strata = List(Dict())
+    seed = Integer(allow_none=True)
+    rule = Dict()
+
+
+class ReleaseOut(Schema):
+    released = Integer()
 
 
 class ProgressOut(Schema):
@@ -239,18 +257,48 @@ def upload_frame(campaign_id: int, data: dict[str, Any]) -> dict[str, Any]:
     """Import a transaction list into a draft campaign and draw its sample."""
     svc = services()
     try:
-        rule = SampleRule(kind=data["rule"], n=data["n"])
+        rule = SampleRule(kind=data["rule"], n=data["n"], margin=data["margin"]) if data["rule"] else None
     except ValueError as exc:
         abort(400, str(exc))
     seed = data["seed"] if data["seed"] is not None else int(svc.clock().timestamp())
     try:
         with svc.db.begin() as session:
             campaign = svc_campaigns.get_campaign(session, campaign_id, lock=True)
-            report = frames.import_and_sample(session, campaign, data["file"], rule, seed, svc.clock())
+            report = frames.import_and_sample(session, campaign, data["file"], rule, seed, svc.clock(),
+                                              encoding=data["encoding"], reserve_share=data["reserve"],
+                                              replicates=data["replicates"])
     except (frames.FrameError, NotFound, ValueError) as exc:
         _fail(exc)
         raise
-    return asdict(report)
+    return report.to_dict()
+
+
+@bp.post("/frames/preview")
+@bp.input(PreviewIn, location="form_and_files", arg_name="data")
+@bp.output(FrameOut)
+def preview_frame(data: dict[str, Any]) -> dict[str, Any]:
+    """Validate a transaction list and report what an import would do; stores nothing."""
+    svc = services()
+    try:
+        with svc.db.begin() as session:
+            return frames.preview(session, data["file"], svc.clock(), encoding=data["encoding"]).to_dict()
+    except frames.FrameError as exc:
+        _fail(exc)
+        raise
+
+
+@bp.post("/campaigns/<int:campaign_id>/reserve/release")
+@bp.output(ReleaseOut)
+def release_reserve(campaign_id: int) -> dict[str, Any]:
+    """Release the next reserve wave of a campaign's sample."""
+    svc = services()
+    try:
+        with svc.db.begin() as session:
+            campaign = svc_campaigns.get_campaign(session, campaign_id, lock=True)
+            return {"released": frames.release_reserve(session, campaign, svc.clock())}
+    except (frames.FrameError, NotFound) as exc:
+        _fail(exc)
+        raise
 
 
 @bp.get("/campaigns/<int:campaign_id>/progress")
