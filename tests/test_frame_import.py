@@ -195,3 +195,97 @@ def test_preview_stores_nothing(app: Any, tmp_path: Path) -> None:
     assert (report.rows, report.eligible, len(report.rejected)) == (4, 2, 1)
     with svc.db.begin() as session:
         assert session.scalar(select(func.count()).select_from(Contact)) == 0
+
+
+def multi_agency_frame(path: Path) -> Path:
+    lines = ["Cơ quan,Lĩnh vực,Số điện thoại,Ngày trả kết quả"]
+    number = 912000000
+    for agency, fields in (("Sở Tư pháp", {"Hộ tịch": 300, "Công chứng": 30}),
+                           ("UBND xã Nam Dong", {"Đất đai": 120, "Hộ tịch": 20})):
+        for field, count in fields.items():
+            for _ in range(count):
+                number += 1
+                lines.append(f"{agency},{field},0{number},15/10/2026")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_strata_are_agency_by_field_with_sizes_and_weights_stored(app: Any, draft: int, tmp_path: Path) -> None:
+    from ivr_service.persistence.models import Stratum
+
+    svc = app.extensions["sipas"]
+    with svc.db.begin() as session:
+        campaign = campaigns.get_campaign(session, draft)
+        report = frames.import_and_sample(session, campaign, multi_agency_frame(tmp_path / "ds.csv"), None, 11,
+                                          svc.clock(), reserve_share=0.2, replicates=2)
+    # seed-002 tiers per agency: Sở Tư pháp 330 → 100, UBND xã 140 → 30
+    assert report.drawn == 130 and report.reserve == 26
+    with svc.db.begin() as session:
+        strata = {(s.agency, s.field): s for s in session.scalars(select(Stratum))}
+        assert {k: (s.eligible, s.drawn) for k, s in strata.items()} == {
+            ("Sở Tư pháp", "Hộ tịch"): (300, 91), ("Sở Tư pháp", "Công chứng"): (30, 9),
+            ("UBND xã Nam Dong", "Đất đai"): (120, 26), ("UBND xã Nam Dong", "Hộ tịch"): (20, 4)}
+        assert strata[("Sở Tư pháp", "Công chứng")].weight == 30 / 9
+        reserve = session.scalars(select(Contact).where(Contact.status == "reserve")).all()
+        assert len(reserve) == 26 and {c.replicate for c in reserve} == {1, 2}
+        assert all(c.next_attempt_at is None for c in reserve)
+
+
+def test_same_frame_rule_and_seed_give_the_same_sample(app: Any, tmp_path: Path) -> None:
+    svc = app.extensions["sipas"]
+    path = multi_agency_frame(tmp_path / "ds.csv")
+    phones = []
+    for i in range(3):
+        with svc.db.begin() as session:
+            agency = campaigns.create_agency(session, f"A{i}", f"Sở {i}", svc.clock())
+            campaign = campaigns.create_campaign(session, svc.registry, agency_id=agency.id, name=str(i),
+                                                 questionnaire="sipas-2024", now=svc.clock())
+            frames.import_and_sample(session, campaign, path, SampleRule("fixed", n=40), 5 if i < 2 else 6,
+                                     svc.clock(), recent_days=0)
+            phones.append(set(session.scalars(select(Contact.phone_e164).where(Contact.campaign_id == campaign.id))))
+    assert phones[0] == phones[1] != phones[2]
+
+
+def test_releasing_reserve_waves_updates_weights(app: Any, draft: int, tmp_path: Path) -> None:
+    from ivr_service.persistence.models import Stratum
+
+    svc = app.extensions["sipas"]
+    with svc.db.begin() as session:
+        campaign = campaigns.get_campaign(session, draft)
+        frames.import_and_sample(session, campaign, multi_agency_frame(tmp_path / "ds.csv"), None, 11,
+                                 svc.clock(), reserve_share=0.2, replicates=2)
+    released = []
+    for _ in range(2):
+        with svc.db.begin() as session:
+            released.append(frames.release_reserve(session, campaigns.get_campaign(session, draft), svc.clock()))
+    assert sum(released) == 26 and all(released)
+    with svc.db.begin() as session:
+        stratum = session.scalars(select(Stratum).where(Stratum.field == "Đất đai")).one()
+        assert (stratum.reserve, stratum.weight) == (0, stratum.eligible / stratum.drawn)
+        weights = set(session.scalars(select(Contact.stratum_weight).where(Contact.stratum_id == stratum.id)))
+        assert weights == {stratum.weight}
+        with pytest.raises(FrameError, match="no reserve"):
+            frames.release_reserve(session, campaigns.get_campaign(session, draft), svc.clock())
+
+
+def test_numbers_surveyed_recently_are_excluded(app: Any, tmp_path: Path) -> None:
+    from ivr_service.services.dispatch import claim_due
+
+    svc = app.extensions["sipas"]
+    path = write_csv(tmp_path / "ds.csv", ROWS)
+    ids = []
+    for code in ("A", "B"):
+        with svc.db.begin() as session:
+            agency = campaigns.create_agency(session, code, f"Sở {code}", svc.clock())
+            ids.append(campaigns.create_campaign(session, svc.registry, agency_id=agency.id, name=code,
+                                                 questionnaire="sipas-2024", now=svc.clock(),
+                                                 calls_per_second=10).id)
+    with svc.db.begin() as session:
+        frames.import_and_sample(session, campaigns.get_campaign(session, ids[0]), path, SampleRule("census"), 1,
+                                 svc.clock())
+        campaigns.transition(session, ids[0], "start", svc.clock())
+    assert len(claim_due(svc.db, "simulator", svc.clock(), 10, 1.0)) == 2
+    with svc.db.begin() as session:
+        report = frames.import_and_sample(session, campaigns.get_campaign(session, ids[1]), path,
+                                          SampleRule("census"), 1, svc.clock())
+    assert report.excluded["surveyed_recently"] == 2 and report.drawn == 0

@@ -138,7 +138,7 @@ def preview(session: Session, source: str | Path | IO[bytes], now: datetime, enc
 def import_and_sample(session: Session, campaign: Campaign, source: str | Path | IO[bytes],
                       rule: sampling.SampleRule | None, seed: int, now: datetime, encoding: str | None = None,
                       column_map: dict[str, str] | None = None, reserve_share: float = 0.0,
-                      replicates: int = 1) -> FrameReport:
+                      replicates: int = 1, recent_days: int = RECENT_SURVEY_DAYS) -> FrameReport:
     """Import a frame into a draft campaign and draw its sample, in one transaction.
 
     ``rule`` defaults to the agency's configured rule (seed-002 tiers when none). With
@@ -157,7 +157,7 @@ def import_and_sample(session: Session, campaign: Campaign, source: str | Path |
     frame, read = read_frame(source, encoding, column_map)
     report = FrameReport(seed=seed, header_row=read.header_row, columns=read.columns, ignored_rows=read.ignored_rows)
     frame = clean_frame(frame, session, report, now, (campaign.period_start, campaign.period_end),
-                        exclude_campaign=campaign.id, default_agency=campaign.agency.name)
+                        recent_days=recent_days, exclude_campaign=campaign.id, default_agency=campaign.agency.name)
     rng = np.random.default_rng(seed)
     samples = []
     for _agency, group in frame.groupby("agency", sort=True):   # sample size per agency
