@@ -19,6 +19,7 @@ from .core.questionnaire import QuestionnaireError
 from .core.sampling import RULES, SampleRule
 from .persistence import migrate
 from .services import campaigns, frames, results
+from .services import sampling_report as sampling_report_service
 from .services.campaigns import CampaignError, NotFound
 from .settings import PROJECT_ROOT, Settings, SettingsError
 
@@ -123,23 +124,84 @@ def create_campaign(agency_id: int, name: str, questionnaire: str, calls_per_sec
 @cli.command("import-frame")
 @click.argument("campaign_id", type=int)
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--rule", type=click.Choice(RULES), default="seed002", show_default=True)
+@click.option("--rule", type=click.Choice(RULES), default=None, help="Default: the agency's rule (seed002 tiers)")
 @click.option("--n", type=int, default=None, help="Sample size for --rule fixed")
 @click.option("--seed", type=int, default=None, help="Random seed (recorded on the campaign)")
-def import_frame(campaign_id: int, path: Path, rule: str, n: int | None, seed: int | None) -> None:
+@click.option("--margin", type=float, default=0.05, show_default=True, help="e for --rule slovin/cochran")
+@click.option("--encoding", default=None, help="e.g. cp1258 for legacy Vietnamese files")
+@click.option("--reserve", type=float, default=0.0, show_default=True, help="Reserve pool as a share of the sample")
+@click.option("--replicates", type=int, default=1, show_default=True, help="Reserve waves")
+def import_frame(campaign_id: int, path: Path, rule: str | None, n: int | None, seed: int | None, margin: float,
+                 encoding: str | None, reserve: float, replicates: int) -> None:
     """Import a transaction list into a draft campaign and draw the sample."""
     app = _app()
     svc = app.extensions["sipas"]
     try:
-        sample_rule = SampleRule(kind=rule, n=n)
+        sample_rule = SampleRule(kind=rule, n=n, margin=margin) if rule else None
         with svc.db.begin() as session:
             campaign = campaigns.get_campaign(session, campaign_id, lock=True)
             report = frames.import_and_sample(session, campaign, path, sample_rule,
                                               seed if seed is not None else int(svc.clock().timestamp()),
-                                              svc.clock())
+                                              svc.clock(), encoding=encoding, reserve_share=reserve,
+                                              replicates=replicates)
     except (frames.FrameError, CampaignError, NotFound, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     _echo_json(report.to_dict())
+
+
+@cli.command("preview-frame")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--encoding", default=None, help="e.g. cp1258 for legacy Vietnamese files")
+def preview_frame(path: Path, encoding: str | None) -> None:
+    """Validate a transaction list and report what an import would do; stores nothing."""
+    app = _app()
+    svc = app.extensions["sipas"]
+    try:
+        with svc.db.begin() as session:
+            _echo_json(frames.preview(session, path, svc.clock(), encoding=encoding).to_dict())
+    except frames.FrameError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command("sampling-report")
+@click.argument("campaign_id", type=int)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write XLSX and CSV files into this directory")
+def sampling_report(campaign_id: int, out: Path | None) -> None:
+    """Per stratum and total: frame rows, eligible, excluded by reason, drawn, reserve."""
+    app = _app()
+    svc = app.extensions["sipas"]
+    try:
+        with svc.db.begin() as session:
+            campaign = campaigns.get_campaign(session, campaign_id)
+            click.echo(sampling_report_service.sampling_table(session, campaign).to_string(index=False))
+            if out is not None:
+                click.echo(str(sampling_report_service.write_sampling_report(session, campaign, out, svc.clock())))
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command("release-reserve")
+@click.argument("campaign_id", type=int)
+def release_reserve(campaign_id: int) -> None:
+    """Release the next reserve wave of a campaign's sample."""
+    app = _app()
+    svc = app.extensions["sipas"]
+    try:
+        with svc.db.begin() as session:
+            released = frames.release_reserve(session, campaigns.get_campaign(session, campaign_id, lock=True),
+                                              svc.clock())
+    except (frames.FrameError, NotFound) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"released {released} reserve contacts")
+
+
+@cli.command("frame-template")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def frame_template(path: Path) -> None:
+    """Write the XLSX template of the accepted transaction-list layout (Vietnamese)."""
+    path.write_bytes(sampling_report_service.frame_template())
+    click.echo(str(path))
 
 
 @cli.command("campaign")

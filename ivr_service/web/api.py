@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+import json
+
 from apiflask import APIBlueprint, Schema, abort
+from flask import Response, request, send_file
 from apiflask.fields import Boolean, Date, DateTime, Dict, File, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 from sqlalchemy import select
@@ -14,6 +17,7 @@ from ..core.sampling import RULES, SampleRule
 from ..persistence.models import Agency, Campaign
 from ..services import campaigns as svc_campaigns
 from ..services import frames, results
+from ..services import sampling_report as sampling_report_service
 from ..services.campaigns import CampaignError, NotFound
 from .context import services
 
@@ -98,6 +102,12 @@ class FrameOut(Schema):
     strata = List(Dict())
     seed = Integer(allow_none=True)
     rule = Dict()
+
+
+class SamplingReportOut(Schema):
+    campaign_id = Integer()
+    seed = Integer(allow_none=True)
+    strata = List(Dict())
 
 
 class ReleaseOut(Schema):
@@ -299,6 +309,35 @@ def release_reserve(campaign_id: int) -> dict[str, Any]:
     except (frames.FrameError, NotFound) as exc:
         _fail(exc)
         raise
+
+
+@bp.get("/campaigns/<int:campaign_id>/sampling-report")
+@bp.output(SamplingReportOut)
+def sampling_report(campaign_id: int) -> dict[str, Any]:
+    """Per agency × field stratum and in total: frame rows, eligible, excluded by reason,
+    drawn, reserve and weight. ``?format=xlsx`` downloads it as a workbook instead."""
+    svc = services()
+    try:
+        with svc.db.begin() as session:
+            campaign = svc_campaigns.get_campaign(session, campaign_id)
+            if request.args.get("format") == "xlsx":
+                path = sampling_report_service.write_sampling_report(session, campaign, svc.settings.export_dir,
+                                                                     svc.clock())
+                return send_file(path, as_attachment=True, download_name=path.name)  # type: ignore[return-value]
+            table = sampling_report_service.sampling_table(session, campaign)
+    except NotFound as exc:
+        _fail(exc)
+        raise
+    return {"campaign_id": campaign_id, "seed": campaign.sample_seed,
+            "strata": json.loads(table.to_json(orient="records", force_ascii=False))}
+
+
+@bp.get("/frames/template.xlsx")
+@bp.doc(summary="Download the frame template", description="XLSX template of the accepted layout, in Vietnamese.")
+def frame_template() -> Response:
+    return Response(sampling_report_service.frame_template(), headers={
+        "Content-Disposition": "attachment; filename=mau-danh-sach-ho-so.xlsx"},
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 @bp.get("/campaigns/<int:campaign_id>/progress")
