@@ -8,7 +8,7 @@ from typing import Any
 import json
 
 from apiflask import APIBlueprint, Schema, abort
-from flask import Response, request, send_file
+from flask import Response, request
 from apiflask.fields import Boolean, Date, DateTime, Dict, File, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 from sqlalchemy import select
@@ -22,6 +22,7 @@ from ..services.campaigns import CampaignError, NotFound
 from .context import services
 
 bp = APIBlueprint("api_v1", __name__, url_prefix="/api/v1", tag="SIPAS")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class AgencyIn(Schema):
@@ -323,7 +324,8 @@ def sampling_report(campaign_id: int) -> dict[str, Any]:
             if request.args.get("format") == "xlsx":
                 path = sampling_report_service.write_sampling_report(session, campaign, svc.settings.export_dir,
                                                                      svc.clock())
-                return send_file(path, as_attachment=True, download_name=path.name)  # type: ignore[return-value]
+                return Response(path.read_bytes(), mimetype=XLSX,  # type: ignore[return-value]
+                                headers={"Content-Disposition": f"attachment; filename={path.name}"})
             table = sampling_report_service.sampling_table(session, campaign)
     except NotFound as exc:
         _fail(exc)
@@ -337,7 +339,7 @@ def sampling_report(campaign_id: int) -> dict[str, Any]:
 def frame_template() -> Response:
     return Response(sampling_report_service.frame_template(), headers={
         "Content-Disposition": "attachment; filename=mau-danh-sach-ho-so.xlsx"},
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        mimetype=XLSX)
 
 
 @bp.get("/campaigns/<int:campaign_id>/progress")
