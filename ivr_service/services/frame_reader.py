@@ -109,7 +109,7 @@ def _read_table(source: str | Path | IO[bytes], encoding: str | None) -> tuple[p
         delimiter = ","
     try:
         table = pd.read_csv(io.StringIO(text), header=None, dtype=str, sep=delimiter, keep_default_na=False,
-                            skip_blank_lines=False, engine="python")
+                            skip_blank_lines=False)
     except (pd.errors.ParserError, ValueError) as exc:
         raise FrameError(f"{name}: not a readable CSV file ({exc})") from None
     return table, name
@@ -183,19 +183,25 @@ def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
     whole.index = pd.RangeIndex(header_index + 2, header_index + 2 + len(whole))
     body = whole.iloc[:, list(columns)]
     body.columns = [columns[p] for p in columns]
-    blank = whole.map(_blank).all(axis=1)
+    empty = whole.isna() | whole.eq("")          # vectorised: no Python call per cell
+    blank = empty.all(axis=1)
     for row in body.index[blank]:
         report.ignored_rows.append({"row": int(row), "reason": "blank row", "text": ""})
     # A totals row has no phone and says "Tổng cộng" / "Total" somewhere, often in a
-    # column we do not import (STT), so look at the whole row.
-    texts = whole[~blank].map(lambda v: "" if _blank(v) else str(v)).agg(" ".join, axis=1)
-    totals = body.loc[texts.index, "phone"].map(_blank) & texts.map(fold).map(
-        lambda t: any(f" {t} ".startswith(f" {m} ") for m in TOTAL_MARKERS))
-    for row in totals.index[totals]:
-        report.ignored_rows.append({"row": int(row), "reason": "totals row", "text": " ".join(texts[row].split())[:120]})
+    # column we do not import (STT), so look at the whole of those few rows.
+    candidates = whole[empty.iloc[:, _position(columns, "phone")] & ~blank]
+    texts = (candidates.map(lambda v: "" if _blank(v) else str(v)).agg(" ".join, axis=1) if len(candidates)
+             else pd.Series([], dtype=object))
+    totals = texts[texts.map(fold).map(lambda t: any(f" {t} ".startswith(f" {m} ") for m in TOTAL_MARKERS))]
+    for row, text in totals.items():
+        report.ignored_rows.append({"row": int(row), "reason": "totals row", "text": " ".join(text.split())[:120]})
     keep = ~blank
-    keep[totals.index[totals]] = False
+    keep[totals.index] = False
     return body[keep], report
+
+
+def _position(columns: Mapping[int, str], canonical: str) -> int:
+    return next(p for p, name in columns.items() if name == canonical)
 
 
 def parse_dates(values: pd.Series) -> pd.Series:

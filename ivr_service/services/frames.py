@@ -45,8 +45,8 @@ class FrameReport:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
 
-def _clean_text(value: object) -> str:
-    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else " ".join(str(value).split())
+def _clean_text(values: pd.Series) -> pd.Series:
+    return values.fillna("").astype(str).str.strip()
 
 
 def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now: datetime,
@@ -57,23 +57,23 @@ def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now:
     and recently surveyed numbers. Every dropped row is reported or counted by reason,
     in total and per agency × field stratum."""
     report.rows = len(frame)
-    agency = frame["agency"].map(_clean_text) if "agency" in frame else pd.Series("", index=frame.index)
-    frame = frame.assign(field=frame["field"].map(_clean_text),
+    agency = _clean_text(frame["agency"]) if "agency" in frame else pd.Series("", index=frame.index)
+    frame = frame.assign(field=_clean_text(frame["field"]),
                          agency=agency.where(agency != "", default_agency))
     report._rows_by_stratum = frame.groupby(["agency", "field"]).size().to_dict()
-    phones = frame["phone"].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v).strip())
+    phones = _clean_text(frame["phone"])
     parsed = {value: normalise(value) for value in phones.unique()}  # distinct values only
-    e164 = phones.map(lambda v: parsed[v].e164)
+    e164 = phones.map({value: phone.e164 for value, phone in parsed.items()})
     bad = e164.isna()
     for row in frame.index[bad]:
         report.rejected.append({"row": int(row), "column": report.columns.get("phone", "phone"),
                                 "value": phones[row], "reason": parsed[phones[row]].reason})
     _exclude(report, "invalid_phone", bad, frame, total=False)
-    frame = frame.assign(phone_e164=e164, phone_kind=phones.map(lambda v: parsed[v].kind))[~bad]
+    frame = frame.assign(phone_e164=e164, phone_kind=phones.map({v: p.kind for v, p in parsed.items()}))[~bad]
 
     returned = parse_dates(frame["returned_on"]) if "returned_on" in frame else pd.Series(pd.NaT, index=frame.index)
     if "returned_on" in frame:
-        raw = frame["returned_on"].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v).strip())
+        raw = _clean_text(frame["returned_on"].map(lambda v: v.isoformat() if isinstance(v, (date, datetime)) else v))
         unreadable = returned.isna() & (raw != "")
         for row in frame.index[unreadable]:
             report.rejected.append({"row": int(row), "column": report.columns["returned_on"], "value": raw[row],
@@ -82,8 +82,9 @@ def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now:
         frame, returned = frame[~unreadable], returned[~unreadable]
     done = returned.notna()
     if "status" in frame:
-        status = frame["status"].map(lambda v: fold(v) if isinstance(v, str) else "")
-        done |= status.isin(RETURNED_STATUSES)
+        statuses = _clean_text(frame["status"])
+        folded = {value: fold(value) for value in statuses.unique()}
+        done |= statuses.map(folded).isin(RETURNED_STATUSES)
     _exclude(report, "not_returned", ~done, frame)
     frame, returned = frame[done], returned[done]
     start, end = period
