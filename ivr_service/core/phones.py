@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+import pandas as pd
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
@@ -29,6 +30,7 @@ CARRIERS = {
 }
 _PREFIX_CARRIER = {prefix: name for name, prefixes in CARRIERS.items() for prefix in prefixes}
 _STRIP = re.compile(r"[\s.\-()/]")
+_EXCEL_FLOAT = re.compile(r"^(\d+)\.0+$")  # a number Excel stored as 912345678.0
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,7 @@ class Phone:
 
 def _national(raw: str) -> str | None:
     """Digits in national form (leading 0), or None if it is not a Vietnamese number."""
-    digits = _STRIP.sub("", raw)
-    if digits.endswith(".0") or re.fullmatch(r"\d+\.0+", digits):
-        digits = digits.split(".")[0]
+    digits = _STRIP.sub("", _EXCEL_FLOAT.sub(r"\1", raw.strip()))
     if digits.startswith("+84"):
         digits = "0" + digits[3:]
     elif digits.startswith("0084"):
@@ -93,3 +93,28 @@ def normalise(raw: str) -> Phone:
     if kind in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
         return Phone(e164, "mobile")
     return Phone(None, "invalid", reason=f"not a personal number (type {kind}): {text!r}")
+
+
+def normalise_many(values: pd.Series) -> pd.DataFrame:
+    """Normalise distinct raw numbers at once: columns e164, kind, reason, indexed by value.
+
+    The common case (a 10-digit mobile in any usual spelling) is done with vectorised
+    string operations; everything else goes through :func:`normalise` one by one.
+    """
+    distinct = pd.Series(pd.unique(values.astype(str)), dtype=object)
+    digits = (distinct.str.strip().str.replace(_EXCEL_FLOAT.pattern, r"\1", regex=True)
+              .str.replace(_STRIP.pattern, "", regex=True))
+    national = digits.where(~digits.str.startswith("+84"), "0" + digits.str[3:])
+    national = national.where(~national.str.startswith("0084"), "0" + national.str[4:])
+    national = national.where(~(national.str.startswith("84") & national.str.len().isin([11, 12])),
+                              "0" + national.str[2:])
+    national = national.where(~(~national.str.startswith("0") & national.str.len().isin([9])), "0" + national)
+    fast = (national.str.len() == 10) & national.str.isdigit() & national.str[:3].isin(_PREFIX_CARRIER)
+    result = pd.DataFrame({"e164": None, "kind": "invalid", "reason": None}, index=distinct.index)
+    result.loc[fast, "e164"] = "+84" + national[fast].str[1:]
+    result.loc[fast, "kind"] = "mobile"
+    for position in distinct.index[~fast]:
+        phone = normalise(distinct[position])
+        result.loc[position, ["e164", "kind", "reason"]] = [phone.e164, phone.kind, phone.reason]
+    result.index = pd.Index(distinct, name="raw")
+    return result

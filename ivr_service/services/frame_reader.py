@@ -208,10 +208,13 @@ def parse_dates(values: pd.Series) -> pd.Series:
     """Dates as Vietnamese exports write them: dd/mm/yyyy, dd-mm-yyyy, ISO, Excel serials,
     or real date cells. Unparseable values become NaT."""
     result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    is_date = values.map(lambda v: isinstance(v, (datetime, date, pd.Timestamp)))
+    if isinstance(values.dtype, pd.StringDtype):  # CSV: text only
+        is_date = pd.Series(False, index=values.index)
+    else:
+        is_date = values.map(lambda v: isinstance(v, (datetime, date, pd.Timestamp)))
     if is_date.any():
         result[is_date] = pd.to_datetime(values[is_date].map(pd.Timestamp))
-    text = values[~is_date].map(lambda v: "" if _blank(v) else str(v).strip())
+    text = values[~is_date].fillna("").astype(str).str.strip()
     for fmt in ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S",
                 "%Y-%m-%d %H:%M:%S"):
         todo = result.loc[text.index].isna()

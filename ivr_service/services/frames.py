@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..core import sampling
-from ..core.phones import normalise
+from ..core.phones import normalise_many
 from ..persistence.models import Agency, Attempt, Campaign, CampaignStatus, Contact, ContactStatus, OptOut, Stratum
 from .frame_reader import FrameError, fold, parse_dates, read_frame
 
@@ -62,18 +62,22 @@ def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now:
                          agency=agency.where(agency != "", default_agency))
     report._rows_by_stratum = frame.groupby(["agency", "field"]).size().to_dict()
     phones = _clean_text(frame["phone"])
-    parsed = {value: normalise(value) for value in phones.unique()}  # distinct values only
-    e164 = phones.map({value: phone.e164 for value, phone in parsed.items()})
+    parsed = normalise_many(phones)  # once per distinct value
+    e164 = phones.map(parsed["e164"])
     bad = e164.isna()
-    for row in frame.index[bad]:
-        report.rejected.append({"row": int(row), "column": report.columns.get("phone", "phone"),
-                                "value": phones[row], "reason": parsed[phones[row]].reason})
+    reasons = phones[bad].map(parsed["reason"])
+    column = report.columns.get("phone", "phone")
+    report.rejected.extend({"row": int(row), "column": column, "value": phones[row], "reason": reasons[row]}
+                           for row in frame.index[bad])
     _exclude(report, "invalid_phone", bad, frame, total=False)
-    frame = frame.assign(phone_e164=e164, phone_kind=phones.map({v: p.kind for v, p in parsed.items()}))[~bad]
+    frame = frame.assign(phone_e164=e164, phone_kind=phones.map(parsed["kind"]))[~bad]
 
     returned = parse_dates(frame["returned_on"]) if "returned_on" in frame else pd.Series(pd.NaT, index=frame.index)
     if "returned_on" in frame:
-        raw = _clean_text(frame["returned_on"].map(lambda v: v.isoformat() if isinstance(v, (date, datetime)) else v))
+        raw = frame["returned_on"]
+        if not isinstance(raw.dtype, pd.StringDtype):  # XLSX cells may hold real dates
+            raw = raw.map(lambda v: v.isoformat() if isinstance(v, (date, datetime)) else v)
+        raw = _clean_text(raw)
         unreadable = returned.isna() & (raw != "")
         for row in frame.index[unreadable]:
             report.rejected.append({"row": int(row), "column": report.columns["returned_on"], "value": raw[row],
