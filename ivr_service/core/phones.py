@@ -95,26 +95,46 @@ def normalise(raw: str) -> Phone:
     return Phone(None, "invalid", reason=f"not a personal number (type {kind}): {text!r}")
 
 
+_SEPARATORS = str.maketrans("", "", " .-()/\t")
+
+
+def _fast_mobile(raw: str) -> str | None:
+    """E.164 for the common case, a 10-digit mobile in a usual spelling; None otherwise."""
+    digits = raw.strip()
+    if digits.endswith(".0"):
+        return None  # rare (an Excel float): leave it to normalise()
+    digits = digits.translate(_SEPARATORS)
+    if digits.startswith("+84"):
+        digits = "0" + digits[3:]
+    elif digits.startswith("0084"):
+        digits = "0" + digits[4:]
+    elif digits.startswith("84") and len(digits) == 11:
+        digits = "0" + digits[2:]
+    elif len(digits) == 9 and not digits.startswith("0"):
+        digits = "0" + digits
+    if len(digits) == 10 and digits.isdigit() and digits[:3] in _PREFIX_CARRIER:
+        return "+84" + digits[1:]
+    return None
+
+
 def normalise_many(values: pd.Series) -> pd.DataFrame:
     """Normalise distinct raw numbers at once: columns e164, kind, reason, indexed by value.
 
-    The common case (a 10-digit mobile in any usual spelling) is done with vectorised
+    The common case (a 10-digit mobile in any usual spelling) takes a fast path of plain
     string operations; everything else goes through :func:`normalise` one by one.
     """
-    distinct = pd.Series(pd.unique(values.astype(str)), dtype=object)
-    digits = (distinct.str.strip().str.replace(_EXCEL_FLOAT.pattern, r"\1", regex=True)
-              .str.replace(_STRIP.pattern, "", regex=True))
-    national = digits.where(~digits.str.startswith("+84"), "0" + digits.str[3:])
-    national = national.where(~national.str.startswith("0084"), "0" + national.str[4:])
-    national = national.where(~(national.str.startswith("84") & national.str.len().isin([11, 12])),
-                              "0" + national.str[2:])
-    national = national.where(~(~national.str.startswith("0") & national.str.len().isin([9])), "0" + national)
-    fast = (national.str.len() == 10) & national.str.isdigit() & national.str[:3].isin(_PREFIX_CARRIER)
-    result = pd.DataFrame({"e164": None, "kind": "invalid", "reason": None}, index=distinct.index)
-    result.loc[fast, "e164"] = "+84" + national[fast].str[1:]
-    result.loc[fast, "kind"] = "mobile"
-    for position in distinct.index[~fast]:
-        phone = normalise(distinct[position])
-        result.loc[position, ["e164", "kind", "reason"]] = [phone.e164, phone.kind, phone.reason]
-    result.index = pd.Index(distinct, name="raw")
-    return result
+    distinct = pd.unique(values.astype(str))
+    e164, kind, reason = [], [], []
+    for raw in distinct:
+        fast = _fast_mobile(raw)
+        if fast is not None:
+            e164.append(fast)
+            kind.append("mobile")
+            reason.append(None)
+        else:
+            phone = normalise(raw)
+            e164.append(phone.e164)
+            kind.append(phone.kind)
+            reason.append(phone.reason)
+    return pd.DataFrame({"e164": e164, "kind": kind, "reason": reason},
+                        index=pd.Index(distinct, name="raw"), dtype=object)

@@ -214,7 +214,13 @@ def parse_dates(values: pd.Series) -> pd.Series:
         is_date = values.map(lambda v: isinstance(v, (datetime, date, pd.Timestamp)))
     if is_date.any():
         result[is_date] = pd.to_datetime(values[is_date].map(pd.Timestamp))
-    text = values[~is_date].fillna("").astype(str).str.strip()
+    filled = values[~is_date].fillna("")
+    distinct = pd.unique(filled)
+    if len(distinct) < len(filled):  # dates repeat: parse each distinct value once
+        parsed = parse_dates(pd.Series(distinct, dtype=object)).set_axis(distinct)
+        result.loc[filled.index] = filled.map(parsed).to_numpy()
+        return result
+    text = filled.astype(str).str.strip()
     for fmt in ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S",
                 "%Y-%m-%d %H:%M:%S"):
         todo = result.loc[text.index].isna()

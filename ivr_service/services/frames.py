@@ -46,7 +46,9 @@ class FrameReport:
 
 
 def _clean_text(values: pd.Series) -> pd.Series:
-    return values.fillna("").astype(str).str.strip()
+    # Strip each distinct value once and map back: columns repeat a lot (fields, dates).
+    filled = values.fillna("")
+    return filled.map({value: str(value).strip() for value in pd.unique(filled)})
 
 
 def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now: datetime,
