@@ -89,12 +89,18 @@ def db_check() -> None:
 @cli.command("create-agency")
 @click.argument("code")
 @click.argument("name")
-def create_agency(code: str, name: str) -> None:
+@click.option("--rule", type=click.Choice(RULES), default=None, help="Sample-size rule (default seed002 tiers)")
+@click.option("--n", type=int, default=None, help="Sample size for --rule fixed")
+@click.option("--margin", type=float, default=None, help="e for --rule slovin/cochran (default 0.05)")
+def create_agency(code: str, name: str, rule: str | None, n: int | None, margin: float | None) -> None:
     app = _app()
     svc = app.extensions["sipas"]
+    sample_rule = None
+    if rule:
+        sample_rule = {"kind": rule, **({"n": n} if n else {}), **({"margin": margin} if margin else {})}
     try:
         with svc.db.begin() as session:
-            agency = campaigns.create_agency(session, code, name, svc.clock())
+            agency = campaigns.create_agency(session, code, name, svc.clock(), sample_rule=sample_rule)
     except CampaignError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"agency {agency.id} {agency.code}")
@@ -131,8 +137,13 @@ def create_campaign(agency_id: int, name: str, questionnaire: str, calls_per_sec
 @click.option("--encoding", default=None, help="e.g. cp1258 for legacy Vietnamese files")
 @click.option("--reserve", type=float, default=0.0, show_default=True, help="Reserve pool as a share of the sample")
 @click.option("--replicates", type=int, default=1, show_default=True, help="Reserve waves")
+@click.option("--recent-days", type=int, default=90, show_default=True,
+              help="Exclude numbers called in the last N days (0: off)")
+@click.option("--column", "columns", multiple=True, metavar="NAME=HEADER",
+              help="Map a column we do not recognise, e.g. --column 'phone=ĐT di động'")
 def import_frame(campaign_id: int, path: Path, rule: str | None, n: int | None, seed: int | None, margin: float,
-                 encoding: str | None, reserve: float, replicates: int) -> None:
+                 encoding: str | None, reserve: float, replicates: int, recent_days: int,
+                 columns: tuple[str, ...]) -> None:
     """Import a transaction list into a draft campaign and draw the sample."""
     app = _app()
     svc = app.extensions["sipas"]
@@ -143,22 +154,35 @@ def import_frame(campaign_id: int, path: Path, rule: str | None, n: int | None, 
             report = frames.import_and_sample(session, campaign, path, sample_rule,
                                               seed if seed is not None else int(svc.clock().timestamp()),
                                               svc.clock(), encoding=encoding, reserve_share=reserve,
-                                              replicates=replicates)
+                                              replicates=replicates, recent_days=recent_days,
+                                              column_map=_column_map(columns))
     except (frames.FrameError, CampaignError, NotFound, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     _echo_json(report.to_dict())
 
 
+def _column_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
+    mapping = {}
+    for pair in pairs:
+        name, sep, header = pair.partition("=")
+        if not sep or not name.strip() or not header.strip():
+            raise click.BadParameter(f"expected NAME=HEADER, got {pair!r}", param_hint="--column")
+        mapping[name.strip()] = header.strip()
+    return mapping or None
+
+
 @cli.command("preview-frame")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--encoding", default=None, help="e.g. cp1258 for legacy Vietnamese files")
-def preview_frame(path: Path, encoding: str | None) -> None:
+@click.option("--column", "columns", multiple=True, metavar="NAME=HEADER", help="Map an unrecognised column")
+def preview_frame(path: Path, encoding: str | None, columns: tuple[str, ...]) -> None:
     """Validate a transaction list and report what an import would do; stores nothing."""
     app = _app()
     svc = app.extensions["sipas"]
     try:
         with svc.db.begin() as session:
-            _echo_json(frames.preview(session, path, svc.clock(), encoding=encoding).to_dict())
+            _echo_json(frames.preview(session, path, svc.clock(), encoding=encoding,
+                                      column_map=_column_map(columns)).to_dict())
     except frames.FrameError as exc:
         raise click.ClickException(str(exc)) from None
 

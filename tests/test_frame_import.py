@@ -172,6 +172,7 @@ def test_import_reports_every_row_it_does_not_use(app: Any, draft: int, tmp_path
         contacts = {c.phone_e164: c for c in session.scalars(select(Contact))}
     assert set(contacts) == {"+84912345678", "+84987654321", "+84362345678"}
     assert contacts["+84912345678"].transaction_code == "HS-5"   # the most recent transaction is kept
+    assert (contacts["+84912345678"].phone_kind, contacts["+84912345678"].carrier) == ("mobile", "Vinaphone")
     assert report.drawn == report.eligible == 3
 
 

@@ -43,3 +43,9 @@ def test_vectorised_path_agrees_with_normalise(values: list[str]) -> None:
     for value in values:
         one = normalise(value)
         assert (table.loc[value, "e164"], table.loc[value, "kind"]) == (one.e164, one.kind), value
+
+
+def test_carrier_and_kind_come_out_of_the_vectorised_path() -> None:
+    table = normalise_many(pd.Series(["0971234567", "0912 345 678", "024 3825 1234", "bad"]))
+    assert list(table["carrier"]) == ["Viettel", "Vinaphone", None, None]
+    assert list(table["kind"]) == ["mobile", "mobile", "landline", "invalid"]

@@ -82,3 +82,22 @@ def test_the_cli_covers_the_same_steps(tmp_path: Path) -> None:
     assert again.returncode != 0 and "already has a sample" in again.stderr
     bad = run_cli("import-frame", "1", str(template), "--encoding", "nope", env=env)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
+def test_agency_rule_and_column_mapping_over_the_api(client: Any) -> None:
+    bad = client.post("/api/v1/agencies", json={"code": "X", "name": "Sở X", "sample_rule": {"kind": "guess"}})
+    assert bad.status_code == 400 and "sample_rule" in bad.json["message"]
+    agency = client.post("/api/v1/agencies", json={"code": "S", "name": "Sở S",
+                                                    "sample_rule": {"kind": "seed003"}}).json
+    assert agency["sample_rule"] == {"kind": "seed003"}
+    campaign = client.post("/api/v1/campaigns", json={"agency_id": agency["id"], "name": "Q"}).json["id"]
+    content = "Lĩnh vực,ĐT di động,Trạng thái\n" + "".join(
+        f"Đất đai,09123456{i:02d},Đã trả kết quả\n" for i in range(40))
+    unmapped = client.post(f"/api/v1/campaigns/{campaign}/frame", content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(content.encode()), "ds.csv")})
+    assert unmapped.status_code == 400 and "phone" in unmapped.json["message"]
+    mapped = client.post(f"/api/v1/campaigns/{campaign}/frame", content_type="multipart/form-data",
+                         data={"file": (io.BytesIO(content.encode()), "ds.csv"),
+                               "columns": json.dumps({"phone": "ĐT di động"}), "seed": "1"})
+    assert mapped.status_code == 201, mapped.json
+    assert mapped.json["rule"]["kind"] == "seed003" and mapped.json["drawn"] == 20   # 50 % of 40

@@ -118,23 +118,25 @@ def _fast_mobile(raw: str) -> str | None:
 
 
 def normalise_many(values: pd.Series) -> pd.DataFrame:
-    """Normalise distinct raw numbers at once: columns e164, kind, reason, indexed by value.
+    """Normalise distinct raw numbers at once: columns e164, kind, carrier, reason, indexed by value.
 
     The common case (a 10-digit mobile in any usual spelling) takes a fast path of plain
     string operations; everything else goes through :func:`normalise` one by one.
     """
     distinct = pd.unique(values.astype(str))
-    e164, kind, reason = [], [], []
+    e164, kind, carrier, reason = [], [], [], []
     for raw in distinct:
         fast = _fast_mobile(raw)
         if fast is not None:
             e164.append(fast)
             kind.append("mobile")
+            carrier.append(_PREFIX_CARRIER["0" + fast[3:5]])
             reason.append(None)
         else:
             phone = normalise(raw)
             e164.append(phone.e164)
             kind.append(phone.kind)
+            carrier.append(phone.carrier)
             reason.append(phone.reason)
-    return pd.DataFrame({"e164": e164, "kind": kind, "reason": reason},
+    return pd.DataFrame({"e164": e164, "kind": kind, "carrier": carrier, "reason": reason},
                         index=pd.Index(distinct, name="raw"), dtype=object)

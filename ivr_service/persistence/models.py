@@ -172,6 +172,8 @@ class Contact(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
     respondent_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_token)
     phone_e164: Mapped[str] = mapped_column(String(20))
+    phone_kind: Mapped[str] = mapped_column(String(10), default="mobile")  # mobile | landline (no SMS)
+    carrier: Mapped[str | None] = mapped_column(String(20))
     name: Mapped[str | None] = mapped_column(String(200))
     transaction_code: Mapped[str | None] = mapped_column(String(80))
     field: Mapped[str | None] = mapped_column(String(200))       # lĩnh vực

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from ..core.dispositions import response_rates
 from ..core.policy import CallingWindow, RetryPolicy
 from ..core.questionnaire import QuestionnaireRegistry
+from ..core.sampling import SampleRule
 from ..persistence.models import (Agency, Attempt, AttemptStatus, Campaign, CampaignStatus, Contact,
                                   ContactStatus)
 
@@ -32,13 +33,24 @@ class NotFound(LookupError):
     pass
 
 
-def create_agency(session: Session, code: str, name: str, now: datetime) -> Agency:
+def create_agency(session: Session, code: str, name: str, now: datetime,
+                  sample_rule: dict[str, Any] | None = None) -> Agency:
+    """``sample_rule``: the agency's sample-size rule (kind, n, margin); seed-002 tiers if None."""
     code, name = code.strip(), name.strip()
     if not code or not name:
         raise CampaignError("agency: code and name are required")
+    if sample_rule is not None:
+        unknown = set(sample_rule) - {"kind", "n", "margin"}
+        if unknown:
+            raise CampaignError(f"sample_rule: unknown key(s) {sorted(unknown)}; use kind, n, margin")
+        try:
+            SampleRule(kind=sample_rule.get("kind", "seed002"), n=sample_rule.get("n"),
+                       margin=sample_rule.get("margin", 0.05))
+        except (ValueError, TypeError) as exc:
+            raise CampaignError(f"sample_rule: {exc}") from None
     if session.scalar(select(Agency.id).where(Agency.code == code)) is not None:
         raise CampaignError(f"agency: code {code!r} is already used", status=409)
-    agency = Agency(code=code, name=name, created_at=now)
+    agency = Agency(code=code, name=name, sample_rule=sample_rule, created_at=now)
     session.add(agency)
     session.flush()
     return agency

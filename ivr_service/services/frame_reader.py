@@ -75,7 +75,7 @@ def _decode_raw(raw: bytes, name: str, encoding: str | None) -> str:
         try:
             return raw.decode(encoding)
         except LookupError:
-            raise FrameError(f"{name}: unknown encoding {encoding!r}; try utf-8, utf-16, cp1258 or tcvn3") from None
+            raise FrameError(f"{name}: unknown encoding {encoding!r}; try utf-8, utf-16 or cp1258 (Windows Vietnamese)") from None
         except UnicodeDecodeError as exc:
             raise FrameError(f"{name}: cannot decode with {encoding}: byte {exc.start} ({raw[exc.start:exc.start + 1]!r}) "
                              "is not valid; choose another --encoding") from None

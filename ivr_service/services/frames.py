@@ -72,7 +72,8 @@ def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now:
     report.rejected.extend({"row": int(row), "column": column, "value": phones[row], "reason": reasons[row]}
                            for row in frame.index[bad])
     _exclude(report, "invalid_phone", bad, frame, total=False)
-    frame = frame.assign(phone_e164=e164, phone_kind=phones.map(parsed["kind"]))[~bad]
+    frame = frame.assign(phone_e164=e164, phone_kind=phones.map(parsed["kind"]),
+                         carrier=phones.map(parsed["carrier"]))[~bad]
 
     returned = parse_dates(frame["returned_on"]) if "returned_on" in frame else pd.Series(pd.NaT, index=frame.index)
     if "returned_on" in frame:
@@ -134,11 +135,11 @@ def _exclude(report: FrameReport, reason: str, mask: pd.Series, frame: pd.DataFr
 
 
 def preview(session: Session, source: str | Path | IO[bytes], now: datetime, encoding: str | None = None,
-            column_map: dict[str, str] | None = None) -> FrameReport:
+            column_map: dict[str, str] | None = None, recent_days: int = RECENT_SURVEY_DAYS) -> FrameReport:
     """Validate a file and report what an import would do, without storing anything."""
     frame, read = read_frame(source, encoding, column_map)
     report = FrameReport(header_row=read.header_row, columns=read.columns, ignored_rows=read.ignored_rows)
-    clean_frame(frame, session, report, now)
+    clean_frame(frame, session, report, now, recent_days=recent_days)
     return report
 
 
@@ -190,8 +191,8 @@ def import_and_sample(session: Session, campaign: Campaign, source: str | Path |
                               "reserve": stratum.reserve, "weight": stratum.weight})
     session.flush()
     contacts = [
-        Contact(campaign_id=campaign.id, phone_e164=row.phone_e164,
-                name=_text(getattr(row, "name", None)), transaction_code=_text(getattr(row, "transaction_code", None)),
+        Contact(campaign_id=campaign.id, phone_e164=row.phone_e164, phone_kind=row.phone_kind,
+                carrier=row.carrier if isinstance(row.carrier, str) else None, name=_text(getattr(row, "name", None)), transaction_code=_text(getattr(row, "transaction_code", None)),
                 field=row.field or None, stratum_id=strata[(row.agency, row.field)].id,
                 stratum_weight=strata[(row.agency, row.field)].weight or 1.0, replicate=int(row.replicate),
                 status=ContactStatus.PENDING if row.replicate == 0 else ContactStatus.RESERVE,

@@ -28,12 +28,15 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 class AgencyIn(Schema):
     code = String(required=True, validate=Length(1, 40), metadata={"description": "Short unique code"})
     name = String(required=True, validate=Length(1, 200))
+    sample_rule = Dict(load_default=None, metadata={
+        "description": "Sample-size rule: {kind: seed002|seed003|slovin|cochran|fixed|census, n, margin}"})
 
 
 class AgencyOut(Schema):
     id = Integer()
     code = String()
     name = String()
+    sample_rule = Dict(allow_none=True)
     created_at = DateTime()
 
 
@@ -77,6 +80,8 @@ class ActionIn(Schema):
 class PreviewIn(Schema):
     file = File(required=True, metadata={"description": "CSV or XLSX transaction list"})
     encoding = String(load_default=None, metadata={"description": "e.g. cp1258 for legacy files"})
+    columns = String(load_default=None, metadata={
+        "description": 'JSON object mapping our column names to headers as written, e.g. {"phone": "ĐT di động"}'})
 
 
 class FrameIn(PreviewIn):
@@ -88,6 +93,8 @@ class FrameIn(PreviewIn):
     reserve = Float(load_default=0.0, validate=Range(min=0, max=1),
                     metadata={"description": "Reserve pool as a share of the sample"})
     replicates = Integer(load_default=1, validate=Range(min=1, max=20))
+    recent_days = Integer(load_default=90, validate=Range(min=0, max=3650),
+                          metadata={"description": "Exclude numbers called in the last N days (0: off)"})
 
 
 class FrameOut(Schema):
@@ -177,6 +184,18 @@ class QuestionnaireOut(Schema):
     rated_items = Integer()
 
 
+def _columns(raw: str | None) -> dict[str, str] | None:
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        abort(400, f"columns: not JSON ({exc})")
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        abort(400, 'columns: expected a JSON object such as {"phone": "ĐT di động"}')
+    return value
+
+
 def _fail(exc: Exception) -> None:
     if isinstance(exc, NotFound):
         abort(404, str(exc))
@@ -205,7 +224,8 @@ def create_agency(data: dict[str, Any]) -> Agency:
     svc = services()
     try:
         with svc.db.begin() as session:
-            return svc_campaigns.create_agency(session, data["code"], data["name"], svc.clock())
+            return svc_campaigns.create_agency(session, data["code"], data["name"], svc.clock(),
+                                               sample_rule=data["sample_rule"])
     except CampaignError as exc:
         _fail(exc)
         raise
@@ -276,8 +296,9 @@ def upload_frame(campaign_id: int, data: dict[str, Any]) -> dict[str, Any]:
         with svc.db.begin() as session:
             campaign = svc_campaigns.get_campaign(session, campaign_id, lock=True)
             report = frames.import_and_sample(session, campaign, data["file"], rule, seed, svc.clock(),
-                                              encoding=data["encoding"], reserve_share=data["reserve"],
-                                              replicates=data["replicates"])
+                                              encoding=data["encoding"], column_map=_columns(data["columns"]),
+                                              reserve_share=data["reserve"], replicates=data["replicates"],
+                                              recent_days=data["recent_days"])
     except (frames.FrameError, NotFound, ValueError) as exc:
         _fail(exc)
         raise
@@ -292,7 +313,8 @@ def preview_frame(data: dict[str, Any]) -> dict[str, Any]:
     svc = services()
     try:
         with svc.db.begin() as session:
-            return frames.preview(session, data["file"], svc.clock(), encoding=data["encoding"]).to_dict()
+            return frames.preview(session, data["file"], svc.clock(), encoding=data["encoding"],
+                                  column_map=_columns(data["columns"])).to_dict()
     except frames.FrameError as exc:
         _fail(exc)
         raise

@@ -37,6 +37,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('sample_rule', sa.JSON(), nullable=True))
 
     with op.batch_alter_table('contacts', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('phone_kind', sa.String(length=10), nullable=False,
+                                      server_default=sa.text("'mobile'")))
+        batch_op.add_column(sa.Column('carrier', sa.String(length=20), nullable=True))
         batch_op.add_column(sa.Column('stratum_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('replicate', sa.Integer(), nullable=False, server_default=sa.text('0')))
         batch_op.create_index(batch_op.f('ix_contacts_stratum_id'), ['stratum_id'], unique=False)
@@ -49,6 +52,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_contacts_stratum_id'))
         batch_op.drop_column('replicate')
         batch_op.drop_column('stratum_id')
+        batch_op.drop_column('carrier')
+        batch_op.drop_column('phone_kind')
 
     with op.batch_alter_table('agencies', schema=None) as batch_op:
         batch_op.drop_column('sample_rule')
