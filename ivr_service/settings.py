@@ -75,11 +75,6 @@ class Settings:
         settings.validate(explicit=set(values))
         return settings
 
-    def replace(self, **changes: object) -> Settings:
-        new = dataclasses.replace(self, **changes)  # type: ignore[arg-type]
-        new.validate(explicit=set(changes))
-        return new
-
     def validate(self, explicit: set[str] | frozenset[str] = frozenset()) -> None:
         try:
             url = make_url(self.database_url)
@@ -143,10 +138,6 @@ class Settings:
                     "SIPAS_SECRET_KEY: required when SIPAS_PROVIDER=twilio "
                     "(a long random string shared by every web process)"
                 )
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
 
 def _parse(env_name: str, field_name: str, raw: str) -> object:

@@ -77,15 +77,6 @@ def test_partial_and_break_off() -> None:
     assert flow.disposition(Q, broken) is Disposition.BREAK_OFF
 
 
-def test_resume_keeps_answers_but_asks_consent_again() -> None:
-    responses, _ = run(Q, ["1", "4", "5"])
-    kept = flow.resume_point(Q, responses, restart=False)
-    assert set(kept) == {"C01", "C02"}
-    assert flow.next_item(Q, kept).id == "CONSENT"
-    assert flow.next_item(Q, {**kept, "CONSENT": Response(1, AnswerStatus.ANSWERED, "1")}).id == "C03"
-    assert flow.resume_point(Q, responses, restart=True) == {}
-
-
 def _bound(q: Questionnaire) -> int:
     return len(q.items) * (q.max_invalid + 1 + flow.MAX_REPEATS + 1)
 

@@ -167,13 +167,3 @@ def disposition(q: Questionnaire, responses: Responses, channel: str = "voice",
         return Disposition.PARTIAL
     return Disposition.BREAK_OFF
 
-
-def resume_point(q: Questionnaire, responses: Responses, restart: bool) -> dict[str, Response]:
-    """Responses kept when a dropped interview is called again.
-
-    Every new call opens with the consent item again. Resuming keeps the rest, so the
-    call continues at the first unanswered item; restarting keeps nothing.
-    """
-    if restart:
-        return {}
-    return {k: v for k, v in responses.items() if q.has_item(k) and q.item(k).kind != "consent"}

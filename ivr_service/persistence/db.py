@@ -50,10 +50,6 @@ class Database:
         self.engine = make_engine(url)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
 
-    @property
-    def is_postgresql(self) -> bool:
-        return self.engine.dialect.name == "postgresql"
-
     @contextmanager
     def begin(self) -> Iterator[Session]:
         """A fresh session in one transaction: committed on success, rolled back on error."""

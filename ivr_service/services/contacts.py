@@ -43,7 +43,3 @@ def opt_out(session: Session, phone_e164: str, source: str, now: datetime,
         .where(Contact.phone_e164 == phone_e164, Contact.status == ContactStatus.PENDING)
         .values(status=ContactStatus.DONE, next_attempt_at=None, disposition=OPTED_OUT)
     )
-
-
-def is_opted_out(session: Session, phone_e164: str) -> bool:
-    return session.scalar(select(OptOut.id).where(OptOut.phone_e164 == phone_e164)) is not None
