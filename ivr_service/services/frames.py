@@ -231,10 +231,10 @@ def release_reserve(session: Session, campaign: Campaign, now: datetime) -> int:
         contact.next_attempt_at = now
     session.flush()
     for stratum in session.scalars(select(Stratum).where(Stratum.campaign_id == campaign.id)):
-        counts = dict(session.execute(select(Contact.status == ContactStatus.RESERVE, func.count())
-                                      .where(Contact.stratum_id == stratum.id).group_by(Contact.status == ContactStatus.RESERVE)).all())
-        stratum.drawn = int(counts.get(False, 0))
-        stratum.reserve = int(counts.get(True, 0))
+        counts = dict(session.execute(select(Contact.status, func.count())
+                                      .where(Contact.stratum_id == stratum.id).group_by(Contact.status)).all())
+        stratum.reserve = int(counts.pop(ContactStatus.RESERVE, 0))
+        stratum.drawn = int(sum(counts.values()))
         stratum.weight = stratum.eligible / stratum.drawn if stratum.drawn else None
         session.execute(update(Contact).where(Contact.stratum_id == stratum.id)
                         .values(stratum_weight=stratum.weight or 1.0))
