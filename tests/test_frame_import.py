@@ -290,3 +290,23 @@ def test_numbers_surveyed_recently_are_excluded(app: Any, tmp_path: Path) -> Non
         report = frames.import_and_sample(session, campaigns.get_campaign(session, ids[1]), path,
                                           SampleRule("census"), 1, svc.clock())
     assert report.excluded["surveyed_recently"] == 2 and report.drawn == 0
+
+
+@pytest.mark.parametrize("headers, canonical", [
+    (["Mã hồ sơ", "Lĩnh vực", "Số điện thoại", "Ngày trả kết quả"], "transaction_code"),
+    (["SỐ HỒ SƠ", "LĨNH VỰC", "SĐT", "NGÀY TRẢ KẾT QUẢ"], "transaction_code"),
+    (["Tên thủ tục", "Lĩnh vực", "Điện thoại", "Trạng thái"], "procedure"),
+    (["Cơ quan", "Lĩnh vực", "Số điện thoại", "Ngày trả kết quả"], "agency"),
+    (["Đơn vị", "linh vuc", "so dien thoai", "ngay tra ket qua"], "agency"),
+    (["Chủ hồ sơ", "Lĩnh vực", "Số điện thoại", "Trạng thái"], "name"),
+    (["Người nộp", "Field", "Phone", "Status"], "name"),
+    (["Ngày tiếp nhận", "Lĩnh vực", "SĐT", "Ngày trả kết quả"], "received_on"),
+    (["Ngày hẹn trả", "Lĩnh vực", "SĐT", "Ngày trả kết quả"], "due_on"),
+    (["Dossier code", "Field", "Phone number", "Return date"], "transaction_code"),
+])
+def test_header_names_in_vietnamese_and_english(tmp_path: Path, headers: list[str], canonical: str) -> None:
+    path = tmp_path / "ds.csv"
+    path.write_text(",".join(headers) + "\nX,Đất đai,0912345678,05/10/2026\n", encoding="utf-8")
+    frame, report = read_frame(path)
+    assert report.columns[canonical] == headers[0]
+    assert {"field", "phone"} <= set(frame.columns) and frame["phone"].iloc[0] == "0912345678"
