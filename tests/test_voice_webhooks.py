@@ -172,3 +172,27 @@ def test_unknown_call_is_404_and_stores_nothing(app: Any, client: Any, call: dic
     response = client.post(f"/voice/{uuid.uuid4().hex}/answer", data={"CallSid": sid()})
     assert response.status_code == 404 and "unknown call attempt" in response.get_data(as_text=True)
     assert snapshot(app) == before
+
+
+def test_dropped_call_resumes_at_the_first_unanswered_item(app: Any, client: Any, call: dict[str, Any],
+                                                          clock: Any) -> None:
+    post(client, call, "answer")
+    gather(client, call, "CONSENT", "1")
+    gather(client, call, "C01", "5")
+    gather(client, call, "C02", "4")
+    post(client, call, "status", CallStatus="completed", CallDuration="40")   # hung up during C03
+    svc = app.extensions["sipas"]
+    with svc.db.begin() as session:
+        contact = session.scalars(select(Contact)).one()
+        assert (contact.status.value, contact.attempt_count) == ("pending", 1)
+        assert session.get(Attempt, call["attempt_id"]).outcome == "break_off"
+        retry_at = contact.next_attempt_at
+    assert dispatch.claim_due(svc.db, "simulator", clock(), 10, 1.0) == []   # not before the retry time
+    clock.current = retry_at
+    second = dispatch.claim_due(svc.db, "simulator", clock(), 10, 1.0)
+    assert len(second) == 1
+    again = {"token": second[0].token, "sid": sid()}
+    assert asked(ElementTree.fromstring(post(client, again, "answer").data)) == "CONSENT"   # consent every call
+    assert asked(gather(client, again, "CONSENT", "1")) == "C03"                         # resumes after C02
+    stored = answers(app)
+    assert stored["C01"] == (5, "answered") and stored["C02"] == (4, "answered")
