@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class Outcome(StrEnum):
@@ -99,9 +99,14 @@ class CallingWindow:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CallingWindow:
+        tz = data.get("timezone", "Asia/Ho_Chi_Minh")
+        try:
+            ZoneInfo(tz)  # an unknown zone would otherwise fail only when the worker dials
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise ValueError(f"calling window: unknown time zone {tz!r}") from None
         try:
             return cls(
-                timezone=data.get("timezone", "Asia/Ho_Chi_Minh"),
+                timezone=tz,
                 weekdays=frozenset(int(d) for d in data.get("weekdays", range(6))),
                 parts=tuple(DayPart(time.fromisoformat(a), time.fromisoformat(b))
                             for a, b in data.get("parts", [["08:00", "17:00"]])),

@@ -36,7 +36,7 @@ def _error(exc: WebhookError) -> Response:
 
 def _call_sid() -> str:
     sid = request.form.get("CallSid", "")
-    if not CALL_SID.match(sid):
+    if not CALL_SID.fullmatch(sid):  # fullmatch: '$' alone lets a trailing newline in
         raise WebhookError(f"CallSid: expected 'CA' followed by 32 hex digits, got {sid[:40]!r}")
     return sid
 
@@ -44,7 +44,7 @@ def _call_sid() -> str:
 def _run(token: str, handler: Callable[..., voice.VoiceReply], **kwargs: object) -> Response:
     svc = services()
     try:
-        if not TOKEN.match(token):
+        if not TOKEN.fullmatch(token):
             raise WebhookError(f"unknown call attempt {token[:40]!r}", status=404)
         call_sid = _call_sid()
         with svc.db.begin() as session:
@@ -65,7 +65,7 @@ def answer(token: str) -> Response:
 @bp.post("/<token>/gather")
 def gather(token: str) -> Response:
     item = request.args.get("item", "")
-    if not ITEM.match(item):
+    if not ITEM.fullmatch(item):
         return _error(WebhookError(f"item: expected an item id in the action URL, got {item[:40]!r}"))
     digits = request.form.get("Digits")
     if digits is not None and not re.fullmatch(r"[0-9*#]*", digits):
@@ -78,15 +78,20 @@ def status(token: str) -> Response:
     svc = services()
     form = request.form
     try:
-        if not TOKEN.match(token):
+        if not TOKEN.fullmatch(token):
             raise WebhookError(f"unknown call attempt {token[:40]!r}", status=404)
         call_sid = _call_sid()
         duration = form.get("CallDuration")
-        if duration is not None and not duration.isdigit():
+        # ASCII digits only ("²".isdigit() is true but int() rejects it), and small enough
+        # for the INTEGER column.
+        if duration is not None and not re.fullmatch(r"[0-9]{1,9}", duration):
             raise WebhookError(f"CallDuration: expected whole seconds, got {duration[:20]!r}")
+        error_code = form.get("ErrorCode")
+        if error_code is not None and len(error_code) > 20:
+            raise WebhookError(f"ErrorCode: expected at most 20 characters, got {len(error_code)}")
         with svc.db.begin() as session:
             voice.call_status(session, svc.registry, token, call_sid, form.get("CallStatus", ""),
-                              int(duration) if duration else None, form.get("ErrorCode") or None,
+                              int(duration) if duration else None, error_code or None,
                               form.get("AnsweredBy"), svc.clock())
     except WebhookError as exc:
         return _error(exc)

@@ -1,0 +1,571 @@
+"""JSON API /api/v1 through the Flask test client: OpenAPI document, agencies, campaigns,
+frame upload and sampling report, lifecycle actions, progress, scores and exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from sqlalchemy import func, select
+
+from ivr_service.persistence.models import Campaign, Contact, Stratum
+from ivr_service.services.dispatch import Claimed, claim_due
+
+from .conftest import ROOT
+
+DEMO_FRAME = ROOT / "config" / "demo" / "transactions.csv"
+HEADER = "Mã hồ sơ,Lĩnh vực,Chủ hồ sơ,Số điện thoại,Ngày trả kết quả\n"
+CRITERIA_I_IV = [f"C{i:02d}" for i in range(1, 14)]
+API = "/api/v1"
+
+
+# --------------------------------------------------------------------------- helpers
+
+def create_agency(client: Any, code: str = "STNMT", name: str = "Sở Tài nguyên và Môi trường") -> int:
+    response = client.post(f"{API}/agencies", json={"code": code, "name": name})
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+def create_campaign(client: Any, agency_id: int, **extra: Any) -> int:
+    response = client.post(f"{API}/campaigns", json={"agency_id": agency_id, "name": "Quý 4/2026", **extra})
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+def upload(client: Any, campaign_id: int, content: bytes, filename: str = "danh-sach.csv", **form: str) -> Any:
+    data = {"file": (io.BytesIO(content), filename), **form}
+    return client.post(f"{API}/campaigns/{campaign_id}/frame", data=data, content_type="multipart/form-data")
+
+
+def act(client: Any, campaign_id: int, action: str) -> Any:
+    return client.post(f"{API}/campaigns/{campaign_id}/actions", json={"action": action})
+
+
+def frame_csv(rows: list[tuple[str, str, str]]) -> bytes:
+    """rows: (field, name, phone); every dossier returned on 02/11/2026."""
+    lines = [f"HS-{i},{field},{name},{phone},02/11/2026" for i, (field, name, phone) in enumerate(rows, 1)]
+    return (HEADER + "\n".join(lines) + "\n").encode("utf-8")
+
+
+def db_scalar(app: Any, query: Any) -> Any:
+    with app.extensions["sipas"].db.begin() as session:
+        return session.scalar(query)
+
+
+def campaign_phones(app: Any, campaign_id: int) -> set[str]:
+    with app.extensions["sipas"].db.begin() as session:
+        return set(session.scalars(select(Contact.phone_e164).where(Contact.campaign_id == campaign_id)))
+
+
+def claim(app: Any) -> list[Claimed]:
+    svc = app.extensions["sipas"]
+    return claim_due(svc.db, "simulator", svc.clock(), 50, 1.0)
+
+
+class Call:
+    def __init__(self, client: Any, claimed: Claimed) -> None:
+        self.client, self.token, self.sid = client, claimed.token, "CA" + uuid.uuid4().hex
+
+    def answer(self) -> None:
+        assert self.client.post(f"/voice/{self.token}/answer", data={"CallSid": self.sid}).status_code == 200
+
+    def press(self, item: str, digits: str) -> str | None:
+        """Press a key; returns the item asked next (None when the call ends)."""
+        response = self.client.post(f"/voice/{self.token}/gather?item={item}",
+                                    data={"CallSid": self.sid, "Digits": digits})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        body = response.get_data(as_text=True)
+        return body.split("gather?item=", 1)[1].split('"', 1)[0] if "<Gather" in body else None
+
+    def status(self, status: str, **form: str) -> None:
+        response = self.client.post(f"/voice/{self.token}/status",
+                                    data={"CallSid": self.sid, "CallStatus": status, **form})
+        assert response.status_code == 204
+
+    def survey(self, keys: dict[str, str | list[str]], stop_before: str | None = None) -> list[str]:
+        """Answer and press keys as asked (a list: several presses for that item)."""
+        self.answer()
+        item: str | None = "CONSENT"
+        seen = []
+        while item is not None and item != stop_before:
+            seen.append(item)
+            presses, current = keys[item], item
+            for digits in presses if isinstance(presses, list) else [presses]:
+                item = self.press(current, digits)
+        return seen
+
+
+# ============================================================================ OpenAPI
+
+def test_openapi_document_lists_the_api_paths_and_no_webhooks(client: Any) -> None:
+    response = client.get(f"{API}/openapi.json")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    spec = response.json
+    assert spec["openapi"].startswith("3.") and spec["info"]["title"] == "SIPAS survey service"
+    paths = spec["paths"]
+    expected = {
+        f"{API}/agencies": {"get", "post"},
+        f"{API}/campaigns": {"get", "post"},
+        f"{API}/campaigns/{{campaign_id}}": {"get"},
+        f"{API}/campaigns/{{campaign_id}}/progress": {"get"},
+        f"{API}/campaigns/{{campaign_id}}/scores": {"get"},
+        f"{API}/campaigns/{{campaign_id}}/frame": {"post"},
+        f"{API}/campaigns/{{campaign_id}}/actions": {"post"},
+        f"{API}/campaigns/{{campaign_id}}/exports": {"post"},
+    }
+    for path, methods in expected.items():
+        assert path in paths, path
+        assert methods <= set(paths[path]), (path, set(paths[path]))
+    assert all(path.startswith(API + "/") for path in paths)
+    assert not [p for p in paths if "/voice" in p or "healthz" in p]
+    frame_body = paths[f"{API}/campaigns/{{campaign_id}}/frame"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in frame_body
+    action_schema = spec["components"]["schemas"]["ActionIn"]["properties"]["action"]
+    assert set(action_schema["enum"]) == {"start", "pause", "resume", "cancel"}
+    scores_params = {p["name"]: p for p in paths[f"{API}/campaigns/{{campaign_id}}/scores"]["get"]["parameters"]}
+    assert set(scores_params["aggregation"]["schema"]["enum"]) == {"mean_of_criteria", "pooled"}
+
+
+# ============================================================================ agencies
+
+def test_create_and_list_agencies(client: Any, clock: Any) -> None:
+    assert client.get(f"{API}/agencies").json == []
+    first = client.post(f"{API}/agencies", json={"code": "STNMT", "name": "Sở Tài nguyên và Môi trường"})
+    assert first.status_code == 201
+    assert first.json["code"] == "STNMT" and first.json["name"] == "Sở Tài nguyên và Môi trường"
+    assert datetime.fromisoformat(first.json["created_at"]) == clock()
+    second = client.post(f"{API}/agencies", json={"code": "SNV", "name": "Sở Nội vụ",
+                                                  "sample_rule": {"kind": "fixed", "n": 40}})
+    assert second.status_code == 201 and second.json["sample_rule"] == {"kind": "fixed", "n": 40}
+    listed = client.get(f"{API}/agencies").json
+    assert [(a["id"], a["code"]) for a in listed] == [(first.json["id"], "STNMT"), (second.json["id"], "SNV")]
+
+
+def test_agency_validation_names_the_problem(client: Any) -> None:
+    create_agency(client, "STNMT")
+    for code in ("STNMT", "  STNMT "):                  # codes are compared after trimming
+        duplicate = client.post(f"{API}/agencies", json={"code": code, "name": "Khác"})
+        assert duplicate.status_code == 409 and "'STNMT'" in duplicate.json["message"]
+    blank = client.post(f"{API}/agencies", json={"code": "   ", "name": "Sở"})
+    assert blank.status_code == 400 and "code" in blank.json["message"]
+    missing = client.post(f"{API}/agencies", json={"code": "X"})
+    assert missing.status_code == 422 and "name" in missing.json["detail"]["json"]
+    bad_rule = client.post(f"{API}/agencies", json={"code": "X", "name": "Sở", "sample_rule": {"kind": "guess"}})
+    assert bad_rule.status_code == 400 and "sample_rule" in bad_rule.json["message"]
+    unknown_key = client.post(f"{API}/agencies", json={"code": "X", "name": "Sở", "sample_rule": {"size": 3}})
+    assert unknown_key.status_code == 400 and "size" in unknown_key.json["message"]
+    assert [a["code"] for a in client.get(f"{API}/agencies").json] == ["STNMT"]
+
+
+# ============================================================================ campaigns
+
+def test_create_campaign_with_defaults_and_read_it_back(client: Any, clock: Any) -> None:
+    agency_id = create_agency(client)
+    response = client.post(f"{API}/campaigns", json={"agency_id": agency_id, "name": " Quý 4 "})
+    assert response.status_code == 201
+    body = response.json
+    assert body["name"] == "Quý 4" and body["status"] == "draft" and body["questionnaire_key"] == "sipas-2024"
+    assert body["window"] == {"timezone": "Asia/Ho_Chi_Minh"} and body["language"] == "vi"
+    assert body["sample_seed"] is None and body["started_at"] is None
+    assert datetime.fromisoformat(body["created_at"]) == clock()
+    assert client.get(f"{API}/campaigns/{body['id']}").json == body
+    assert client.get(f"{API}/campaigns").json == [body]
+    missing = client.get(f"{API}/campaigns/999")
+    assert missing.status_code == 404 and "999" in missing.json["message"]
+
+
+@pytest.mark.parametrize("extra, status, words", [
+    ({"agency_id": 999}, 404, "agency 999"),
+    ({"questionnaire": "sipas-1999"}, 400, "sipas-1999"),
+    ({"window": {"parts": [["17:00", "08:00"]]}}, 400, "calling window"),
+    ({"window": {"parts": [["08:00", "25:00"]]}}, 400, "calling window"),
+    ({"window": {"weekdays": ["monday"]}}, 400, "calling window"),
+    ({"window": {"closed_dates": ["30/04/2026"]}}, 400, "calling window"),
+    ({"timezone": "Asia/Hanoi_Typo"}, 400, "Asia/Hanoi_Typo"),
+    ({"retry": {"max_attempts": 0}}, 400, "max_attempts"),
+    ({"retry": {"delays": {"sleeping": 60}}}, 400, "sleeping"),
+])
+def test_campaign_validation_names_the_problem_and_stores_nothing(client: Any, extra: dict[str, Any], status: int,
+                                                                  words: str) -> None:
+    agency_id = create_agency(client)
+    response = client.post(f"{API}/campaigns", json={"agency_id": agency_id, "name": "Quý 4", **extra})
+    assert response.status_code == status, response.json
+    assert words in response.json["message"]
+    assert client.get(f"{API}/campaigns").json == []
+
+
+def test_unknown_questionnaire_message_lists_the_available_ones(client: Any) -> None:
+    response = client.post(f"{API}/campaigns", json={"agency_id": create_agency(client), "name": "Q",
+                                                     "questionnaire": "nope"})
+    assert response.status_code == 400
+    assert "sipas-2024" in response.json["message"] and "sipas-2level-2024" in response.json["message"]
+
+
+# ============================================================================ frame upload
+
+def demo_lines() -> list[list[str]]:
+    with DEMO_FRAME.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_demo_frame_upload_draws_a_reported_stratified_sample(app: Any, client: Any) -> None:
+    campaign_id = create_campaign(client, create_agency(client))
+    response = upload(client, campaign_id, DEMO_FRAME.read_bytes(), rule="fixed", n="50", seed="1")
+    assert response.status_code == 201, response.json
+    report = response.json
+    assert report["drawn"] == 50 and report["reserve"] == 0
+    assert report["rows"] == 1000 and report["header_row"] == 1 and report["seed"] == 1
+    assert report["rule"] == {"kind": "fixed", "n": 50, "margin": 0.05}
+    assert report["columns"]["phone"] == "Số điện thoại"
+
+    # Rejected rows name the spreadsheet row, the column, the value and the reason; check
+    # every one against the file itself.
+    lines = demo_lines()
+    header = lines[0]
+    assert report["rejected"]
+    for rejected in report["rejected"]:
+        assert set(rejected) == {"row", "column", "value", "reason"}
+        assert isinstance(rejected["row"], int) and rejected["row"] >= 2
+        assert rejected["reason"].strip()
+        cell = lines[rejected["row"] - 1][header.index(rejected["column"])]
+        assert cell.strip() == rejected["value"], rejected
+    assert len({r["row"] for r in report["rejected"]}) == len(report["rejected"])
+    # Every data row is accounted for: eligible, excluded by reason, or rejected.
+    assert report["rows"] == report["eligible"] + sum(report["excluded"].values()) + len(report["rejected"])
+
+    # Strata: one per field, with frame rows, eligible N, drawn n and weight N/n.
+    fields = Counter(line[header.index("Lĩnh vực")] for line in lines[1:])
+    strata = {s["field"]: s for s in report["strata"]}
+    assert set(strata) == set(fields)
+    for field, stratum in strata.items():
+        assert stratum["frame_rows"] == fields[field]
+        assert 1 <= stratum["drawn"] <= stratum["eligible"] <= stratum["frame_rows"]
+        assert stratum["weight"] == pytest.approx(stratum["eligible"] / stratum["drawn"])
+    assert sum(s["drawn"] for s in strata.values()) == 50
+    assert sum(s["eligible"] for s in strata.values()) == report["eligible"]
+    # Proportional allocation: no stratum is more than one draw off its share.
+    for stratum in strata.values():
+        assert abs(stratum["drawn"] - 50 * stratum["eligible"] / report["eligible"]) < 1 + 1e-9
+
+    # What was stored agrees with the report.
+    with app.extensions["sipas"].db.begin() as session:
+        contacts = session.scalars(select(Contact).where(Contact.campaign_id == campaign_id)).all()
+        stored = {s.field: s for s in session.scalars(select(Stratum).where(Stratum.campaign_id == campaign_id))}
+        campaign = session.get(Campaign, campaign_id)
+        assert (campaign.sample_seed, campaign.frame_size) == (1, report["eligible"])
+    assert len(contacts) == 50 and len({c.phone_e164 for c in contacts}) == 50
+    assert all(c.status.value == "pending" and c.phone_e164.startswith("+84") for c in contacts)
+    per_field = Counter(c.field for c in contacts)
+    for field, stratum in strata.items():
+        assert per_field[field] == stratum["drawn"] == stored[field].drawn
+        assert all(c.stratum_weight == pytest.approx(stratum["weight"]) for c in contacts if c.field == field)
+
+
+def test_same_seed_gives_the_same_sample_in_another_campaign(app: Any, client: Any) -> None:
+    agency_id = create_agency(client)
+    first, second, third = (create_campaign(client, agency_id) for _ in range(3))
+    content = DEMO_FRAME.read_bytes()
+    reports = [upload(client, c, content, rule="fixed", n="50", seed=seed).json
+               for c, seed in ((first, "1"), (second, "1"), (third, "2"))]
+    assert [r["drawn"] for r in reports] == [50, 50, 50]
+    assert reports[0]["strata"] == reports[1]["strata"]
+    phones = [campaign_phones(app, c) for c in (first, second, third)]
+    assert len(phones[0]) == 50 and phones[0] == phones[1]
+    assert phones[2] != phones[0]                       # the seed matters
+
+
+def test_frame_without_a_phone_column_is_rejected_and_nothing_is_stored(app: Any, client: Any) -> None:
+    campaign_id = create_campaign(client, create_agency(client))
+    content = "Mã hồ sơ,Lĩnh vực,Chủ hồ sơ,Ngày trả kết quả\nHS-1,Đất đai,Lê Văn A,02/11/2026\n".encode()
+    response = upload(client, campaign_id, content)
+    assert response.status_code == 400
+    message = response.json["message"]
+    assert "phone" in message and "Mã hồ sơ" in message and "danh-sach.csv" in message
+    assert db_scalar(app, select(func.count()).select_from(Contact)) == 0
+    assert db_scalar(app, select(func.count()).select_from(Stratum)) == 0
+    campaign = client.get(f"{API}/campaigns/{campaign_id}").json
+    assert (campaign["sample_seed"], campaign["frame_size"], campaign["status"]) == (None, None, "draft")
+    # The campaign still takes a good frame afterwards.
+    good = upload(client, campaign_id, frame_csv([("Đất đai", "Lê Văn A", "0912345678")]), rule="census", seed="5")
+    assert good.status_code == 201 and good.json["drawn"] == 1
+
+
+def test_frame_upload_conflicts_and_bad_parameters(app: Any, client: Any) -> None:
+    campaign_id = create_campaign(client, create_agency(client))
+    content = frame_csv([("Đất đai", "Lê Văn A", "0912345678"), ("Đất đai", "Lê Văn B", "0987654321")])
+    no_file = client.post(f"{API}/campaigns/{campaign_id}/frame", data={"rule": "census"},
+                          content_type="multipart/form-data")
+    assert no_file.status_code == 422 and "file" in str(no_file.json["detail"])
+    bad_rule = upload(client, campaign_id, content, rule="guess")
+    assert bad_rule.status_code == 422 and "rule" in str(bad_rule.json["detail"])
+    fixed_without_n = upload(client, campaign_id, content, rule="fixed")
+    assert fixed_without_n.status_code == 400 and "positive n" in fixed_without_n.json["message"]
+    assert upload(client, 999, content, rule="census").status_code == 404
+    assert db_scalar(app, select(func.count()).select_from(Contact)) == 0
+
+    assert upload(client, campaign_id, content, rule="census", seed="1").status_code == 201
+    again = upload(client, campaign_id, content, rule="census", seed="1")
+    assert again.status_code == 409 and "already has a sample" in again.json["message"]
+    assert act(client, campaign_id, "start").status_code == 200
+    running = upload(client, campaign_id, content, rule="census", seed="1")
+    assert running.status_code == 409 and "running" in running.json["message"]
+    assert db_scalar(app, select(func.count()).select_from(Contact)) == 2
+
+
+# ============================================================================ lifecycle
+
+def test_lifecycle_actions_and_illegal_transitions(app: Any, client: Any, clock: Any) -> None:
+    campaign_id = create_campaign(client, create_agency(client), calls_per_second=10)
+
+    def conflict(action: str, state: str) -> None:
+        response = act(client, campaign_id, action)
+        assert response.status_code == 409, (action, response.json)
+        assert state in response.json["message"] and action in response.json["message"]
+
+    conflict("pause", "draft")
+    conflict("resume", "draft")
+    empty = act(client, campaign_id, "start")
+    assert empty.status_code == 409 and "no sampled contacts" in empty.json["message"]
+    assert client.get(f"{API}/campaigns/{campaign_id}").json["status"] == "draft"
+
+    content = frame_csv([("Đất đai", "Lê Văn A", "0912345678"), ("Môi trường", "Lê Văn B", "0987654321")])
+    assert upload(client, campaign_id, content, rule="census", seed="1").status_code == 201
+    assert claim(app) == []                                   # draft: nothing is dialled
+
+    started = act(client, campaign_id, "start")
+    assert started.status_code == 200 and started.json["status"] == "running"
+    assert datetime.fromisoformat(started.json["started_at"]) == clock()
+    conflict("start", "running")
+    conflict("resume", "running")
+
+    assert act(client, campaign_id, "pause").json["status"] == "paused"
+    conflict("pause", "paused")
+    conflict("start", "paused")
+    assert claim(app) == []                                   # paused: nothing is dialled
+
+    assert act(client, campaign_id, "resume").json["status"] == "running"
+    assert len(claim(app)) == 2
+
+    clock.advance(minutes=5)
+    cancelled = act(client, campaign_id, "cancel")
+    assert cancelled.status_code == 200 and cancelled.json["status"] == "cancelled"
+    assert datetime.fromisoformat(cancelled.json["completed_at"]) == clock()
+    for action in ("start", "pause", "resume", "cancel"):
+        conflict(action, "cancelled")
+
+    unknown = act(client, campaign_id, "explode")
+    assert unknown.status_code == 422 and "action" in str(unknown.json["detail"])
+    missing = act(client, 999, "start")
+    assert missing.status_code == 404 and "999" in missing.json["message"]
+
+
+def test_cancel_a_draft_campaign(client: Any) -> None:
+    campaign_id = create_campaign(client, create_agency(client))
+    assert act(client, campaign_id, "cancel").json["status"] == "cancelled"
+    assert act(client, campaign_id, "start").status_code == 409
+
+
+# ============================================================================ progress
+
+def test_progress_counts_contacts_attempts_and_dispositions(app: Any, client: Any, clock: Any) -> None:
+    campaign_id = create_campaign(client, create_agency(client), calls_per_second=10)
+    phones = ["0912345678", "0987654321", "0352222333", "0868111222"]
+    content = frame_csv([("Đất đai", f"Người {i}", p) for i, p in enumerate(phones)])
+    assert upload(client, campaign_id, content, rule="census", seed="1").json["drawn"] == 4
+    act(client, campaign_id, "start")
+
+    before = client.get(f"{API}/campaigns/{campaign_id}/progress").json
+    assert before == {"campaign_id": campaign_id, "status": "running", "contacts": 4,
+                      "by_status": {"reserve": 0, "pending": 4, "active": 0, "done": 0},
+                      "by_disposition": {}, "attempts": 0, "attempts_last_hour": 0,
+                      "calls_in_progress": 0, "rates": {}}
+
+    calls = {c.to: Call(client, c) for c in claim(app)}
+    assert len(calls) == 4
+    complete, refuse, busy, talking = (calls[f"+84{p[1:]}"] for p in phones)
+    complete.survey({"CONSENT": "1", **{c: "4" for c in CRITERIA_I_IV}, "SCREEN_FEEDBACK": "2", "OVERALL": "5"})
+    complete.status("completed", CallDuration="80")
+    refuse.survey({"CONSENT": "9"})
+    refuse.status("completed", CallDuration="10")
+    busy.status("busy")
+    talking.answer()                                           # still on the line
+
+    progress = client.get(f"{API}/campaigns/{campaign_id}/progress").json
+    assert progress["contacts"] == 4
+    assert progress["by_status"] == {"reserve": 0, "pending": 1, "active": 1, "done": 2}
+    assert progress["by_disposition"] == {"1.1": 1, "2.11": 1}
+    assert (progress["attempts"], progress["attempts_last_hour"], progress["calls_in_progress"]) == (4, 4, 1)
+    # Hand computation over the two final codes: I = 1, R = 1, nothing else.
+    assert progress["rates"]["RR1"] == 0.5 and progress["rates"]["REF1"] == 0.5
+    assert progress["rates"]["COOP1"] == 0.5 and progress["rates"]["CON1"] == 1.0
+
+    clock.advance(hours=1, seconds=1)
+    assert client.get(f"{API}/campaigns/{campaign_id}/progress").json["attempts_last_hour"] == 0
+    assert client.get(f"{API}/campaigns/999/progress").status_code == 404
+
+
+# ============================================================================ scores and export
+
+# Answers sent per respondent (weights come from the sample: see the test).
+M_KEYS = {"CONSENT": "1", "C01": "5", "C02": "4", "C03": "1", "C04": "0",
+          **{c: "4" for c in CRITERIA_I_IV[4:]}, "SCREEN_FEEDBACK": "1",
+          "C14": "5", "C15": "2", "C16": "0", "OVERALL": "5"}
+D1_KEYS = {"CONSENT": "1", "C01": "1", "C02": "2", "C03": "3", "C04": "4",
+           **{c: "5" for c in CRITERIA_I_IV[4:]}, "SCREEN_FEEDBACK": "2", "OVERALL": "3"}
+D2_KEYS = {"CONSENT": "1", "C01": "4", "C02": ["7", "7", "7"], "C03": "5", "C04": "2",
+           **{c: "3" for c in CRITERIA_I_IV[4:]}, "SCREEN_FEEDBACK": "1",
+           "C14": "4", "C15": "4", "C16": "1", "OVERALL": "4"}
+D3_KEYS = {"CONSENT": "1", **{c: "5" for c in CRITERIA_I_IV[:6]}, "C07": "1"}   # hangs up at C08
+D4_KEYS = {"CONSENT": "9"}                                                      # refuses
+
+# Hand computation. Weights: M (Môi trường, 1 of 2 drawn) 2.0; D1-D4 (Đất đai, 4 of 6) 1.5.
+# item: (n, satisfied, dissatisfied, no opinion, unanswered, index, mean, weighted index, flag)
+EXPECTED = {
+    "C01": (4, 3, 1, 0, 0, 75.0, 15 / 4, 100 * 5 / 6.5, False),     # 5 1 4 5
+    "C02": (3, 2, 1, 0, 1, 200 / 3, 11 / 3, 100 * 3.5 / 5, True),   # 4 2 - 5
+    "C03": (4, 2, 1, 0, 0, 50.0, 14 / 4, 100 * 3 / 6.5, False),     # 1 3 5 5
+    "C04": (3, 2, 1, 1, 0, 200 / 3, 11 / 3, 100 * 3 / 4.5, True),   # 0 4 2 5
+    "C05": (4, 3, 0, 0, 0, 75.0, 17 / 4, 100 * 5 / 6.5, False),     # 4 5 3 5
+    "C06": (4, 3, 0, 0, 0, 75.0, 17 / 4, 100 * 5 / 6.5, False),     # 4 5 3 5
+    "C07": (4, 2, 1, 0, 0, 50.0, 13 / 4, 100 * 3.5 / 6.5, False),   # 4 5 3 1
+    **{c: (3, 2, 0, 0, 0, 200 / 3, 4.0, 70.0, False) for c in CRITERIA_I_IV[7:]},   # 4 5 3
+    "C14": (2, 2, 0, 0, 0, 100.0, 4.5, 100.0, False),               # 5 - 4
+    "C15": (2, 1, 1, 0, 0, 50.0, 3.0, 100 * 1.5 / 3.5, True),       # 2 - 4
+    "C16": (1, 0, 1, 1, 0, 0.0, 1.0, 0.0, True),                    # 0 - 1
+}
+EXPECTED_OVERALL = (3, 2, 0, 0, 0, 200 / 3, 4.0, 70.0, False)        # 5 3 4
+EXPECTED_FACTORS = {
+    "I": (75 + 200 / 3 + 50) / 3,
+    "II": (200 / 3 + 75 + 75 + 50) / 4,
+    "III": 200 / 3,
+    "IV": 200 / 3,
+    "V": (100 + 50 + 0) / 3,
+}
+EXPECTED_POOLED = {"I": 100 * 7 / 11, "II": 100 * 10 / 15, "III": 100 * 6 / 9, "IV": 100 * 6 / 9, "V": 100 * 3 / 5}
+
+
+def criterion_tuple(c: dict[str, Any]) -> tuple[Any, ...]:
+    return (c["n"], c["n_satisfied"], c["n_dissatisfied"], c["n_no_opinion"], c["n_unanswered"],
+            pytest.approx(c["index"]), pytest.approx(c["mean"]), pytest.approx(c["weighted_index"]),
+            c["dissatisfied_flag"])
+
+
+@pytest.fixture
+def surveyed(app: Any, client: Any) -> dict[str, Any]:
+    """A campaign whose five contacts were called through the webhooks with the keys above."""
+    campaign_id = create_campaign(client, create_agency(client), calls_per_second=10, retry={"max_attempts": 1})
+    rows = [("Đất đai", f"Trần Văn {i}", f"09123456{i:02d}") for i in range(6)]
+    rows += [("Môi trường", f"Lê Thị {i}", f"09876543{i:02d}") for i in range(2)]
+    report = upload(client, campaign_id, frame_csv(rows), rule="fixed", n="5", seed="11").json
+    assert {s["field"]: (s["eligible"], s["drawn"], s["weight"]) for s in report["strata"]} == {
+        "Đất đai": (6, 4, 1.5), "Môi trường": (2, 1, 2.0)}
+    assert act(client, campaign_id, "start").status_code == 200
+    with app.extensions["sipas"].db.begin() as session:
+        field_of = {phone: field for phone, field in session.execute(select(Contact.phone_e164, Contact.field))}
+    claimed = claim(app)
+    assert len(claimed) == 5
+    land = [c for c in claimed if field_of[c.to] == "Đất đai"]
+    env = [c for c in claimed if field_of[c.to] == "Môi trường"]
+    assert (len(land), len(env)) == (4, 1)
+    plan = [(env[0], M_KEYS, None), (land[0], D1_KEYS, None), (land[1], D2_KEYS, None),
+            (land[2], D3_KEYS, "C08"), (land[3], D4_KEYS, None)]
+    for claimed_call, keys, stop in plan:
+        call = Call(client, claimed_call)
+        call.survey(keys, stop_before=stop)
+        call.status("completed", CallDuration="60")
+    progress = client.get(f"{API}/campaigns/{campaign_id}/progress").json
+    assert progress["by_disposition"] == {"1.1": 3, "1.2": 1, "2.11": 1}
+    return {"campaign_id": campaign_id, "rows": rows}
+
+
+def test_scores_equal_a_hand_computation_of_the_answers_sent(client: Any, surveyed: dict[str, Any]) -> None:
+    campaign_id = surveyed["campaign_id"]
+    response = client.get(f"{API}/campaigns/{campaign_id}/scores")
+    assert response.status_code == 200
+    scores = response.json
+    assert scores["questionnaire"] == "sipas-2024" and scores["aggregation"] == "mean_of_criteria"
+    assert scores["n_respondents"] == 4                        # 3 complete + 1 partial; the refusal is out
+    criteria = {c["item_id"]: c for c in scores["criteria"]}
+    assert list(criteria) == [*CRITERIA_I_IV, "C14", "C15", "C16"]
+    for item, expected in EXPECTED.items():
+        assert criterion_tuple(criteria[item]) == expected, item
+        c = criteria[item]
+        assert c["ci_low"] <= c["index"] <= c["ci_high"]
+    assert criterion_tuple(scores["overall"]) == EXPECTED_OVERALL
+    factors = {f["factor"]: f for f in scores["factors"]}
+    assert {k: f["index"] for k, f in factors.items()} == pytest.approx(EXPECTED_FACTORS)
+    assert factors["I"]["n"] == 4 + 3 + 4 and factors["V"]["n_criteria"] == 3
+    assert scores["service_index"] == pytest.approx(sum(EXPECTED_FACTORS.values()) / 5)
+
+    pooled = client.get(f"{API}/campaigns/{campaign_id}/scores?aggregation=pooled").json
+    assert pooled["aggregation"] == "pooled"
+    assert {f["factor"]: f["index"] for f in pooled["factors"]} == pytest.approx(EXPECTED_POOLED)
+    assert pooled["service_index"] == pytest.approx(sum(EXPECTED_POOLED.values()) / 5)
+
+    bad = client.get(f"{API}/campaigns/{campaign_id}/scores?aggregation=median")
+    assert bad.status_code == 422
+    assert client.get(f"{API}/campaigns/999/scores").status_code == 404
+
+
+def all_cells(path: Path) -> list[str]:
+    workbook = openpyxl.load_workbook(path)
+    try:
+        return [str(cell) for sheet in workbook.worksheets for row in sheet.iter_rows(values_only=True)
+                for cell in row if cell is not None]
+    finally:
+        workbook.close()
+
+
+def test_export_writes_an_xlsx_without_phone_numbers_or_names(app: Any, client: Any, surveyed: dict[str, Any],
+                                                             tmp_path: Path) -> None:
+    campaign_id = surveyed["campaign_id"]
+    response = client.post(f"{API}/campaigns/{campaign_id}/exports")
+    assert response.status_code == 201
+    path = Path(response.json["path"])
+    assert path.is_file() and path.suffix == ".xlsx"
+    assert path.parent == Path(app.extensions["sipas"].settings.export_dir)
+    assert client.get(f"{API}/campaigns/{campaign_id}").status_code == 200
+    with app.extensions["sipas"].db.begin() as session:
+        assert session.get(Campaign, campaign_id).export_path == str(path)
+        pseudonyms = set(session.scalars(select(Contact.respondent_id).join(Contact.interview)
+                                         .where(Contact.disposition.in_(["1.1", "1.2"]))))
+
+    cells = all_cells(path)
+    assert cells, "the export is empty"
+    personal = set()
+    for _field, name, phone in surveyed["rows"]:
+        personal |= {name, phone, phone[1:], "+84" + phone[1:], "84" + phone[1:]}
+    leaks = [cell for cell in cells for value in personal if value in cell]
+    assert leaks == []
+    for sibling in path.parent.glob(f"{path.stem}*.csv"):
+        content = sibling.read_text(encoding="utf-8-sig")
+        assert not [value for value in personal if value in content], sibling.name
+
+    # The responses sheet holds the four counted respondents by pseudonym, with their answers.
+    workbook = openpyxl.load_workbook(path)
+    try:
+        rows = list(workbook["responses"].iter_rows(values_only=True))
+        summary = dict(workbook["summary"].iter_rows(min_row=2, values_only=True))
+    finally:
+        workbook.close()
+    header, data = rows[0], rows[1:]
+    assert header[:3] == ("respondent", "field", "weight")
+    assert {row[0] for row in data} == pseudonyms and len(data) == 4
+    assert sorted(row[header.index("C01")] for row in data) == [1, 4, 5, 5]
+    assert sorted(row[header.index("C02")] or 0 for row in data) == [0, 2, 4, 5]   # unanswered: empty
+    scores = client.get(f"{API}/campaigns/{campaign_id}/scores").json
+    assert summary["respondents"] == 4
+    assert summary["service_index"] == pytest.approx(scores["service_index"])
+
+
+def test_export_of_an_unknown_campaign_is_404(client: Any, tmp_path: Path) -> None:
+    response = client.post(f"{API}/campaigns/999/exports")
+    assert response.status_code == 404 and "999" in response.json["message"]
