@@ -86,7 +86,11 @@ class CallingWindow:
                     if local.time() < part.end:
                         return now.astimezone(timezone.utc)
                     continue
-                return start.astimezone(timezone.utc)
+                start_utc = start.astimezone(timezone.utc)
+                # A start inside a daylight-saving gap does not exist that day and maps to a
+                # later wall time, possibly past the part's end: only return open instants.
+                if self.is_open(start_utc):
+                    return start_utc
         return None
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,12 +154,20 @@ class RetryPolicy:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RetryPolicy:
         delays = _default_delays()
-        for name, seconds in (data.get("delays") or {}).items():
+        raw_delays = data.get("delays") or {}
+        if not isinstance(raw_delays, Mapping):
+            raise ValueError(f"retry policy: delays must map outcomes to seconds, got {raw_delays!r}")
+        for name, seconds in raw_delays.items():
+            # Callers (campaign creation) turn ValueError into a 400: None or an infinite
+            # delay must not escape as TypeError/OverflowError.
             try:
                 delays[Outcome(name)] = timedelta(seconds=float(seconds))
-            except ValueError:
+            except (TypeError, ValueError, OverflowError):
                 raise ValueError(f"retry policy: unknown outcome {name!r} or bad delay {seconds!r}") from None
-        max_attempts = int(data.get("max_attempts", 3))
+        try:
+            max_attempts = int(data.get("max_attempts", 3))
+        except (TypeError, ValueError):
+            raise ValueError(f"retry policy: max_attempts must be a whole number, got {data.get('max_attempts')!r}") from None
         if max_attempts < 1:
             raise ValueError("retry policy: max_attempts must be at least 1")
         return cls(max_attempts=max_attempts, delays=delays)

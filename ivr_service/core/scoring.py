@@ -85,7 +85,11 @@ def wilson_interval(successes: int, n: int) -> tuple[float, float] | tuple[None,
     denom = 1 + Z95**2 / n
     centre = (p + Z95**2 / (2 * n)) / denom
     half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denom
-    return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
+    # At 0 % and 100 % the bound is exactly the estimate; rounding would otherwise put it
+    # just outside (e.g. 100 % with an upper bound of 99.99999999999997 %).
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return 100 * low, 100 * high
 
 
 def _mean(values: Sequence[float]) -> float | None:
