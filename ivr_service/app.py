@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 
@@ -29,9 +30,13 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     app = APIFlask(__name__, title="SIPAS survey service", version="1.0",
                    spec_path="/api/v1/openapi.json", docs_path="/api/v1/docs")
-    app.config.update(SECRET_KEY=settings.secret_key, SETTINGS=settings, JSON_SORT_KEYS=False)
+    app.config.update(SECRET_KEY=settings.secret_key or secrets.token_hex(32), SETTINGS=settings, JSON_SORT_KEYS=False)
     app.config["INFO"] = {"description": "Telephone and SMS surveys of citizen satisfaction with "
                                          "public administrative services (SIPAS)."}
+    if not settings.validate_signatures:
+        logging.getLogger(__name__).warning(
+            "SIPAS_VALIDATE_SIGNATURES is off: webhooks are accepted without a signature "
+            "(simulator only; never in production)")
     registry = QuestionnaireRegistry(settings.questionnaire_dir)
     registry.load_all()
     app.extensions["sipas"] = Services(

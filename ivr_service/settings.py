@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,10 @@ from sqlalchemy.exc import ArgumentError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
 PROVIDERS = ("simulator", "twilio")
+MACHINE_DETECTION = ("off", "Enable", "DetectMessageEnd")
+SIMULATOR_AUTH_TOKEN = "sipas-simulator-development-token"  # not a secret: simulator only
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 class SettingsError(ValueError):
@@ -39,7 +42,7 @@ class Settings:
     # SIPAS_TIMEZONE: default time zone of new campaigns (IANA name).
     timezone: str = "Asia/Ho_Chi_Minh"
     # SIPAS_SECRET_KEY: required with the twilio provider; random per process otherwise.
-    secret_key: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    secret_key: str | None = field(default=None, repr=False)
     # SIPAS_EXPORT_DIR: where score exports are written.
     export_dir: str = str(INSTANCE_DIR / "exports")
     # SIPAS_QUESTIONNAIRE_DIR: where questionnaire files live.
@@ -55,11 +58,30 @@ class Settings:
     voice_en: str = "Google.en-US-Standard-C"
     # SIPAS_LOG_LEVEL
     log_level: str = "INFO"
-    # Twilio (used from the Twilio issue on; validated when provider=twilio).
+    # SIPAS_VALIDATE_SIGNATURES: check X-Twilio-Signature on every webhook. Only the
+    # simulator provider may turn it off (a warning is logged at start).
+    validate_signatures: bool = True
+    # Twilio (validated when provider=twilio).
     twilio_account_sid: str | None = None
+    # SIPAS_TWILIO_AUTH_TOKEN: signs/validates webhooks too. With the simulator and no
+    # token set, a fixed development token is used (see ``webhook_auth_token``).
     twilio_auth_token: str | None = field(default=None, repr=False)
+    # SIPAS_TWILIO_CALLER_IDS: comma-separated E.164 numbers; calls rotate over them.
     twilio_caller_ids: tuple[str, ...] = ()
+    # SIPAS_TWILIO_API_BASE_URL: Twilio's REST API, or a Twilio-compatible one.
     twilio_api_base_url: str = "https://api.twilio.com"
+    # SIPAS_TWILIO_RING_TIMEOUT: seconds to let a call ring before "no-answer" (5-600).
+    twilio_ring_timeout: int = 30
+    # SIPAS_TWILIO_MACHINE_DETECTION: off | Enable | DetectMessageEnd
+    twilio_machine_detection: str = "off"
+    # SIPAS_TWILIO_HTTP_TIMEOUT: seconds to wait for the REST API before giving up.
+    twilio_http_timeout: float = 10.0
+
+    @property
+    def webhook_auth_token(self) -> str:
+        """The secret webhooks are signed with: Twilio's auth token; with the simulator and
+        no token configured, a fixed development value (the simulator signs with it too)."""
+        return self.twilio_auth_token or SIMULATOR_AUTH_TOKEN
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -72,10 +94,10 @@ class Settings:
                 continue
             values[f.name] = _parse(name, f.name, raw.strip())
         settings = cls(**values)  # type: ignore[arg-type]
-        settings.validate(explicit=set(values))
+        settings.validate()
         return settings
 
-    def validate(self, explicit: set[str] | frozenset[str] = frozenset()) -> None:
+    def validate(self) -> None:
         try:
             url = make_url(self.database_url)
         except ArgumentError:
@@ -118,6 +140,24 @@ class Settings:
             raise SettingsError(
                 f"SIPAS_SIMULATOR_CONFIG: no such file {self.simulator_config!r}"
             )
+        if not self.validate_signatures and self.provider != "simulator":
+            raise SettingsError(
+                "SIPAS_VALIDATE_SIGNATURES: webhook signatures can be turned off only with "
+                f"SIPAS_PROVIDER=simulator, not {self.provider!r}"
+            )
+        if not 5 <= self.twilio_ring_timeout <= 600:
+            raise SettingsError(
+                f"SIPAS_TWILIO_RING_TIMEOUT: expected 5 to 600 seconds, got {self.twilio_ring_timeout}"
+            )
+        if self.twilio_machine_detection not in MACHINE_DETECTION:
+            raise SettingsError(
+                f"SIPAS_TWILIO_MACHINE_DETECTION: expected one of {', '.join(MACHINE_DETECTION)}, "
+                f"got {self.twilio_machine_detection!r}"
+            )
+        if not 0 < self.twilio_http_timeout <= 120:
+            raise SettingsError(
+                f"SIPAS_TWILIO_HTTP_TIMEOUT: expected 0 to 120 seconds, got {self.twilio_http_timeout}"
+            )
         if self.provider == "twilio":
             for name in ("twilio_account_sid", "twilio_auth_token"):
                 if not getattr(self, name):
@@ -133,7 +173,7 @@ class Settings:
                     "SIPAS_TWILIO_CALLER_IDS: required when SIPAS_PROVIDER=twilio: "
                     "comma-separated E.164 numbers such as '+842812345678'"
                 )
-            if "secret_key" not in explicit:
+            if not self.secret_key:
                 raise SettingsError(
                     "SIPAS_SECRET_KEY: required when SIPAS_PROVIDER=twilio "
                     "(a long random string shared by every web process)"
@@ -141,12 +181,18 @@ class Settings:
 
 
 def _parse(env_name: str, field_name: str, raw: str) -> object:
-    if field_name in ("dispatch_interval",):
+    if field_name == "validate_signatures":
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise SettingsError(f"{env_name}: expected true or false, got {raw!r}")
+    if field_name in ("dispatch_interval", "twilio_http_timeout"):
         try:
             return float(raw)
         except ValueError:
             raise SettingsError(f"{env_name}: expected a number of seconds, got {raw!r}") from None
-    if field_name in ("dispatch_batch",):
+    if field_name in ("dispatch_batch", "twilio_ring_timeout"):
         try:
             return int(raw)
         except ValueError:

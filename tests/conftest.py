@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apiflask import APIFlask
+from flask.testing import FlaskClient
 from sqlalchemy import text
+from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
 from ivr_service import create_app
@@ -35,6 +38,27 @@ class Clock:
     def advance(self, **delta: float) -> datetime:
         self.current += timedelta(**delta)
         return self.current
+
+
+class SigningClient(FlaskClient):
+    """A test client that signs webhook requests as Twilio does: X-Twilio-Signature over
+    the public URL and the form, with the app's webhook token. ``sign=False`` sends a
+    request unsigned; an explicit X-Twilio-Signature header is sent as given."""
+
+    def open(self, *args: Any, sign: bool = True, **kwargs: Any) -> Any:
+        path = args[0] if args and isinstance(args[0], str) else kwargs.get("path", "")
+        headers = dict(kwargs.pop("headers", None) or {})
+        if sign and path.startswith("/voice/") and "X-Twilio-Signature" not in headers:
+            settings = self.application.extensions["sipas"].settings
+            url = settings.public_base_url.rstrip("/") + path
+            form = kwargs.get("data") or {}
+            headers["X-Twilio-Signature"] = RequestValidator(settings.webhook_auth_token).compute_signature(
+                url, {k: str(v) for k, v in form.items()})
+        return super().open(*args, headers=headers, **kwargs)
+
+
+# Every app built in the tests hands out signing clients (Twilio signs every webhook).
+APIFlask.test_client_class = SigningClient
 
 
 def reset_database(url: str) -> None:

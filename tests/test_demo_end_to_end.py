@@ -47,7 +47,8 @@ def direct_indices(db: Any) -> pd.DataFrame:
 def test_demo_campaign_end_to_end(live_server: Any, clock: Any) -> None:
     app = live_server
     services = app.extensions["sipas"]
-    provider = SimulatorProvider(CitizenProfile(seed=7), HttpTransport(), services.registry.get, max_workers=8)
+    provider = SimulatorProvider.from_settings(services.settings, HttpTransport(), CitizenProfile(seed=7),
+                                              services.registry.get, max_workers=8)
     worker = Worker(app, provider=provider)
     campaign_id = load_demo(app)
     try:

@@ -51,7 +51,9 @@ def start_campaign(app: Any, tmp_path: Path, phones: list[str]) -> int:
 def test_cooperative_citizens_complete_every_item(app: Any, tmp_path: Path) -> None:
     profile = CitizenProfile(answer_rate=1, busy_rate=0, failed_rate=0, refusal_rate=0, hangup_rate=0,
                              invalid_rate=0, silence_rate=0, repeat_rate=0, no_opinion_rate=0, feedback_rate=1)
-    provider = SimulatorProvider(profile, WsgiTransport(app), app.extensions["sipas"].registry.get, max_workers=2)
+    services = app.extensions["sipas"]
+    provider = SimulatorProvider.from_settings(services.settings, WsgiTransport(app), profile,
+                                              services.registry.get, max_workers=2)
     worker = Worker(app, provider=provider)
     start_campaign(app, tmp_path, ["0912345678", "0987654321", "0352222333"])
     assert worker.dispatch() == 3

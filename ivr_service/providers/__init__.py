@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..settings import Settings
-from .base import CallPlaced, CallRequest, ProviderError, VoiceProvider
+from .base import CallPlaced, CallRequest, CallState, ProviderError, VoiceProvider
 
-__all__ = ["CallPlaced", "CallRequest", "ProviderError", "VoiceProvider", "build_provider"]
+__all__ = ["CallPlaced", "CallRequest", "CallState", "ProviderError", "VoiceProvider", "build_provider"]
 
 
 def build_provider(settings: Settings, **options: Any) -> VoiceProvider:
@@ -16,5 +16,9 @@ def build_provider(settings: Settings, **options: Any) -> VoiceProvider:
         from .simulator import SimulatorProvider
 
         return SimulatorProvider.from_settings(settings, **options)
+    if settings.provider == "twilio":
+        from .twilio import TwilioProvider
+
+        return TwilioProvider.from_settings(settings)
     raise ProviderError(f"provider {settings.provider!r} is not available in this build",
-                        retryable=False)
+                        kind="configuration")

@@ -13,7 +13,7 @@ class CallRequest:
     answer_url: str           # webhook asked for the first TwiML when the call is answered
     status_url: str           # webhook for status callbacks
     idempotency_key: str      # the attempt token: one placed call per key
-    ring_timeout_s: int = 30
+    ring_timeout_s: int | None = None   # None: the provider's setting
 
 
 @dataclass(frozen=True)
@@ -21,18 +21,47 @@ class CallPlaced:
     provider_id: str
 
 
-class ProviderError(Exception):
-    """The provider refused or failed to place a call."""
+ERROR_KINDS = ("retryable", "permanent", "configuration", "unknown")
 
-    def __init__(self, message: str, code: str | None = None, retryable: bool = True) -> None:
+
+class ProviderError(Exception):
+    """The provider refused or failed to place a call.
+
+    ``kind`` says what the dispatcher does with the attempt:
+
+    * ``retryable``: nothing was placed; try again after the retry delay;
+    * ``permanent``: this number cannot be called; the contact ends (invalid number);
+    * ``configuration``: our account or settings are wrong; retried later, logged as an error;
+    * ``unknown``: the call may have been placed (e.g. a read timeout); the attempt is left
+      for reconciliation rather than placed again.
+    """
+
+    def __init__(self, message: str, code: str | None = None, kind: str = "retryable") -> None:
+        if kind not in ERROR_KINDS:
+            raise ValueError(f"unknown provider error kind {kind!r}")
         super().__init__(message)
         self.code = code
-        self.retryable = retryable
+        self.kind = kind
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind != "permanent"
+
+
+@dataclass(frozen=True)
+class CallState:
+    """What the provider knows of a placed call (asked when reconciling)."""
+
+    provider_id: str
+    status: str                 # Twilio CallStatus: queued, ringing, in-progress, completed, busy …
+    duration_s: int | None = None
 
 
 class VoiceProvider(Protocol):
     name: str
 
     def place_call(self, request: CallRequest) -> CallPlaced: ...
+
+    def fetch_call(self, provider_id: str) -> CallState | None: ...
 
     def close(self) -> None: ...

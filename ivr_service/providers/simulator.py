@@ -24,10 +24,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from xml.etree import ElementTree
 
 import yaml
+from twilio.request_validator import RequestValidator
 
 from ..core.questionnaire import Item, Questionnaire
 from ..settings import Settings
-from .base import CallPlaced, CallRequest, ProviderError
+from .base import CallPlaced, CallRequest, CallState, ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ class CitizenProfile:
 
 
 class Transport(Protocol):
-    def post(self, url: str, params: Mapping[str, str]) -> tuple[int, str]: ...
+    def post(self, url: str, params: Mapping[str, str],
+             headers: Mapping[str, str] | None = None) -> tuple[int, str]: ...
 
 
 class HttpTransport:
@@ -88,7 +90,8 @@ class HttpTransport:
         self.timeout_s = timeout_s
         self._local = threading.local()
 
-    def post(self, url: str, params: Mapping[str, str]) -> tuple[int, str]:
+    def post(self, url: str, params: Mapping[str, str],
+             headers: Mapping[str, str] | None = None) -> tuple[int, str]:
         parts = urlsplit(url)
         key = (parts.scheme, parts.netloc)
         connections = self._local.__dict__.setdefault("connections", {})
@@ -98,7 +101,7 @@ class HttpTransport:
             conn = connections[key] = factory(parts.netloc, timeout=self.timeout_s)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         body = urlencode(dict(params))
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
         try:
             conn.request("POST", path, body=body, headers=headers)
             response = conn.getresponse()
@@ -115,10 +118,11 @@ class WsgiTransport:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    def post(self, url: str, params: Mapping[str, str]) -> tuple[int, str]:
+    def post(self, url: str, params: Mapping[str, str],
+             headers: Mapping[str, str] | None = None) -> tuple[int, str]:
         parts = urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        response = self.app.test_client().post(path, data=dict(params),
+        response = self.app.test_client().post(path, data=dict(params), headers=dict(headers or {}),
                                                base_url=f"{parts.scheme}://{parts.netloc}")
         return response.status_code, response.get_data(as_text=True)
 
@@ -137,8 +141,10 @@ class SimulatorProvider:
 
     def __init__(self, profile: CitizenProfile, transport: Transport,
                  questionnaire_for: Callable[[str], Questionnaire | None],
-                 max_workers: int = 16) -> None:
+                 max_workers: int = 16, auth_token: str | None = None) -> None:
         self.profile = profile
+        # Sign every webhook as Twilio does, so the app's signature check is exercised.
+        self._signer = RequestValidator(auth_token) if auth_token else None
         self.transport = transport
         self.questionnaire_for = questionnaire_for
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="citizen")
@@ -156,13 +162,13 @@ class SimulatorProvider:
             profile = (CitizenProfile.from_file(settings.simulator_config)
                        if settings.simulator_config else CitizenProfile())
         return cls(profile, transport or HttpTransport(), questionnaire_for or (lambda _key: None),
-                   max_workers=max_workers)
+                   max_workers=max_workers, auth_token=settings.webhook_auth_token)
 
     def place_call(self, request: CallRequest) -> CallPlaced:
         with self._lock:
             if request.idempotency_key in self.placed_keys:
                 raise ProviderError(f"call {request.idempotency_key} already placed",
-                                    code="duplicate", retryable=False)
+                                    code="duplicate", kind="unknown")
             self.placed_keys.add(request.idempotency_key)
             sid = "CA" + uuid.uuid4().hex
             call = SimulatedCall(sid, request)
@@ -186,6 +192,12 @@ class SimulatorProvider:
             for future in pending:
                 future.result(timeout=timeout)
 
+    def fetch_call(self, provider_id: str) -> CallState | None:
+        call = self.calls.get(provider_id)
+        if call is None:
+            return None
+        return CallState(provider_id, "in-progress" if call.outcome == "pending" else call.outcome)
+
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)
 
@@ -202,7 +214,9 @@ class SimulatorProvider:
     def _post(self, call: SimulatedCall, url: str, **params: str) -> str | None:
         base = {"CallSid": call.sid, "AccountSid": "ACsimulator", "From": call.request.from_ or "+842800000000",
                 "To": call.request.to, "Direction": "outbound-api", "ApiVersion": "2010-04-01"}
-        status, body = self.transport.post(url, {**base, **params})
+        form = {**base, **params}
+        headers = {"X-Twilio-Signature": self._signer.compute_signature(url, form)} if self._signer else {}
+        status, body = self.transport.post(url, form, headers)
         if status >= 400:
             call.errors.append(f"{status} from {url}: {body[:200]}")
             log.warning("simulated call %s: webhook %s answered %s", call.sid, url, status)

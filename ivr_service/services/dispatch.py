@@ -75,21 +75,7 @@ def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider
     try:
         placed = provider.place_call(request)
     except ProviderError as exc:
-        log.warning("attempt %s: provider refused the call: %s (%s)", claimed.attempt_id, exc, exc.code)
-        with db.begin() as session:
-            attempt = session.get(Attempt, claimed.attempt_id, with_for_update=True)
-            assert attempt is not None
-            if attempt.status is not AttemptStatus.QUEUED:
-                return
-            attempt.status = AttemptStatus.FAILED
-            attempt.error_code = exc.code
-            attempt.error_message = str(exc)
-            attempt.ended_at = now()
-            outcome = Outcome.FAILED if exc.retryable else Outcome.INVALID_NUMBER
-            attempt.outcome = outcome.value
-            campaign = attempt.campaign
-            settle_contact(session, registry.get(campaign.questionnaire_key), attempt.contact, campaign,
-                           outcome, now())
+        _refused(db, registry, claimed, exc, now)
         return
     with db.begin() as session:
         attempt = session.get(Attempt, claimed.attempt_id, with_for_update=True)
@@ -98,6 +84,32 @@ def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider
             attempt.provider_id = placed.provider_id
         if attempt.status is AttemptStatus.QUEUED:
             attempt.status = AttemptStatus.INITIATED
+
+
+def _refused(db: Database, registry: QuestionnaireRegistry, claimed: Claimed, exc: ProviderError,
+             now: Callable[[], datetime]) -> None:
+    """Record a provider error on the attempt and settle the contact by its kind."""
+    if exc.kind == "configuration":
+        log.error("attempt %s: provider configuration error %s: %s", claimed.attempt_id, exc.code, exc)
+    else:
+        log.warning("attempt %s: provider refused the call (%s, %s): %s", claimed.attempt_id, exc.kind,
+                    exc.code, exc)
+    with db.begin() as session:
+        attempt = session.get(Attempt, claimed.attempt_id, with_for_update=True)
+        assert attempt is not None
+        if attempt.status is not AttemptStatus.QUEUED:
+            return  # a webhook got there first: the call exists
+        attempt.error_code = exc.code
+        attempt.error_message = str(exc)[:500]
+        if exc.kind == "unknown":
+            return  # the call may exist: reconciliation asks the provider, never places it again
+        attempt.status = AttemptStatus.FAILED
+        attempt.ended_at = now()
+        outcome = Outcome.INVALID_NUMBER if exc.kind == "permanent" else Outcome.FAILED
+        attempt.outcome = outcome.value
+        campaign = attempt.campaign
+        settle_contact(session, registry.get(campaign.questionnaire_key), attempt.contact, campaign,
+                       outcome, now())
 
 
 def dispatch_once(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider,

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from apiflask import APIBlueprint
 from flask import Response, current_app, request
+from twilio.request_validator import (SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, RequestValidator,
+                                      get_signature_algorithm)
 
 from ..services import voice
 from ..services.voice import WebhookError
@@ -23,6 +25,38 @@ bp = APIBlueprint("voice", __name__, url_prefix="/voice", enable_openapi=False)
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
 ITEM = re.compile(r"^[A-Za-z0-9_]{1,40}$")
+
+
+@bp.before_request
+def check_signature() -> Response | None:
+    """Reject any webhook not signed by the provider, before anything is read or stored.
+
+    The signature covers the URL the provider called, which behind a proxy is not the one
+    this process sees: it is rebuilt from the public base URL setting.
+    """
+    settings = services().settings
+    if not settings.validate_signatures:
+        return None
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if not signature:
+        return _forbidden(f"missing {SIGNATURE_HEADER} header")
+    url = public_url(settings.public_base_url)
+    algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
+    if not RequestValidator(settings.webhook_auth_token).validate(url, request.form, signature, algorithm):
+        return _forbidden(f"invalid {SIGNATURE_HEADER} for {request.path}")
+    return None
+
+
+def public_url(base_url: str) -> str:
+    """The URL the provider requested: public base + path + query string, as sent."""
+    query = request.query_string.decode("latin-1")
+    return base_url.rstrip("/") + request.path + (f"?{query}" if query else "")
+
+
+def _forbidden(reason: str) -> Response:
+    # The reason goes to the log only (never the form: it holds phone numbers).
+    current_app.logger.warning("webhook refused (403): %s", reason)
+    return Response("Forbidden: webhook signature check failed\n", status=403, mimetype="text/plain")
 
 
 def _twiml(body: str) -> Response:
