@@ -55,11 +55,11 @@ def _attempt(session: Session, token: str, lock: bool = True) -> Attempt:
     # One round trip for everything a webhook reads (webhooks are the hot path).
     query = select(Attempt).where(Attempt.token == token).options(
         joinedload(Attempt.campaign).joinedload(Campaign.agency),
-        joinedload(Attempt.contact).joinedload(Contact.interview).selectinload(Interview.answers),
+        joinedload(Attempt.contact).joinedload(Contact.interview).joinedload(Interview.answers),
     )
     if lock:
         query = query.with_for_update(of=Attempt)
-    attempt = session.scalars(query).one_or_none()
+    attempt = session.scalars(query).unique().one_or_none()
     if attempt is None:
         raise WebhookError(f"unknown call attempt {token!r}", status=404)
     return attempt
