@@ -147,23 +147,25 @@ def step(q: Questionnaire, responses: Responses, retries: int, repeats: int,
 
 
 def disposition(q: Questionnaire, responses: Responses, channel: str = "voice",
-                partial_threshold: float = 0.5) -> Disposition:
+                partial_threshold: float = 0.5, complete_threshold: float = 0.8) -> Disposition:
     """Classify an interview that has ended (completed, or the call dropped).
 
-    Partial: the flow did not finish but at least ``partial_threshold`` of the applicable
-    rated items got an answer or "no opinion"; below that it is a break-off.
+    By the share of applicable rated items that got an answer or "no opinion": complete
+    when the flow reached its end with at least ``complete_threshold`` of them (someone
+    who consented and then let every item time out is not a complete); partial from
+    ``partial_threshold``; below that a break-off.
     """
     finish = finish_of(q, responses, channel)
     if finish is Finish.REFUSED:
         return Disposition.REFUSED
-    if finish is Finish.COMPLETE:
-        return Disposition.COMPLETE
     if finish is Finish.NO_CONSENT:
         return Disposition.BREAK_OFF
     applicable = [i for i in q.rated_items if channel in i.channels and is_applicable(i, responses)]
     answered = [i for i in applicable if i.id in responses
                 and responses[i.id].status is not AnswerStatus.UNANSWERED]
-    if applicable and len(answered) / len(applicable) >= partial_threshold:
+    share = len(answered) / len(applicable) if applicable else 1.0
+    if finish is Finish.COMPLETE and share >= complete_threshold:
+        return Disposition.COMPLETE
+    if applicable and share >= partial_threshold:
         return Disposition.PARTIAL
     return Disposition.BREAK_OFF
-

@@ -237,6 +237,9 @@ class Interview(Base):
     current_item: Mapped[str | None] = mapped_column(String(40))
     retries: Mapped[int] = mapped_column(Integer, default=0)
     repeats: Mapped[int] = mapped_column(Integer, default=0)
+    # I-Twilio-Idempotency-Token of the last key press applied: a retried request with the
+    # same token is answered again but applied only once.
+    last_request_key: Mapped[str | None] = mapped_column(String(100))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -135,11 +135,13 @@ def answer_call(session: Session, registry: QuestionnaireRegistry, token: str,
 
 
 def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_sid: str,
-           item_id: str, digits: str | None, now: datetime) -> VoiceReply:
+           item_id: str, digits: str | None, now: datetime, request_key: str | None = None) -> VoiceReply:
     """Apply one key press (or silence) for ``item_id``.
 
-    A repeated or late request (Twilio retries) for an item that is no longer the current
-    one changes nothing and re-asks the current item.
+    A repeated or late request for an item that is no longer the current one changes
+    nothing and re-asks the current item. A retried request (same ``request_key``, Twilio's
+    I-Twilio-Idempotency-Token) is answered again but applied only once, so a retried
+    invalid key or silence does not use up a re-prompt.
     """
     attempt = _attempt(session, token)
     if attempt.provider_id is not None and attempt.provider_id != call_sid:
@@ -159,6 +161,9 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
     current = flow.next_item(q, responses, "voice")
     if current is None or current.id != item_id or attempt.status in FINAL_ATTEMPT_STATUSES:
         return _prompt(q, responses, campaign)
+    if request_key is not None and request_key == interview.last_request_key:
+        return _prompt(q, responses, campaign)
+    interview.last_request_key = request_key
 
     result = flow.step(q, responses, interview.retries, interview.repeats, digits, "voice")
     interview.retries, interview.repeats = result.retries, result.repeats
@@ -179,7 +184,8 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
         interview.ended_at = now
         opt_out(session, contact.phone_e164, source="ivr", campaign_id=campaign.id, now=now)
     elif result.finish is Finish.COMPLETE:
-        interview.status = InterviewStatus.COMPLETE
+        # The questionnaire reached its end; how complete it is depends on the answers.
+        interview.status = InterviewStatus(flow.disposition(q, responses, "voice").value)
         interview.ended_at = now
     reply = _prompt(q, responses, campaign, notices)
     if result.event is Event.INVALID and reply.item is not None:
@@ -212,35 +218,45 @@ def call_status(session: Session, registry: QuestionnaireRegistry, token: str, c
     campaign = attempt.campaign
     contact = attempt.contact
     q = registry.get(campaign.questionnaire_key)
-    outcome = _outcome(q, attempt, contact, campaign, new_status, answered_by)
+    outcome, finished = _outcome(q, attempt, contact, campaign, new_status, answered_by)
     attempt.outcome = outcome.value
-    settle_contact(session, q, contact, campaign, outcome, now)
+    if finished:
+        # Every item was asked: nothing is left to resume, whatever the answers were.
+        finish_contact(session, contact, outcome, now)
+    else:
+        settle_contact(session, q, contact, campaign, outcome, now)
     return attempt
 
 
 def _outcome(q: Questionnaire, attempt: Attempt, contact: Contact, campaign: Campaign,
-             status: AttemptStatus, answered_by: str | None) -> Outcome:
+             status: AttemptStatus, answered_by: str | None) -> tuple[Outcome, bool]:
+    """The attempt's outcome, and whether the questionnaire reached its end on it."""
     if status is AttemptStatus.BUSY:
-        return Outcome.BUSY
+        return Outcome.BUSY, False
     if status is AttemptStatus.NO_ANSWER:
-        return Outcome.NO_ANSWER
+        return Outcome.NO_ANSWER, False
     if status is AttemptStatus.FAILED:
-        return Outcome.FAILED
+        return Outcome.FAILED, False
     if status is AttemptStatus.CANCELED:
-        return Outcome.CANCELED
-    if attempt.outcome == Outcome.MACHINE.value or (answered_by or "").startswith(("machine", "fax")):
-        return Outcome.MACHINE
+        return Outcome.CANCELED, False
+    if attempt.outcome == Outcome.MACHINE.value:
+        return Outcome.MACHINE, False
     interview = contact.interview
+    answered_here = interview is not None and any(a.attempt_id == attempt.id for a in interview.answers)
+    # AnsweredBy in the final callback alone never overrides keys a person pressed on this call.
+    if (answered_by or "").startswith(("machine", "fax")) and not answered_here:
+        return Outcome.MACHINE, False
     if interview is None:
-        return Outcome.BREAK_OFF
+        return Outcome.BREAK_OFF, False
     responses = responses_for(q, interview, attempt, campaign.resume_mode == "restart")
     disposition = flow.disposition(q, responses, "voice")
-    return {
+    outcome = {
         flow.Disposition.COMPLETE: Outcome.COMPLETED,
         flow.Disposition.REFUSED: Outcome.REFUSED,
         flow.Disposition.PARTIAL: Outcome.PARTIAL,
         flow.Disposition.BREAK_OFF: Outcome.BREAK_OFF,
     }[disposition]
+    return outcome, flow.finish_of(q, responses, "voice") is Finish.COMPLETE
 
 
 def settle_contact(session: Session, q: Questionnaire, contact: Contact, campaign: Campaign,

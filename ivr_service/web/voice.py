@@ -104,7 +104,10 @@ def gather(token: str) -> Response:
     digits = request.form.get("Digits")
     if digits is not None and not re.fullmatch(r"[0-9*#]*", digits):
         return _error(WebhookError(f"Digits: expected keypad keys 0-9, * or #, got {digits[:20]!r}"))
-    return _run(token, voice.gather, item_id=item, digits=digits)
+    request_key = request.headers.get("I-Twilio-Idempotency-Token")
+    if request_key is not None and not 0 < len(request_key) <= 100:
+        return _error(WebhookError("I-Twilio-Idempotency-Token: expected 1 to 100 characters"))
+    return _run(token, voice.gather, item_id=item, digits=digits, request_key=request_key)
 
 
 @bp.post("/<token>/status")
