@@ -30,7 +30,8 @@ DEMO_AGENCY = ("DEMO-STNMT", "Sở Tài nguyên và Môi trường (demo)")
 DEMO_CAMPAIGN = {
     "window": {"weekdays": list(range(7)), "parts": [["00:00", "23:59:59.999999"]]},
     "retry": {"max_attempts": 3, "delays": {"busy": 1, "no_answer": 1, "failed": 1, "machine": 1,
-                                           "partial": 1, "break_off": 1, "canceled": 1}},
+                                           "partial": 1, "break_off": 1, "canceled": 1},
+              "min_gap_s": 0},  # simulated citizens: no 24 h per-number cap
     "calls_per_second": 100.0,
 }
 
@@ -236,7 +237,7 @@ def campaign_action(action: str, campaign_id: int) -> None:
     svc = app.extensions["sipas"]
     try:
         with svc.db.begin() as session:
-            campaign = campaigns.transition(session, campaign_id, action, svc.clock())
+            campaign = campaigns.transition(session, campaign_id, action, svc.clock(), svc.registry)
     except (CampaignError, NotFound) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"campaign {campaign.id} is {campaign.status.value}")

@@ -53,6 +53,19 @@ class Settings:
     dispatch_interval: float = 1.0
     # SIPAS_DISPATCH_BATCH: attempts claimed per dispatch round.
     dispatch_batch: int = 50
+    # SIPAS_CALLS_PER_SECOND: calls started per second by this sender (the provider
+    # account), across every worker. Default: 1 with Twilio (its default CPS), 50 with
+    # the simulator.
+    calls_per_second: float | None = None
+    # SIPAS_MAX_CONCURRENT_CALLS: calls in progress at once for this sender, all workers.
+    max_concurrent_calls: int = 100
+    # SIPAS_MESSAGES_PER_SECOND: SMS sent per second by this sender (the SMS channel).
+    messages_per_second: float = 1.0
+    # SIPAS_LEASE_SECONDS: how long a claimed, not yet placed attempt belongs to its worker.
+    lease_seconds: float = 60.0
+    # SIPAS_STALE_CALL_SECONDS: a call with no final status after this long is asked of the
+    # provider (and closed as lost if the provider does not know it).
+    stale_call_seconds: float = 7200.0
     # SIPAS_VOICE_VI / SIPAS_VOICE_EN: text-to-speech voices for <Say>.
     voice_vi: str = "Google.vi-VN-Wavenet-A"
     voice_en: str = "Google.en-US-Standard-C"
@@ -76,6 +89,12 @@ class Settings:
     twilio_machine_detection: str = "off"
     # SIPAS_TWILIO_HTTP_TIMEOUT: seconds to wait for the REST API before giving up.
     twilio_http_timeout: float = 10.0
+
+    @property
+    def sender_calls_per_second(self) -> float:
+        if self.calls_per_second is not None:
+            return self.calls_per_second
+        return 50.0 if self.provider == "simulator" else 1.0
 
     @property
     def webhook_auth_token(self) -> str:
@@ -140,6 +159,20 @@ class Settings:
             raise SettingsError(
                 f"SIPAS_SIMULATOR_CONFIG: no such file {self.simulator_config!r}"
             )
+        if self.calls_per_second is not None and not 0 < self.calls_per_second <= 10000:
+            raise SettingsError(
+                f"SIPAS_CALLS_PER_SECOND: expected more than 0 and at most 10000, got {self.calls_per_second}")
+        if not 1 <= self.max_concurrent_calls <= 100000:
+            raise SettingsError(
+                f"SIPAS_MAX_CONCURRENT_CALLS: expected 1 to 100000, got {self.max_concurrent_calls}")
+        if not 0 < self.messages_per_second <= 10000:
+            raise SettingsError(
+                f"SIPAS_MESSAGES_PER_SECOND: expected more than 0 and at most 10000, got {self.messages_per_second}")
+        if not 1 <= self.lease_seconds <= 3600:
+            raise SettingsError(f"SIPAS_LEASE_SECONDS: expected 1 to 3600 seconds, got {self.lease_seconds}")
+        if not 1 <= self.stale_call_seconds <= 86400:
+            raise SettingsError(
+                f"SIPAS_STALE_CALL_SECONDS: expected 1 to 86400 seconds, got {self.stale_call_seconds}")
         if not self.validate_signatures and self.provider != "simulator":
             raise SettingsError(
                 "SIPAS_VALIDATE_SIGNATURES: webhook signatures can be turned off only with "
@@ -187,12 +220,13 @@ def _parse(env_name: str, field_name: str, raw: str) -> object:
         if raw.lower() in _FALSE:
             return False
         raise SettingsError(f"{env_name}: expected true or false, got {raw!r}")
-    if field_name in ("dispatch_interval", "twilio_http_timeout"):
+    if field_name in ("dispatch_interval", "twilio_http_timeout", "calls_per_second", "messages_per_second",
+                      "lease_seconds", "stale_call_seconds"):
         try:
             return float(raw)
         except ValueError:
             raise SettingsError(f"{env_name}: expected a number of seconds, got {raw!r}") from None
-    if field_name in ("dispatch_batch", "twilio_ring_timeout"):
+    if field_name in ("dispatch_batch", "twilio_ring_timeout", "max_concurrent_calls"):
         try:
             return int(raw)
         except ValueError:

@@ -7,6 +7,7 @@ lives in the database, so several workers can run side by side on PostgreSQL.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -28,6 +29,7 @@ class Worker:
         self.services: Services = app.extensions["sipas"]
         settings = self.services.settings
         self.provider = provider or build_provider(settings, questionnaire_for=self.services.registry.get)
+        self.pacing = dispatch.Pacing.from_settings(settings, self.provider.name)
 
     def _url(self, kind: str, token: str) -> str:
         return webhook_url(self.services.settings.public_base_url, kind, token)
@@ -35,15 +37,28 @@ class Worker:
     def dispatch(self) -> int:
         """One dispatch round: claim due contacts and place their calls."""
         s = self.services
-        return dispatch.dispatch_once(s.db, s.registry, self.provider, self._url, s.clock,
-                                      batch=s.settings.dispatch_batch,
-                                      interval_s=s.settings.dispatch_interval)
+        return dispatch.dispatch_once(s.db, s.registry, self.provider, self._url, s.clock, self.pacing,
+                                      batch=s.settings.dispatch_batch)
+
+    def reconcile(self) -> int:
+        """Ask the provider about calls that never reported a final status."""
+        s = self.services
+        return dispatch.reconcile_stale(s.db, s.registry, self.provider, s.clock(),
+                                        timedelta(seconds=s.settings.stale_call_seconds))
 
     def housekeeping(self) -> list[int]:
-        """Close campaigns whose contacts are all final and export any completed campaign
-        that has no export yet (so a crash between the two is repaired next round)."""
+        """Start scheduled campaigns, close finished ones and export any completed campaign
+        that has no export yet (so a crash between the two is repaired next round). Runs
+        on one worker at a time across the cluster (a PostgreSQL advisory lock)."""
         s = self.services
-        closed = dispatch.close_finished(s.db, s.clock())
+        with s.db.cluster_lock("housekeeping") as mine:
+            if not mine:
+                return []
+            return self._housekeeping()
+
+    def _housekeeping(self) -> list[int]:
+        s = self.services
+        closed = dispatch.close_finished(s.db, s.clock(), s.registry)
         for campaign_id in closed:
             log.info("campaign %s completed", campaign_id)
         with s.db.begin() as session:
@@ -63,6 +78,8 @@ class Worker:
                           replace_existing=True, max_instances=1, coalesce=True)
         scheduler.add_job(self._guard(self.housekeeping), "interval", seconds=max(interval, 2.0),
                           id="housekeeping", replace_existing=True, max_instances=1, coalesce=True)
+        scheduler.add_job(self._guard(self.reconcile), "interval", seconds=max(interval * 5, 5.0),
+                          id="reconcile", replace_existing=True, max_instances=1, coalesce=True)
         return scheduler
 
     @staticmethod

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ivr_service.persistence.models import Campaign, Contact, Stratum
-from ivr_service.services.dispatch import Claimed, claim_due
+from ivr_service.services.dispatch import Pacing, Claimed, claim_due
 
 from .conftest import ROOT
 
@@ -67,7 +67,7 @@ def campaign_phones(app: Any, campaign_id: int) -> set[str]:
 
 def claim(app: Any) -> list[Claimed]:
     svc = app.extensions["sipas"]
-    return claim_due(svc.db, "simulator", svc.clock(), 50, 1.0)
+    return claim_due(svc.db, Pacing("simulator", 1000.0, 1000), svc.clock(), 50)
 
 
 class Call:

@@ -112,7 +112,7 @@ def interview(client: Any, token: str, keys: list[str]) -> None:
 
 
 def test_progress_scores_and_export(app: Any, client: Any, tmp_path: Path) -> None:
-    from ivr_service.services.dispatch import claim_due
+    from ivr_service.services.dispatch import Pacing, claim_due
 
     campaign_id = campaign(client, agency(client), calls_per_second=10).json["id"]
     frame = ("Số hồ sơ,Lĩnh vực,Người nộp,SĐT,Ngày trả kết quả\n"
@@ -121,7 +121,7 @@ def test_progress_scores_and_export(app: Any, client: Any, tmp_path: Path) -> No
     assert upload(client, campaign_id, frame.encode(), rule="census").json["drawn"] == 3
     client.post(f"/api/v1/campaigns/{campaign_id}/actions", json={"action": "start"})
     svc = app.extensions["sipas"]
-    tokens = [c.token for c in claim_due(svc.db, "simulator", svc.clock(), 10, 1.0)]
+    tokens = [c.token for c in claim_due(svc.db, Pacing("simulator", 1000.0, 1000), svc.clock(), 10)]
     # C01: 5, 4, 1 -> 2 of 3 satisfied; C02: 0 (no opinion), 3, 4 -> 1 of 2 valid.
     interview(client, tokens[0], ["1", "5", "0"] + ["4"] * 11 + ["2", "5"])
     interview(client, tokens[1], ["1", "4", "3"] + ["4"] * 11 + ["2", "4"])

@@ -270,7 +270,7 @@ def test_releasing_reserve_waves_updates_weights(app: Any, draft: int, tmp_path:
 
 
 def test_numbers_surveyed_recently_are_excluded(app: Any, tmp_path: Path) -> None:
-    from ivr_service.services.dispatch import claim_due
+    from ivr_service.services.dispatch import Pacing, claim_due
 
     svc = app.extensions["sipas"]
     path = write_csv(tmp_path / "ds.csv", ROWS)
@@ -285,7 +285,7 @@ def test_numbers_surveyed_recently_are_excluded(app: Any, tmp_path: Path) -> Non
         frames.import_and_sample(session, campaigns.get_campaign(session, ids[0]), path, SampleRule("census"), 1,
                                  svc.clock())
         campaigns.transition(session, ids[0], "start", svc.clock())
-    assert len(claim_due(svc.db, "simulator", svc.clock(), 10, 1.0)) == 2
+    assert len(claim_due(svc.db, Pacing("simulator", 1000.0, 1000), svc.clock(), 10)) == 2
     with svc.db.begin() as session:
         report = frames.import_and_sample(session, campaigns.get_campaign(session, ids[1]), path,
                                           SampleRule("census"), 1, svc.clock())

@@ -210,7 +210,7 @@ def twilio_app(make_settings: Any, clock: Any, twilio_api: FakeTwilio) -> Iterat
     settings = make_settings(provider="twilio", twilio_account_sid=ACCOUNT, twilio_auth_token=TOKEN,
                              twilio_caller_ids=("+842812345678",), twilio_api_base_url=twilio_api.url,
                              public_base_url="https://survey.example.gov.vn", secret_key="s" * 32,
-                             twilio_http_timeout=0.3)
+                             twilio_http_timeout=0.3, calls_per_second=100)
     app = create_app(settings, clock=clock)
     yield app
     app.extensions["sipas"].db.dispose()
@@ -254,7 +254,7 @@ def test_invalid_number_ends_the_contact_and_rate_limit_retries(twilio_app: Any,
         assert second.status is ContactStatus.PENDING and second.next_attempt_at is not None
 
 
-def test_timeout_leaves_the_attempt_for_reconciliation_and_never_calls_again(
+def test_timeout_then_a_callback_means_the_call_exists_and_is_never_placed_again(
         twilio_app: Any, twilio_api: FakeTwilio, tmp_path: Path, clock: Any) -> None:
     twilio_api.replies.append("hang")
     start_campaign(twilio_app, tmp_path, ["0912345678"])
@@ -262,9 +262,32 @@ def test_timeout_leaves_the_attempt_for_reconciliation_and_never_calls_again(
     assert worker.dispatch() == 1
     [attempt] = attempts(twilio_app)
     assert attempt.status is AttemptStatus.QUEUED and attempt.error_code == "timeout"
+    clock.advance(minutes=1)
+    assert worker.dispatch() == 0  # the contact is still active and the lease holds: no second call
+    # Twilio's "initiated" callback names the call the timed-out request created.
+    sid = "CA" + "b" * 32
+    response = twilio_app.test_client().post(f"/voice/{attempt.token}/status",
+                                             data={"CallSid": sid, "CallStatus": "initiated"})
+    assert response.status_code == 204
     clock.advance(hours=1)
-    assert worker.dispatch() == 0  # the contact is still active: no second call
+    assert worker.dispatch() == 0
+    [attempt] = attempts(twilio_app)
+    assert attempt.provider_id == sid and attempt.status is not AttemptStatus.QUEUED
     assert len([r for r in twilio_api.requests if r.method == "POST"]) == 1
+
+
+def test_timeout_without_any_callback_is_placed_again_with_the_same_token(
+        twilio_app: Any, twilio_api: FakeTwilio, tmp_path: Path, clock: Any) -> None:
+    twilio_api.replies.append("hang")
+    start_campaign(twilio_app, tmp_path, ["0912345678"])
+    worker = Worker(twilio_app)
+    worker.dispatch()
+    clock.advance(minutes=6)  # past the lease given to an ambiguous error: nothing was placed
+    assert worker.dispatch() == 1
+    posts = [r for r in twilio_api.requests if r.method == "POST"]
+    assert len(posts) == 2 and posts[0].form["Url"] == posts[1].form["Url"]
+    [attempt] = attempts(twilio_app)
+    assert attempt.status is AttemptStatus.INITIATED and attempt.number == 1
 
 
 def test_build_provider_twilio_uses_the_base_url_setting(make_settings: Any, twilio_api: FakeTwilio) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from ivr_service import create_app
 from ivr_service.core.sampling import SampleRule
 from ivr_service.persistence.models import Answer, Attempt, Contact, Interview, OptOut
+from ivr_service.services.dispatch import Pacing
 from ivr_service.services import campaigns, dispatch, frames
 
 from .conftest import ROOT
@@ -97,7 +98,7 @@ def start(app: Any, tmp_path: Path, phone: str = "0912345678", **options: Any) -
 
 def dial(app: Any, client: Any) -> Call:
     svc = app.extensions["sipas"]
-    claimed = dispatch.claim_due(svc.db, "twilio", svc.clock(), 10, 1.0)
+    claimed = dispatch.claim_due(svc.db, Pacing("twilio", 1000.0, 1000), svc.clock(), 10)
     assert len(claimed) == 1
     return Call(client, claimed[0].token, "CA" + uuid.uuid4().hex, claimed[0].attempt_id)
 

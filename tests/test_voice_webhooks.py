@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 
 from ivr_service.core.sampling import SampleRule
 from ivr_service.persistence.models import Answer, Attempt, Contact, Interview, OptOut
+from ivr_service.services.dispatch import Pacing
 from ivr_service.services import campaigns, dispatch, frames
 
 
@@ -34,7 +35,7 @@ def call(app: Any, tmp_path: Path) -> dict[str, Any]:
                                              questionnaire="sipas-2024", now=now)
         frames.import_and_sample(session, campaign, frame, SampleRule("census"), 1, now)
         campaigns.transition(session, campaign.id, "start", now)
-    claimed = dispatch.claim_due(svc.db, "simulator", now, 10, 1.0)
+    claimed = dispatch.claim_due(svc.db, Pacing("simulator", 1000.0, 1000), now, 10)
     assert len(claimed) == 1
     return {"token": claimed[0].token, "sid": sid(), "attempt_id": claimed[0].attempt_id}
 
@@ -187,9 +188,9 @@ def test_dropped_call_resumes_at_the_first_unanswered_item(app: Any, client: Any
         assert (contact.status.value, contact.attempt_count) == ("pending", 1)
         assert session.get(Attempt, call["attempt_id"]).outcome == "break_off"
         retry_at = contact.next_attempt_at
-    assert dispatch.claim_due(svc.db, "simulator", clock(), 10, 1.0) == []   # not before the retry time
+    assert dispatch.claim_due(svc.db, Pacing("simulator", 1000.0, 1000), clock(), 10) == []   # not before the retry time
     clock.current = retry_at
-    second = dispatch.claim_due(svc.db, "simulator", clock(), 10, 1.0)
+    second = dispatch.claim_due(svc.db, Pacing("simulator", 1000.0, 1000), clock(), 10)
     assert len(second) == 1
     again = {"token": second[0].token, "sid": sid()}
     assert asked(ElementTree.fromstring(post(client, again, "answer").data)) == "CONSENT"   # consent every call

@@ -19,7 +19,7 @@ from ivr_service import create_app
 from ivr_service.core.sampling import SampleRule
 from ivr_service.persistence.models import Agency, Answer, Attempt, Base, Contact, Interview, OptOut
 from ivr_service.services import campaigns, dispatch, frames
-from ivr_service.services.dispatch import Claimed
+from ivr_service.services.dispatch import Pacing, Claimed
 
 HEADER = "Mã hồ sơ,Lĩnh vực,Chủ hồ sơ,Số điện thoại,Ngày trả kết quả\n"
 AGENCY = "Sở Tài nguyên và Môi trường tỉnh Đắk Nông"
@@ -60,7 +60,7 @@ def new_campaign(app: Any, frame: Path, *, start: bool = True, code: str = "STNM
 
 def claim(app: Any) -> list[Claimed]:
     svc = app.extensions["sipas"]
-    return dispatch.claim_due(svc.db, "simulator", svc.clock(), 50, 1.0)
+    return dispatch.claim_due(svc.db, Pacing("simulator", 1000.0, 1000), svc.clock(), 50)
 
 
 def new_sid() -> str:
@@ -182,7 +182,8 @@ def count(app: Any, model: Any) -> int:
 def snapshot(app: Any) -> dict[str, Any]:
     """Row counts of every table and every row of every table, read on a fresh connection."""
     with app.extensions["sipas"].db.engine.connect() as conn:
-        rows = {table.name: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {table.name} ORDER BY id"))]
+        rows = {table.name: [tuple(r) for r in conn.execute(text(
+                    f"SELECT * FROM {table.name} ORDER BY {table.primary_key.columns.values()[0].name}"))]
                 for table in Base.metadata.sorted_tables}
     return {"counts": {name: len(r) for name, r in rows.items()}, "rows": rows}
 

@@ -7,7 +7,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+import zlib
+
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,6 +57,25 @@ class Database:
         """A fresh session in one transaction: committed on success, rolled back on error."""
         with self.session_factory() as session, session.begin():
             yield session
+
+    @contextmanager
+    def cluster_lock(self, name: str) -> Iterator[bool]:
+        """Try to take a cluster-wide lock for a job that must run on one worker at a time
+        (a PostgreSQL session advisory lock); yields whether this process holds it. SQLite
+        runs one worker, so the lock is always granted there."""
+        if self.engine.dialect.name != "postgresql":
+            yield True
+            return
+        key = zlib.crc32(f"sipas:{name}".encode())
+        with self.engine.connect() as conn:
+            held = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+            conn.commit()
+            try:
+                yield held
+            finally:
+                if held:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import (JSON, Date, DateTime, Enum, Float, ForeignKey, Index, Integer, MetaData,
+from sqlalchemy import (false, JSON, Date, DateTime, Enum, Float, ForeignKey, Index, Integer, MetaData,
                         String, Text, TypeDecorator, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -62,6 +62,7 @@ def _enum(cls: type[StrEnum], name: str) -> Enum:
 
 class CampaignStatus(StrEnum):
     DRAFT = "draft"            # being configured; nothing is dialled
+    SCHEDULED = "scheduled"    # started by an operator; runs from starts_at
     RUNNING = "running"        # the worker dispatches due contacts
     PAUSED = "paused"          # no new attempts; calls in progress finish
     COMPLETED = "completed"    # every contact has a final disposition
@@ -129,6 +130,14 @@ class Campaign(Base):
     window: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     retry: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     calls_per_second: Mapped[float] = mapped_column(Float, default=1.0)
+    # When attempts may be made (None: from start / until every contact is final).
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    target_completes: Mapped[int | None] = mapped_column(Integer)   # stop once reached
+    # Ordered steps, e.g. [{"channel": "voice", "max_attempts": 3}, {"channel": "sms", …}].
+    channel_plan: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
+    spread: Mapped[bool] = mapped_column(default=False, server_default=false())   # spread attempts over remaining days
+    rates: Mapped[dict[str, Any] | None] = mapped_column(JSON)      # AAPOR rates at closing
     resume_mode: Mapped[str] = mapped_column(String(10), default="resume")  # resume | restart
     sample_seed: Mapped[int | None] = mapped_column(Integer)
     frame_size: Mapped[int | None] = mapped_column(Integer)
@@ -184,6 +193,8 @@ class Contact(Base):
     status: Mapped[ContactStatus] = mapped_column(_enum(ContactStatus, "contact_status"),
                                                   default=ContactStatus.PENDING)
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    channel: Mapped[str] = mapped_column(String(10), default="voice", server_default="voice")  # plan step
+    channel_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # on that step
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     disposition: Mapped[str | None] = mapped_column(String(8))   # AAPOR code when done
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -199,6 +210,9 @@ class Attempt(Base):
     __tablename__ = "attempts"
     __table_args__ = (
         UniqueConstraint("contact_id", "channel", "number", name="uq_attempts_contact_channel_number"),
+        Index("ix_attempts_campaign_status", "campaign_id", "status"),
+        Index("ix_attempts_campaign_created", "campaign_id", "created_at"),
+        Index("ix_attempts_status_lease", "status", "lease_until"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -215,6 +229,9 @@ class Attempt(Base):
     error_code: Mapped[str | None] = mapped_column(String(20))
     error_message: Mapped[str | None] = mapped_column(Text)
     duration_s: Mapped[int | None] = mapped_column(Integer)
+    # A QUEUED attempt belongs to the worker that claimed it until then; afterwards any
+    # worker reconciles it (placed: kept; not placed: placed again with the same token).
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -276,3 +293,23 @@ class OptOut(Base):
     source: Mapped[str] = mapped_column(String(20))              # ivr | sms | operator | api
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PacingBucket(Base):
+    """A token bucket shared by every worker (row-locked while claiming): one per sender
+    (``sender:<provider>``) and one per campaign (``campaign:<id>``)."""
+
+    __tablename__ = "pacing_buckets"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float, default=0.0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class NumberCall(Base):
+    """When each number last answered one of our calls, across campaigns (Decree 91 cap)."""
+
+    __tablename__ = "number_calls"
+
+    phone_e164: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last_call_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,30 +1,65 @@
-"""Dispatch due contacts: claim, write the attempt, commit, then ask the provider.
+"""Dispatch: claim due contacts, write the attempt, commit, then ask the provider.
 
-The attempt row is committed before the provider is called, so a crash between the two
-leaves a QUEUED attempt (never a call without a row). On PostgreSQL several workers claim
-disjoint contacts with ``FOR UPDATE SKIP LOCKED``.
+Correct with any number of workers on one PostgreSQL database:
+
+* **Claiming.** Due contacts are locked with ``FOR UPDATE SKIP LOCKED``; each becomes an
+  attempt row committed as QUEUED with a lease (``lease_until``) *before* the provider is
+  called. The attempt's token is the idempotency key of the call.
+* **Pacing.** Token buckets in ``pacing_buckets``, one per sender (the provider account)
+  and one per campaign, are row-locked while claiming, so calls per second hold for all
+  workers together; calls in progress are capped per sender.
+* **Reconciling.** A QUEUED attempt whose lease expired belonged to a worker that died
+  or timed out between claim and call: if a status callback already named the call it is
+  kept, otherwise it is placed again with the same token. A call with no final status
+  after ``stale_call_seconds`` is asked of the provider; one the provider does not know
+  is closed as lost (and retried by the policy).
+* **Legal limits.** Calls start only inside the campaign's window; a number that answered
+  one of our calls less than ``min_gap`` ago (24 h, Decree 91) is postponed; opted-out
+  numbers are never dialled.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, select
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from ..core.policy import CallingWindow, Outcome
 from ..core.questionnaire import QuestionnaireRegistry
 from ..persistence.db import Database
-from ..persistence.models import (Attempt, AttemptStatus, Campaign, CampaignStatus, Contact, ContactStatus,
-                                  OptOut)
+from ..persistence.models import (FINAL_ATTEMPT_STATUSES, Attempt, AttemptStatus, Campaign, CampaignStatus,
+                                  Contact, ContactStatus, NumberCall, OptOut, PacingBucket)
 from ..providers import CallRequest, ProviderError, VoiceProvider
-from .campaigns import close_if_done
+from ..settings import Settings
+from . import campaigns as campaign_service
 from .contacts import finish_contact
-from .voice import settle_contact
+from .voice import call_status, settle_contact
 
 log = logging.getLogger(__name__)
+
+LIVE_STATUSES = (AttemptStatus.QUEUED, AttemptStatus.INITIATED, AttemptStatus.RINGING, AttemptStatus.IN_PROGRESS)
+UNKNOWN_LEASE = timedelta(minutes=5)   # after an ambiguous provider error: time for callbacks
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """Sender limits, shared by every worker."""
+
+    sender: str                   # bucket key, e.g. "twilio"
+    calls_per_second: float
+    max_concurrent: int
+    lease: timedelta = timedelta(seconds=60)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, sender: str) -> Pacing:
+        return cls(sender, settings.sender_calls_per_second, settings.max_concurrent_calls,
+                   timedelta(seconds=settings.lease_seconds))
 
 
 @dataclass(frozen=True)
@@ -35,42 +70,181 @@ class Claimed:
     questionnaire: str
 
 
-def claim_due(db: Database, provider_name: str, now: datetime, batch: int, interval_s: float) -> list[Claimed]:
-    """Turn due contacts of running campaigns into committed QUEUED attempts."""
+def _take_tokens(session: Session, key: str, rate: float, now: datetime, wanted: int) -> int:
+    """Take up to ``wanted`` tokens from a bucket refilled at ``rate``/s (burst: 1 s worth).
+
+    The bucket row is locked for the rest of the transaction, which serialises claimers
+    across workers; a new bucket starts full."""
+    capacity = max(1.0, rate)
+    bucket = session.get(PacingBucket, key, with_for_update=True)
+    if bucket is None:
+        session.add(PacingBucket(key=key, tokens=capacity, updated_at=now))
+        session.flush()  # on a race the unique key fails here; the next round retries
+        bucket = session.get(PacingBucket, key, with_for_update=True)
+        assert bucket is not None
+    elapsed = max(0.0, (now - bucket.updated_at).total_seconds())
+    tokens = min(capacity, bucket.tokens + elapsed * rate)
+    taken = max(0, min(wanted, math.floor(tokens + 1e-9)))
+    bucket.tokens = tokens - taken
+    bucket.updated_at = max(now, bucket.updated_at)
+    return taken
+
+
+def _give_back(session: Session, key: str, count: int) -> None:
+    if count:
+        session.execute(update(PacingBucket).where(PacingBucket.key == key)
+                        .values(tokens=PacingBucket.tokens + count))
+
+
+def _min_gap(campaign: Campaign) -> timedelta:
+    return timedelta(seconds=float((campaign.retry or {}).get("min_gap_s", 86400)))
+
+
+def _plan_max_attempts(campaign: Campaign, channel: str) -> int | None:
+    for step in campaign.channel_plan or ():
+        if step.get("channel") == channel:
+            return int(step["max_attempts"])
+    return None
+
+
+def _spread_cap(session: Session, campaign: Campaign, window: CallingWindow, now: datetime) -> int | None:
+    """With ``spread``: the most first attempts allowed today so that the contacts never
+    attempted are spread evenly over the open days left before ``ends_at``."""
+    if not campaign.spread or campaign.ends_at is None:
+        return None
+    days, cursor = 0, now
+    while cursor is not None and cursor < campaign.ends_at and days < 366:
+        opened = window.next_open(cursor)
+        if opened is None or opened >= campaign.ends_at:
+            break
+        days += 1
+        local = opened.astimezone(ZoneInfo(window.timezone))
+        cursor = (local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)).astimezone(opened.tzinfo)
+    untouched = session.scalar(select(func.count()).select_from(Contact).where(
+        Contact.campaign_id == campaign.id, Contact.status == ContactStatus.PENDING, Contact.attempt_count == 0))
+    local_midnight = now.astimezone(ZoneInfo(window.timezone)).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = session.scalar(select(func.count()).select_from(Attempt).where(
+        Attempt.campaign_id == campaign.id, Attempt.number == 1, Attempt.created_at >= local_midnight))
+    if not days:
+        return 0
+    return max(0, math.ceil(((untouched or 0) + (today or 0)) / days) - (today or 0))
+
+
+def claim_due(db: Database, pacing: Pacing, now: datetime, batch: int) -> list[Claimed]:
+    """Turn due contacts of running campaigns into committed QUEUED attempts, within the
+    sender's and each campaign's pace; attempts whose lease expired are claimed first."""
     claimed: list[Claimed] = []
     with db.begin() as session:
-        campaigns = session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)).all()
-        for campaign in campaigns:
-            window = CallingWindow.from_dict(campaign.window or {"timezone": campaign.timezone})
-            if not window.is_open(now):
-                continue
-            limit = min(batch, max(1, int(campaign.calls_per_second * interval_s)))
-            contacts = session.scalars(
-                select(Contact)
-                .where(Contact.campaign_id == campaign.id, Contact.status == ContactStatus.PENDING,
-                       Contact.next_attempt_at <= now)
-                .order_by(Contact.next_attempt_at, Contact.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).all()
-            for contact in contacts:
-                if session.scalar(select(exists().where(OptOut.phone_e164 == contact.phone_e164))):
-                    finish_contact(session, contact, Outcome.REFUSED, now)
-                    continue
-                contact.status = ContactStatus.ACTIVE
-                contact.attempt_count += 1
-                attempt = Attempt(contact_id=contact.id, campaign_id=campaign.id, channel="voice",
-                                  number=contact.attempt_count, provider=provider_name, created_at=now)
-                session.add(attempt)
-                session.flush()
-                claimed.append(Claimed(attempt.id, attempt.token, contact.phone_e164, campaign.questionnaire_key))
+        in_flight = session.scalar(select(func.count()).select_from(Attempt).where(
+            Attempt.provider == pacing.sender, Attempt.status.in_(LIVE_STATUSES)))
+        headroom = max(0, pacing.max_concurrent - (in_flight or 0))
+        claimed += _reclaim_expired(session, pacing, now, min(batch, headroom))
+        budget = _take_tokens(session, f"sender:{pacing.sender}", pacing.calls_per_second, now,
+                              min(batch, headroom) - len(claimed))
+        unused = budget
+        for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)
+                                        .order_by(Campaign.id)):
+            if unused <= 0:
+                break
+            new = _claim_campaign(session, campaign, pacing, now, unused)
+            claimed += new
+            unused -= len(new)
+        _give_back(session, f"sender:{pacing.sender}", unused)
+    return claimed
+
+
+def _reclaim_expired(session: Session, pacing: Pacing, now: datetime, limit: int) -> list[Claimed]:
+    if limit <= 0:
+        return []
+    expired = session.scalars(
+        select(Attempt).where(Attempt.status == AttemptStatus.QUEUED, Attempt.provider == pacing.sender,
+                              Attempt.lease_until < now)
+        .order_by(Attempt.lease_until).limit(limit).with_for_update(skip_locked=True)).all()
+    result = []
+    for attempt in expired:
+        if attempt.provider_id is not None:
+            # A callback named the call: it was placed; the worker died before noting it.
+            attempt.status = AttemptStatus.INITIATED
+            attempt.lease_until = None
+            continue
+        campaign = attempt.campaign
+        if campaign.status is not CampaignStatus.RUNNING:
+            attempt.lease_until = now + pacing.lease
+            continue
+        log.info("attempt %s: lease expired before the call was placed; placing it again", attempt.id)
+        attempt.lease_until = now + pacing.lease
+        result.append(Claimed(attempt.id, attempt.token, attempt.contact.phone_e164, campaign.questionnaire_key))
+    return result
+
+
+def _claim_campaign(session: Session, campaign: Campaign, pacing: Pacing, now: datetime,
+                    budget: int) -> list[Claimed]:
+    window = CallingWindow.from_dict(campaign.window or {"timezone": campaign.timezone})
+    if not window.is_open(now) or (campaign.ends_at is not None and now >= campaign.ends_at):
+        return []
+    if campaign.target_completes is not None and campaign_service.completes(session, campaign.id) >= \
+            campaign.target_completes:
+        return []
+    spread = _spread_cap(session, campaign, window, now)
+    wanted = budget if spread is None else min(budget, spread)
+    wanted = _take_tokens(session, f"campaign:{campaign.id}", campaign.calls_per_second, now, wanted)
+    if wanted <= 0:
+        return []
+    contacts = session.scalars(
+        select(Contact)
+        .where(Contact.campaign_id == campaign.id, Contact.status == ContactStatus.PENDING,
+               Contact.channel == "voice", Contact.next_attempt_at <= now)
+        .order_by(Contact.next_attempt_at, Contact.id)
+        .limit(wanted)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not contacts:
+        _give_back(session, f"campaign:{campaign.id}", wanted)
+        return []
+    phones = [c.phone_e164 for c in contacts]
+    opted_out = set(session.scalars(select(OptOut.phone_e164).where(OptOut.phone_e164.in_(phones))))
+    gap = _min_gap(campaign)
+    recent = dict(session.execute(select(NumberCall.phone_e164, NumberCall.last_call_at).where(
+        NumberCall.phone_e164.in_(phones), NumberCall.last_call_at > now - gap)).all()) if gap else {}
+    busy_numbers = set(session.scalars(select(Contact.phone_e164).join(Attempt, Attempt.contact_id == Contact.id)
+                                       .where(Contact.phone_e164.in_(phones), Attempt.status.in_(LIVE_STATUSES))))
+    claimed: list[Claimed] = []
+    attempts: list[tuple[Contact, Attempt]] = []
+    seen: set[str] = set()
+    for contact in contacts:
+        phone = contact.phone_e164
+        if phone in opted_out:
+            finish_contact(session, contact, Outcome.REFUSED, now, code="2.11")
+            continue
+        if phone in recent:
+            later = window.next_open(recent[phone] + gap)
+            contact.next_attempt_at = later
+            if later is None:
+                finish_contact(session, contact, None, now)
+            continue
+        if phone in seen or phone in busy_numbers:
+            continue  # on a call right now (another campaign, or twice in this batch)
+        seen.add(phone)
+        contact.status = ContactStatus.ACTIVE
+        contact.attempt_count += 1
+        contact.channel_attempts += 1
+        attempt = Attempt(contact_id=contact.id, campaign_id=campaign.id, channel="voice",
+                          number=contact.attempt_count, provider=pacing.sender, created_at=now,
+                          lease_until=now + pacing.lease)
+        session.add(attempt)
+        attempts.append((contact, attempt))
+    session.flush()
+    for contact, attempt in attempts:
+        claimed.append(Claimed(attempt.id, attempt.token, contact.phone_e164, campaign.questionnaire_key))
+    _give_back(session, f"campaign:{campaign.id}", wanted - len(claimed))
     return claimed
 
 
 def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider, claimed: Claimed,
           url_for: Callable[[str, str], str], now: Callable[[], datetime]) -> None:
     """Ask the provider for one call and record the result on the attempt."""
-    request = CallRequest(to=claimed.to, from_=None, answer_url=url_for("answer", claimed.token) + f"?q={claimed.questionnaire}",
+    request = CallRequest(to=claimed.to, from_=None,
+                          answer_url=url_for("answer", claimed.token) + f"?q={claimed.questionnaire}",
                           status_url=url_for("status", claimed.token), idempotency_key=claimed.token)
     try:
         placed = provider.place_call(request)
@@ -78,12 +252,12 @@ def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider
         _refused(db, registry, claimed, exc, now)
         return
     with db.begin() as session:
-        attempt = session.get(Attempt, claimed.attempt_id, with_for_update=True)
-        assert attempt is not None
-        if attempt.provider_id is None:
-            attempt.provider_id = placed.provider_id
-        if attempt.status is AttemptStatus.QUEUED:
-            attempt.status = AttemptStatus.INITIATED
+        # Core UPDATE: one statement, no load (this runs once per call placed).
+        session.execute(update(Attempt).where(Attempt.id == claimed.attempt_id, Attempt.provider_id.is_(None))
+                        .values(provider_id=placed.provider_id))
+        session.execute(update(Attempt).where(Attempt.id == claimed.attempt_id,
+                                              Attempt.status == AttemptStatus.QUEUED)
+                        .values(status=AttemptStatus.INITIATED, lease_until=None))
 
 
 def _refused(db: Database, registry: QuestionnaireRegistry, claimed: Claimed, exc: ProviderError,
@@ -102,9 +276,12 @@ def _refused(db: Database, registry: QuestionnaireRegistry, claimed: Claimed, ex
         attempt.error_code = exc.code
         attempt.error_message = str(exc)[:500]
         if exc.kind == "unknown":
-            return  # the call may exist: reconciliation asks the provider, never places it again
+            # The call may exist: wait for its callbacks before reconciling.
+            attempt.lease_until = now() + UNKNOWN_LEASE
+            return
         attempt.status = AttemptStatus.FAILED
         attempt.ended_at = now()
+        attempt.lease_until = None
         outcome = Outcome.INVALID_NUMBER if exc.kind == "permanent" else Outcome.FAILED
         attempt.outcome = outcome.value
         campaign = attempt.campaign
@@ -113,21 +290,65 @@ def _refused(db: Database, registry: QuestionnaireRegistry, claimed: Claimed, ex
 
 
 def dispatch_once(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider,
-                  url_for: Callable[[str, str], str], now: Callable[[], datetime], batch: int = 50,
-                  interval_s: float = 1.0) -> int:
-    """One dispatch round; returns how many calls were placed."""
-    claimed = claim_due(db, provider.name, now(), batch, interval_s)
+                  url_for: Callable[[str, str], str], now: Callable[[], datetime], pacing: Pacing,
+                  batch: int = 50) -> int:
+    """One dispatch round; returns how many calls were handed to the provider."""
+    claimed = claim_due(db, pacing, now(), batch)
     for item in claimed:
         place(db, registry, provider, item, url_for, now)
     return len(claimed)
 
 
-def close_finished(db: Database, now: datetime) -> list[int]:
-    """Complete running campaigns whose contacts all have a final disposition."""
+def reconcile_stale(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider,
+                    now: datetime, stale_after: timedelta, limit: int = 100) -> int:
+    """Ask the provider about calls with no final status after ``stale_after``; apply what it
+    says as a status callback would, or close the call as lost when it does not know it."""
+    with db.begin() as session:
+        stale = session.execute(
+            select(Attempt.id, Attempt.token, Attempt.provider_id)
+            .where(Attempt.provider == provider.name,
+                   Attempt.status.in_([AttemptStatus.INITIATED, AttemptStatus.RINGING, AttemptStatus.IN_PROGRESS]),
+                   Attempt.created_at < now - stale_after)
+            .order_by(Attempt.created_at).limit(limit)).all()
+    fixed = 0
+    for attempt_id, token, provider_id in stale:
+        state = None
+        if provider_id is not None:
+            try:
+                state = provider.fetch_call(provider_id)
+            except ProviderError as exc:
+                log.warning("attempt %s: could not ask the provider (%s)", attempt_id, exc)
+                continue
+        if state is not None and state.status not in ("completed", "busy", "no-answer", "failed", "canceled"):
+            continue  # still live on the provider's side
+        status, duration, error = ((state.status, state.duration_s, None) if state is not None
+                                   else ("failed", None, "lost"))
+        with db.begin() as session:
+            attempt = session.get(Attempt, attempt_id)
+            assert attempt is not None
+            if attempt.status in FINAL_ATTEMPT_STATUSES:
+                continue
+            sid = attempt.provider_id or ("CA" + "0" * 32)
+            attempt.provider_id = sid
+            call_status(session, registry, token, sid, status, duration, error, None, now)
+            log.info("attempt %s: reconciled as %s (%s)", attempt_id, status,
+                     "provider" if state is not None else "unknown to the provider")
+            fixed += 1
+    return fixed
+
+
+def close_finished(db: Database, now: datetime, registry: QuestionnaireRegistry | None = None) -> list[int]:
+    """Start scheduled campaigns that are due; close running ones that are done (every
+    contact final, target reached, or past their end)."""
     closed = []
     with db.begin() as session:
-        for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)
+        for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.SCHEDULED)
                                         .with_for_update(skip_locked=True)):
-            if close_if_done(session, campaign, now):
+            if campaign.starts_at is None or campaign.starts_at <= now:
+                campaign.status = CampaignStatus.RUNNING
+                log.info("campaign %s: scheduled start reached", campaign.id)
+        for campaign in session.scalars(select(Campaign).where(Campaign.status.in_(
+                [CampaignStatus.RUNNING, CampaignStatus.PAUSED])).with_for_update(skip_locked=True)):
+            if campaign_service.close_if_done(session, campaign, now, registry):
                 closed.append(campaign.id)
     return closed

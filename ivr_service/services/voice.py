@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, joinedload
 
 from ..core import flow
@@ -18,7 +21,7 @@ from ..core.flow import AnswerStatus, Event, Finish, Response
 from ..core.policy import FINAL_OUTCOMES, CallingWindow, Outcome, RetryPolicy
 from ..core.questionnaire import Item, Questionnaire, QuestionnaireRegistry
 from ..persistence.models import (FINAL_ATTEMPT_STATUSES, Answer, Attempt, AttemptStatus, Campaign,
-                                  Contact, ContactStatus, Interview, InterviewStatus)
+                                  CampaignStatus, Contact, ContactStatus, Interview, InterviewStatus, NumberCall)
 from .contacts import finish_contact, opt_out
 
 CALL_STATUSES = {
@@ -122,8 +125,10 @@ def answer_call(session: Session, registry: QuestionnaireRegistry, token: str,
         return VoiceReply(lang, closing="")
     if _RANK.get(attempt.status, 9) < _RANK[AttemptStatus.IN_PROGRESS]:
         attempt.status = AttemptStatus.IN_PROGRESS
-    attempt.answered_at = attempt.answered_at or now
     contact = attempt.contact
+    if attempt.answered_at is None:
+        record_connected_call(session, contact.phone_e164, now)
+    attempt.answered_at = attempt.answered_at or now
     interview = _interview(session, contact, campaign, now)
     interview.retries = interview.repeats = 0
     responses = responses_for(q, interview, attempt, campaign.resume_mode == "restart")
@@ -261,18 +266,48 @@ def _outcome(q: Questionnaire, attempt: Attempt, contact: Contact, campaign: Cam
 
 def settle_contact(session: Session, q: Questionnaire, contact: Contact, campaign: Campaign,
                    outcome: Outcome, now: datetime) -> None:
-    """After an attempt's final outcome: schedule the next attempt or finish the contact.
+    """After an attempt's final outcome: schedule the next attempt, move the contact to the
+    next step of the channel plan, or finish it.
 
     A contact who answered part of the questionnaire on an earlier call and is not reached
     again ends as a partial or break-off by those answers, not as "no answer".
     """
+    if campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED):
+        finish_with_answers(session, q, contact, outcome, now)
+        return
     window = CallingWindow.from_dict(campaign.window or {"timezone": campaign.timezone})
     policy = RetryPolicy.from_dict(campaign.retry or {})
-    retry_at = policy.next_attempt(outcome, contact.attempt_count, now, window)
-    if retry_at is not None:
+    plan = channel_plan(campaign, policy)
+    step = next((i for i, s in enumerate(plan) if s["channel"] == contact.channel), 0)
+    policy = replace(policy, max_attempts=int(plan[step]["max_attempts"]))
+    retry_at = policy.next_attempt(outcome, contact.channel_attempts, now, window)
+    if retry_at is not None and (campaign.ends_at is None or retry_at < campaign.ends_at):
         contact.status = ContactStatus.PENDING
         contact.next_attempt_at = retry_at
         return
+    if outcome not in FINAL_OUTCOMES and step + 1 < len(plan):
+        # Next channel of the plan (e.g. an SMS invitation after the calls).
+        next_at = window.next_open(now)
+        if next_at is not None and (campaign.ends_at is None or next_at < campaign.ends_at):
+            contact.channel = plan[step + 1]["channel"]
+            contact.channel_attempts = 0
+            contact.status = ContactStatus.PENDING
+            contact.next_attempt_at = next_at
+            return
+    finish_with_answers(session, q, contact, outcome, now)
+
+
+def channel_plan(campaign: Campaign, policy: RetryPolicy | None = None) -> list[dict[str, Any]]:
+    """The campaign's channel plan; by default voice only, up to the policy's attempts."""
+    if campaign.channel_plan:
+        return list(campaign.channel_plan)
+    policy = policy or RetryPolicy.from_dict(campaign.retry or {})
+    return [{"channel": "voice", "max_attempts": policy.max_attempts}]
+
+
+def finish_with_answers(session: Session, q: Questionnaire, contact: Contact, outcome: Outcome | None,
+                        now: datetime) -> None:
+    """Finish a contact; earlier answers make a non-final outcome a partial or break-off."""
     interview = contact.interview
     if outcome not in FINAL_OUTCOMES and interview is not None and interview.answers:
         responses = {a.item_id: Response(a.value, AnswerStatus(a.status), a.digits)
@@ -281,3 +316,12 @@ def settle_contact(session: Session, q: Questionnaire, contact: Contact, campaig
             outcome = (Outcome.PARTIAL if flow.disposition(q, responses, "voice") is flow.Disposition.PARTIAL
                        else Outcome.BREAK_OFF)
     finish_contact(session, contact, outcome, now)
+
+
+def record_connected_call(session: Session, phone_e164: str, now: datetime) -> None:
+    """Note that a person answered at this number now (the per-number 24 h cap)."""
+    table = NumberCall.__table__
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(table).values(phone_e164=phone_e164, last_call_at=now)
+    session.execute(statement.on_conflict_do_update(index_elements=[table.c.phone_e164],
+                                                    set_={"last_call_at": statement.excluded.last_call_at}))

@@ -275,7 +275,7 @@ def campaign_action(campaign_id: int, data: dict[str, Any]) -> Campaign:
     svc = services()
     try:
         with svc.db.begin() as session:
-            return svc_campaigns.transition(session, campaign_id, data["action"], svc.clock())
+            return svc_campaigns.transition(session, campaign_id, data["action"], svc.clock(), svc.registry)
     except (CampaignError, NotFound) as exc:
         _fail(exc)
         raise
