@@ -49,6 +49,9 @@ class Settings:
     questionnaire_dir: str = str(PROJECT_ROOT / "config" / "questionnaires")
     # SIPAS_SIMULATOR_CONFIG: optional YAML file with simulated-citizen behaviour.
     simulator_config: str | None = None
+    # SIPAS_SIMULATOR_CALL_LOG: optional file the simulator appends a line to for every
+    # call it places ("<attempt token> <call sid> <unix time>"): its call detail records.
+    simulator_call_log: str | None = None
     # SIPAS_DISPATCH_INTERVAL: seconds between worker dispatch rounds.
     dispatch_interval: float = 1.0
     # SIPAS_DISPATCH_BATCH: attempts claimed per dispatch round.
@@ -170,6 +173,10 @@ class Settings:
                 f"SIPAS_MESSAGES_PER_SECOND: expected more than 0 and at most 10000, got {self.messages_per_second}")
         if not 1 <= self.lease_seconds <= 3600:
             raise SettingsError(f"SIPAS_LEASE_SECONDS: expected 1 to 3600 seconds, got {self.lease_seconds}")
+        if self.provider == "twilio" and self.lease_seconds <= self.twilio_http_timeout:
+            raise SettingsError(
+                f"SIPAS_LEASE_SECONDS: must exceed SIPAS_TWILIO_HTTP_TIMEOUT ({self.twilio_http_timeout} s), "
+                f"or a slow API call could lose its lease and be placed twice")
         if not 1 <= self.stale_call_seconds <= 86400:
             raise SettingsError(
                 f"SIPAS_STALE_CALL_SECONDS: expected 1 to 86400 seconds, got {self.stale_call_seconds}")

@@ -141,8 +141,9 @@ class SimulatorProvider:
 
     def __init__(self, profile: CitizenProfile, transport: Transport,
                  questionnaire_for: Callable[[str], Questionnaire | None],
-                 max_workers: int = 16, auth_token: str | None = None) -> None:
+                 max_workers: int = 16, auth_token: str | None = None, call_log: str | None = None) -> None:
         self.profile = profile
+        self.call_log = call_log
         # Sign every webhook as Twilio does, so the app's signature check is exercised.
         self._signer = RequestValidator(auth_token) if auth_token else None
         self.transport = transport
@@ -162,16 +163,30 @@ class SimulatorProvider:
             profile = (CitizenProfile.from_file(settings.simulator_config)
                        if settings.simulator_config else CitizenProfile())
         return cls(profile, transport or HttpTransport(), questionnaire_for or (lambda _key: None),
-                   max_workers=max_workers, auth_token=settings.webhook_auth_token)
+                   max_workers=max_workers, auth_token=settings.webhook_auth_token,
+                   call_log=settings.simulator_call_log)
 
     def place_call(self, request: CallRequest) -> CallPlaced:
+        """Create the call as Twilio does: it exists once its "initiated" status callback
+        has been delivered (Twilio sends that callback whatever happens to the caller's
+        process afterwards); then it plays out on the pool."""
         with self._lock:
             if request.idempotency_key in self.placed_keys:
                 raise ProviderError(f"call {request.idempotency_key} already placed",
                                     code="duplicate", kind="unknown")
             self.placed_keys.add(request.idempotency_key)
-            sid = "CA" + uuid.uuid4().hex
-            call = SimulatedCall(sid, request)
+        sid = "CA" + uuid.uuid4().hex
+        call = SimulatedCall(sid, request)
+        try:
+            self._status(call, "initiated")
+        except OSError as exc:
+            with self._lock:
+                self.placed_keys.discard(request.idempotency_key)
+            raise ProviderError(f"simulator could not reach the webhooks: {exc}", code="network-error") from exc
+        if self.call_log:
+            with open(self.call_log, "a", encoding="ascii") as log_file:  # one short line: atomic append
+                log_file.write(f"{request.idempotency_key} {sid} {time.time():.6f}\n")
+        with self._lock:
             self.calls[sid] = call
             future = self._pool.submit(self._run, call)
             self._futures.add(future)

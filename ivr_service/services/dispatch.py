@@ -68,6 +68,7 @@ class Claimed:
     token: str
     to: str
     questionnaire: str
+    lease_until: datetime | None = None   # the lease this worker holds (compare-and-set)
 
 
 def _take_tokens(session: Session, key: str, rate: float, now: datetime, wanted: int) -> int:
@@ -173,7 +174,8 @@ def _reclaim_expired(session: Session, pacing: Pacing, now: datetime, limit: int
             continue
         log.info("attempt %s: lease expired before the call was placed; placing it again", attempt.id)
         attempt.lease_until = now + pacing.lease
-        result.append(Claimed(attempt.id, attempt.token, attempt.contact.phone_e164, campaign.questionnaire_key))
+        result.append(Claimed(attempt.id, attempt.token, attempt.contact.phone_e164, campaign.questionnaire_key,
+                              attempt.lease_until))
     return result
 
 
@@ -235,14 +237,29 @@ def _claim_campaign(session: Session, campaign: Campaign, pacing: Pacing, now: d
         attempts.append((contact, attempt))
     session.flush()
     for contact, attempt in attempts:
-        claimed.append(Claimed(attempt.id, attempt.token, contact.phone_e164, campaign.questionnaire_key))
+        claimed.append(Claimed(attempt.id, attempt.token, contact.phone_e164, campaign.questionnaire_key,
+                               attempt.lease_until))
     _give_back(session, f"campaign:{campaign.id}", wanted - len(claimed))
     return claimed
 
 
 def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider, claimed: Claimed,
-          url_for: Callable[[str, str], str], now: Callable[[], datetime]) -> None:
-    """Ask the provider for one call and record the result on the attempt."""
+          url_for: Callable[[str, str], str], now: Callable[[], datetime],
+          lease: timedelta = timedelta(seconds=60)) -> None:
+    """Ask the provider for one call and record the result on the attempt.
+
+    The lease is renewed first, by compare-and-set on the value this worker wrote: if it
+    expired and another worker took the attempt over, this worker leaves it alone; if not,
+    this call gets a full lease, so no other worker can place it meanwhile."""
+    if claimed.lease_until is not None:
+        with db.begin() as session:
+            renewed = session.execute(
+                update(Attempt).where(Attempt.id == claimed.attempt_id, Attempt.status == AttemptStatus.QUEUED,
+                                      Attempt.provider_id.is_(None), Attempt.lease_until == claimed.lease_until)
+                .values(lease_until=now() + lease)).rowcount
+        if not renewed:
+            log.info("attempt %s: lease lost before placing; another worker has it", claimed.attempt_id)
+            return
     request = CallRequest(to=claimed.to, from_=None,
                           answer_url=url_for("answer", claimed.token) + f"?q={claimed.questionnaire}",
                           status_url=url_for("status", claimed.token), idempotency_key=claimed.token)
@@ -295,7 +312,7 @@ def dispatch_once(db: Database, registry: QuestionnaireRegistry, provider: Voice
     """One dispatch round; returns how many calls were handed to the provider."""
     claimed = claim_due(db, pacing, now(), batch)
     for item in claimed:
-        place(db, registry, provider, item, url_for, now)
+        place(db, registry, provider, item, url_for, now, pacing.lease)
     return len(claimed)
 
 
