@@ -28,7 +28,7 @@ DEMO_AGENCY = ("DEMO-STNMT", "Sở Tài nguyên và Môi trường (demo)")
 # The demo calls simulated citizens only, so it may declare an always-open window and
 # fast retries; real campaigns keep the Decree 91 defaults.
 DEMO_CAMPAIGN = {
-    "window": {"weekdays": list(range(7)), "parts": [["00:00", "23:59:59.999999"]]},
+    "window": {"weekdays": list(range(7)), "parts": [["00:00", "23:59:59.999999"]], "public_holidays": None},
     "retry": {"max_attempts": 3, "delays": {"busy": 1, "no_answer": 1, "failed": 1, "machine": 1,
                                            "partial": 1, "break_off": 1, "canceled": 1},
               "min_gap_s": 0},  # simulated citizens: no 24 h per-number cap

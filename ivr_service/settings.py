@@ -173,9 +173,9 @@ class Settings:
                 f"SIPAS_MESSAGES_PER_SECOND: expected more than 0 and at most 10000, got {self.messages_per_second}")
         if not 1 <= self.lease_seconds <= 3600:
             raise SettingsError(f"SIPAS_LEASE_SECONDS: expected 1 to 3600 seconds, got {self.lease_seconds}")
-        if self.provider == "twilio" and self.lease_seconds <= self.twilio_http_timeout:
+        if self.provider == "twilio" and self.lease_seconds <= 2 * self.twilio_http_timeout:
             raise SettingsError(
-                f"SIPAS_LEASE_SECONDS: must exceed SIPAS_TWILIO_HTTP_TIMEOUT ({self.twilio_http_timeout} s), "
+                f"SIPAS_LEASE_SECONDS: must exceed twice SIPAS_TWILIO_HTTP_TIMEOUT ({self.twilio_http_timeout} s), "
                 f"or a slow API call could lose its lease and be placed twice")
         if not 1 <= self.stale_call_seconds <= 86400:
             raise SettingsError(

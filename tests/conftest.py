@@ -94,7 +94,7 @@ def clean_db(database_url: str) -> Iterator[str]:
 @pytest.fixture
 def clock() -> Clock:
     # A Tuesday, 09:00 in Hà Nội: inside the default calling window.
-    return Clock(datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc))
+    return Clock(datetime(2026, 11, 17, 2, 0, tzinfo=timezone.utc))
 
 
 @pytest.fixture

@@ -453,9 +453,9 @@ def test_dropped_call_is_retried_and_resumes_at_the_first_unanswered_item(
     assert interview(app).status.value == "in_progress"
 
     assert claim(app) == []                                        # not before the retry time
-    clock.current = datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc)   # Wed 18:00 local: closed
+    clock.current = datetime(2026, 11, 18, 11, 0, tzinfo=timezone.utc)   # Wed 18:00 local: closed
     assert claim(app) == []
-    clock.current = datetime(2026, 11, 26, 1, 30, tzinfo=timezone.utc)   # Thu 08:30 local: open
+    clock.current = datetime(2026, 11, 19, 1, 30, tzinfo=timezone.utc)   # Thu 08:30 local: open
     second = claim(app)
     assert len(second) == 1 and second[0].attempt_id != call.attempt_id
     retry = Call(client, second[0])

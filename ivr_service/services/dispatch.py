@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
-from ..core.policy import CallingWindow, Outcome
+from ..core.policy import CallingWindow, Outcome, RetryPolicy
 from ..core.questionnaire import QuestionnaireRegistry
 from ..persistence.db import Database
 from ..persistence.models import (FINAL_ATTEMPT_STATUSES, Attempt, AttemptStatus, Campaign, CampaignStatus,
@@ -98,7 +98,7 @@ def _give_back(session: Session, key: str, count: int) -> None:
 
 
 def _min_gap(campaign: Campaign) -> timedelta:
-    return timedelta(seconds=float((campaign.retry or {}).get("min_gap_s", 86400)))
+    return RetryPolicy.from_dict(campaign.retry or {}).min_gap
 
 
 def _plan_max_attempts(campaign: Campaign, channel: str) -> int | None:
@@ -248,10 +248,12 @@ def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider
           lease: timedelta = timedelta(seconds=60)) -> None:
     """Ask the provider for one call and record the result on the attempt.
 
-    The lease is renewed first, by compare-and-set on the value this worker wrote: if it
-    expired and another worker took the attempt over, this worker leaves it alone; if not,
-    this call gets a full lease, so no other worker can place it meanwhile."""
-    if claimed.lease_until is not None:
+    A worker places only while it holds the attempt's lease. When less than half of the
+    lease is left, it is renewed first by compare-and-set on the value this worker wrote:
+    if it expired and another worker took the attempt over, this worker leaves it alone;
+    otherwise the call starts with at least half a lease to go (a provider request is
+    always shorter, see ``SIPAS_LEASE_SECONDS``), so no other worker can place it meanwhile."""
+    if claimed.lease_until is not None and claimed.lease_until - now() < lease / 2:
         with db.begin() as session:
             renewed = session.execute(
                 update(Attempt).where(Attempt.id == claimed.attempt_id, Attempt.status == AttemptStatus.QUEUED,
@@ -268,13 +270,14 @@ def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider
     except ProviderError as exc:
         _refused(db, registry, claimed, exc, now)
         return
-    with db.begin() as session:
-        # Core UPDATE: one statement, no load (this runs once per call placed).
-        session.execute(update(Attempt).where(Attempt.id == claimed.attempt_id, Attempt.provider_id.is_(None))
-                        .values(provider_id=placed.provider_id))
-        session.execute(update(Attempt).where(Attempt.id == claimed.attempt_id,
-                                              Attempt.status == AttemptStatus.QUEUED)
-                        .values(status=AttemptStatus.INITIATED, lease_until=None))
+    with db.engine.begin() as conn:
+        # One Core statement per call placed (no ORM session: this is the dispatch hot
+        # path); a status callback may already have named the call and moved it on, which
+        # this never undoes.
+        conn.execute(update(Attempt).where(Attempt.id == claimed.attempt_id).values(
+            provider_id=func.coalesce(Attempt.provider_id, placed.provider_id),
+            status=case((Attempt.status == AttemptStatus.QUEUED, AttemptStatus.INITIATED), else_=Attempt.status),
+            lease_until=None))
 
 
 def _refused(db: Database, registry: QuestionnaireRegistry, claimed: Claimed, exc: ProviderError,

@@ -229,7 +229,7 @@ def call_status(session: Session, registry: QuestionnaireRegistry, token: str, c
         # Every item was asked: nothing is left to resume, whatever the answers were.
         finish_contact(session, contact, outcome, now)
     else:
-        settle_contact(session, q, contact, campaign, outcome, now)
+        settle_contact(session, q, contact, campaign, outcome, now, previous_start=attempt.created_at)
     return attempt
 
 
@@ -265,7 +265,7 @@ def _outcome(q: Questionnaire, attempt: Attempt, contact: Contact, campaign: Cam
 
 
 def settle_contact(session: Session, q: Questionnaire, contact: Contact, campaign: Campaign,
-                   outcome: Outcome, now: datetime) -> None:
+                   outcome: Outcome, now: datetime, previous_start: datetime | None = None) -> None:
     """After an attempt's final outcome: schedule the next attempt, move the contact to the
     next step of the channel plan, or finish it.
 
@@ -280,7 +280,7 @@ def settle_contact(session: Session, q: Questionnaire, contact: Contact, campaig
     plan = channel_plan(campaign, policy)
     step = next((i for i, s in enumerate(plan) if s["channel"] == contact.channel), 0)
     policy = replace(policy, max_attempts=int(plan[step]["max_attempts"]))
-    retry_at = policy.next_attempt(outcome, contact.channel_attempts, now, window)
+    retry_at = policy.next_attempt(outcome, contact.channel_attempts, now, window, previous_start=previous_start)
     if retry_at is not None and (campaign.ends_at is None or retry_at < campaign.ends_at):
         contact.status = ContactStatus.PENDING
         contact.next_attempt_at = retry_at
