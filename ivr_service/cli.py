@@ -7,6 +7,7 @@ import logging
 import sys
 import threading
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -107,25 +108,139 @@ def create_agency(code: str, name: str, rule: str | None, n: int | None, margin:
     click.echo(f"agency {agency.id} {agency.code}")
 
 
+def _none_or(parse: Any) -> Any:
+    """A click converter that reads 'none' as None (clears a setting)."""
+    def convert(value: str | None) -> Any:
+        if value is None or value.strip().lower() == "none":
+            return None
+        return parse(value)
+    return convert
+
+
+def _moment(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected ISO 8601 with an offset, e.g. 2026-12-01T08:00+07:00, got {value!r}") \
+            from None
+
+
+def _json_object(value: str) -> dict[str, Any]:
+    try:
+        data = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"expected a JSON object, got {value!r}")
+    return data
+
+
+def _plan(value: str) -> list[dict[str, Any]]:
+    steps = []
+    for part in value.split(","):
+        channel, _, attempts = part.strip().partition(":")
+        try:
+            steps.append({"channel": channel, "max_attempts": int(attempts or 1)})
+        except ValueError:
+            raise click.BadParameter(f"expected CHANNEL:ATTEMPTS[,…] such as voice:3,sms:1, got {value!r}") from None
+    return steps
+
+
+def _float(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a number, got {value!r}") from None
+
+
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a whole number, got {value!r}") from None
+
+
+# Options shared by create-campaign and configure-campaign; the converters run in
+# _campaign_options so that 'none' can clear a setting in configure-campaign.
+_CAMPAIGN_OPTIONS = (
+    ("--timezone", "timezone", None, "IANA zone of the calling window (default: SIPAS_TIMEZONE)"),
+    ("--window", "window", _json_object,
+     'Calling window as JSON, e.g. \'{"weekdays": [0,1,2,3,4], "parts": [["08:00","11:30"],["13:30","17:00"]], '
+     '"closed_dates": ["2027-02-15"]}\' (default: Mon–Sat 08:00–17:00, no VN public holidays)'),
+    ("--retry", "retry", _json_object,
+     'Retry policy as JSON, e.g. \'{"max_attempts": 3, "delays": {"busy": 900}, "min_gap_s": 86400}\''),
+    ("--calls-per-second", "calls_per_second", _float, "Campaign pace (the sender's pace also applies)"),
+    ("--language", "language", None, "vi or en"),
+    ("--resume-mode", "resume_mode", None, "resume or restart an interrupted questionnaire"),
+    ("--starts-at", "starts_at", _none_or(_moment), "No attempt before, e.g. 2026-12-01T08:00+07:00 ('none' clears)"),
+    ("--ends-at", "ends_at", _none_or(_moment), "No attempt after; the campaign then closes ('none' clears)"),
+    ("--target-completes", "target_completes", _none_or(_int), "Close after this many completes ('none' clears)"),
+    ("--channel-plan", "channel_plan", _none_or(_plan), "e.g. voice:3,sms:1 ('none' clears)"),
+)
+
+
+def campaign_options(command: Any) -> Any:
+    for flag, name, _, help_text in reversed(_CAMPAIGN_OPTIONS):
+        command = click.option(flag, name, default=None, help=help_text)(command)
+    return click.option("--spread/--no-spread", "spread", default=None,
+                        help="Spread first attempts over the open days left before --ends-at")(command)
+
+
+def _campaign_options(values: dict[str, Any]) -> dict[str, Any]:
+    """The options given on the command line, converted."""
+    converters = {name: convert for _, name, convert, _ in _CAMPAIGN_OPTIONS}
+    given = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        convert = converters.get(name)
+        try:
+            given[name] = convert(value) if convert else value
+        except click.BadParameter as exc:
+            flag = next(f for f, n, _, _ in _CAMPAIGN_OPTIONS if n == name)
+            raise click.BadParameter(exc.message, param_hint=flag) from None
+    return given
+
+
 @cli.command("create-campaign")
 @click.option("--agency-id", type=int, required=True)
 @click.option("--name", required=True)
 @click.option("--questionnaire", default="sipas-2024", show_default=True)
-@click.option("--calls-per-second", type=float, default=1.0, show_default=True)
-@click.option("--language", type=click.Choice(["vi", "en"]), default="vi", show_default=True)
-def create_campaign(agency_id: int, name: str, questionnaire: str, calls_per_second: float, language: str) -> None:
-    """Create a draft campaign with the Decree 91 calling window."""
+@campaign_options
+def create_campaign(agency_id: int, name: str, questionnaire: str, **options: Any) -> None:
+    """Create a draft campaign (default: the Decree 91 calling window and retry policy)."""
     app = _app()
     svc = app.extensions["sipas"]
+    given = _campaign_options(options)
+    given.setdefault("timezone", svc.settings.timezone)
     try:
         with svc.db.begin() as session:
             campaign = campaigns.create_campaign(session, svc.registry, agency_id=agency_id, name=name,
-                                                 questionnaire=questionnaire, now=svc.clock(),
-                                                 timezone=svc.settings.timezone,
-                                                 calls_per_second=calls_per_second, language=language)
+                                                 questionnaire=questionnaire, now=svc.clock(), **given)
     except (CampaignError, NotFound, QuestionnaireError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"campaign {campaign.id} ({campaign.status.value})")
+
+
+@cli.command("configure-campaign")
+@click.argument("campaign_id", type=int)
+@click.option("--name", default=None)
+@click.option("--questionnaire", default=None, help="Only while the campaign is a draft")
+@campaign_options
+def configure_campaign(campaign_id: int, **options: Any) -> None:
+    """Change the settings given; the others stay. Prints the campaign's settings."""
+    app = _app()
+    svc = app.extensions["sipas"]
+    given = _campaign_options(options)
+    if not given:
+        raise click.UsageError("nothing to change: give at least one option (see --help)")
+    try:
+        with svc.db.begin() as session:
+            campaign = campaigns.configure_campaign(session, svc.registry, campaign_id, given)
+            config = campaigns.campaign_config(campaign)
+    except (CampaignError, NotFound) as exc:
+        raise click.ClickException(str(exc)) from None
+    _echo_json({"id": campaign_id, **config})
 
 
 @cli.command("import-frame")

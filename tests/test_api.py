@@ -7,7 +7,7 @@ import csv
 import io
 import uuid
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from ivr_service.persistence.models import Campaign, Contact, Stratum
+from ivr_service.persistence.models import AttemptStatus, Campaign, Contact, Stratum
 from ivr_service.services.dispatch import Pacing, Claimed, claim_due
 
 from .conftest import ROOT
@@ -114,7 +114,7 @@ def test_openapi_document_lists_the_api_paths_and_no_webhooks(client: Any) -> No
     expected = {
         f"{API}/agencies": {"get", "post"},
         f"{API}/campaigns": {"get", "post"},
-        f"{API}/campaigns/{{campaign_id}}": {"get"},
+        f"{API}/campaigns/{{campaign_id}}": {"get", "patch"},
         f"{API}/campaigns/{{campaign_id}}/progress": {"get"},
         f"{API}/campaigns/{{campaign_id}}/scores": {"get"},
         f"{API}/campaigns/{{campaign_id}}/frame": {"post"},
@@ -192,14 +192,81 @@ def test_create_campaign_with_defaults_and_read_it_back(client: Any, clock: Any)
     ({"timezone": "Asia/Hanoi_Typo"}, 400, "Asia/Hanoi_Typo"),
     ({"retry": {"max_attempts": 0}}, 400, "max_attempts"),
     ({"retry": {"delays": {"sleeping": 60}}}, 400, "sleeping"),
+    ({"window": {"public_holidays": "XX"}}, 400, "public_holidays"),
+    ({"starts_at": "2026-12-01T08:00:00"}, 400, "starts_at: expected a date-time with a time zone"),
+    ({"starts_at": "2026-12-02T08:00:00+07:00", "ends_at": "2026-12-01T08:00:00+07:00"}, 400, "ends_at"),
+    ({"spread": True}, 400, "spread: needs ends_at"),
+    ({"target_completes": 0}, 422, "target_completes"),
+    ({"channel_plan": [{"channel": "fax", "max_attempts": 1}]}, 400, "channel_plan step 1"),
 ])
 def test_campaign_validation_names_the_problem_and_stores_nothing(client: Any, extra: dict[str, Any], status: int,
                                                                   words: str) -> None:
     agency_id = create_agency(client)
     response = client.post(f"{API}/campaigns", json={"agency_id": agency_id, "name": "Quý 4", **extra})
     assert response.status_code == status, response.json
-    assert words in response.json["message"]
+    assert words in (response.json["message"] if status != 422 else str(response.json["detail"]))
     assert client.get(f"{API}/campaigns").json == []
+
+
+def test_campaign_engine_settings_are_stored_and_configurable(client: Any) -> None:
+    plan = [{"channel": "voice", "max_attempts": 3}, {"channel": "sms", "max_attempts": 1}]
+    campaign_id = create_campaign(client, create_agency(client), starts_at="2026-12-01T08:00:00+07:00",
+                                  ends_at="2026-12-20T17:00:00+07:00", target_completes=400,
+                                  channel_plan=plan, spread=True,
+                                  window={"closed_dates": ["2026-12-24"], "public_holidays": "VN"})
+    body = client.get(f"{API}/campaigns/{campaign_id}").json
+    assert datetime.fromisoformat(body["starts_at"]) == datetime(2026, 12, 1, 1, tzinfo=UTC)
+    assert datetime.fromisoformat(body["ends_at"]) == datetime(2026, 12, 20, 10, tzinfo=UTC)
+    assert (body["target_completes"], body["channel_plan"], body["spread"]) == (400, plan, True)
+    assert body["window"]["closed_dates"] == ["2026-12-24"]
+
+    def patch(**changes: Any) -> Any:
+        return client.patch(f"{API}/campaigns/{campaign_id}", json=changes)
+
+    changed = patch(target_completes=300, calls_per_second=2, retry={"max_attempts": 4}, name="Quý 4 (sửa)")
+    assert changed.status_code == 200, changed.json
+    assert (changed.json["target_completes"], changed.json["calls_per_second"]) == (300, 2.0)
+    assert changed.json["retry"] == {"max_attempts": 4} and changed.json["name"] == "Quý 4 (sửa)"
+    assert changed.json["starts_at"] == body["starts_at"]            # what was not sent stays
+    cleared = patch(ends_at=None, spread=False, channel_plan=None)
+    assert cleared.status_code == 200, cleared.json
+    assert (cleared.json["ends_at"], cleared.json["spread"], cleared.json["channel_plan"]) == (None, False, [])
+
+    # A bad change names the problem and leaves the stored campaign as it was.
+    before = client.get(f"{API}/campaigns/{campaign_id}").json
+    for changes, status, words in (({"spread": True}, 400, "spread: needs ends_at"),
+                                   ({"window": {"parts": [["18:00", "08:00"]]}}, 400, "calling window"),
+                                   ({"ends_at": "2026-11-30T00:00:00+07:00"}, 400, "ends_at: must be after"),
+                                   ({"calls_per_second": 0}, 422, "calls_per_second"),
+                                   ({"colour": "red"}, 422, "colour")):
+        response = patch(**changes)
+        assert response.status_code == status, (changes, response.json)
+        assert words in (response.json["message"] if status != 422 else str(response.json["detail"]))
+    assert client.get(f"{API}/campaigns/{campaign_id}").json == before
+    assert client.patch(f"{API}/campaigns/999", json={"name": "x"}).status_code == 404
+
+
+def test_what_may_change_depends_on_the_campaign_state(app: Any, client: Any) -> None:
+    campaign_id = create_campaign(client, create_agency(client))
+    content = frame_csv([("Đất đai", "Lê Văn A", "0912345678")])
+    assert upload(client, campaign_id, content, rule="census", seed="1").status_code == 201
+    assert client.patch(f"{API}/campaigns/{campaign_id}",
+                        json={"questionnaire": "sipas-2level-2024", "timezone": "Asia/Bangkok"}).status_code == 200
+    assert client.get(f"{API}/campaigns/{campaign_id}").json["window"]["timezone"] == "Asia/Bangkok"
+    act(client, campaign_id, "start")
+    for changes, words in (({"questionnaire": "sipas-2024"}, "only while the campaign is a draft"),
+                           ({"timezone": "Asia/Ho_Chi_Minh"}, "only while the campaign is a draft"),
+                           ({"starts_at": "2026-12-01T08:00:00+07:00"}, "pause the campaign first")):
+        response = client.patch(f"{API}/campaigns/{campaign_id}", json=changes)
+        assert response.status_code == 409 and words in response.json["message"], response.json
+    # Pacing and targets change while running; the dispatcher reads them each round.
+    assert client.patch(f"{API}/campaigns/{campaign_id}", json={"calls_per_second": 5}).json["calls_per_second"] == 5
+    act(client, campaign_id, "pause")
+    assert client.patch(f"{API}/campaigns/{campaign_id}",
+                        json={"starts_at": "2026-12-01T08:00:00+07:00"}).status_code == 200
+    act(client, campaign_id, "cancel")
+    final = client.patch(f"{API}/campaigns/{campaign_id}", json={"name": "x"})
+    assert final.status_code == 409 and "cancelled" in final.json["message"]
 
 
 def test_unknown_questionnaire_message_lists_the_available_ones(client: Any) -> None:
@@ -383,10 +450,15 @@ def test_progress_counts_contacts_attempts_and_dispositions(app: Any, client: An
     act(client, campaign_id, "start")
 
     before = client.get(f"{API}/campaigns/{campaign_id}/progress").json
+    per_hour = before.pop("attempts_per_hour")
     assert before == {"campaign_id": campaign_id, "status": "running", "contacts": 4,
                       "by_status": {"reserve": 0, "pending": 4, "active": 0, "done": 0},
-                      "by_disposition": {}, "attempts": 0, "attempts_last_hour": 0,
+                      "by_disposition": {}, "attempts": 0,
+                      "attempts_by_status": {s.value: 0 for s in AttemptStatus}, "attempts_last_hour": 0,
                       "calls_in_progress": 0, "rates": {}}
+    # The clock reads 09:00 in Hanoi: the last 24 local clock hours, this one last.
+    assert [h["hour"] for h in per_hour[:2]] == ["2026-11-16T10:00:00+07:00", "2026-11-16T11:00:00+07:00"]
+    assert per_hour[-1] == {"hour": "2026-11-17T09:00:00+07:00", "attempts": 0} and len(per_hour) == 24
 
     calls = {c.to: Call(client, c) for c in claim(app)}
     assert len(calls) == 4
@@ -403,12 +475,21 @@ def test_progress_counts_contacts_attempts_and_dispositions(app: Any, client: An
     assert progress["by_status"] == {"reserve": 0, "pending": 1, "active": 1, "done": 2}
     assert progress["by_disposition"] == {"1.1": 1, "2.11": 1}
     assert (progress["attempts"], progress["attempts_last_hour"], progress["calls_in_progress"]) == (4, 4, 1)
+    assert {k: v for k, v in progress["attempts_by_status"].items() if v} == {
+        "completed": 2, "busy": 1, "in_progress": 1}
+    assert [h["attempts"] for h in progress["attempts_per_hour"]] == [0] * 23 + [4]
     # Hand computation over the two final codes: I = 1, R = 1, nothing else.
     assert progress["rates"]["RR1"] == 0.5 and progress["rates"]["REF1"] == 0.5
     assert progress["rates"]["COOP1"] == 0.5 and progress["rates"]["CON1"] == 1.0
 
     clock.advance(hours=1, seconds=1)
-    assert client.get(f"{API}/campaigns/{campaign_id}/progress").json["attempts_last_hour"] == 0
+    later = client.get(f"{API}/campaigns/{campaign_id}/progress").json
+    assert later["attempts_last_hour"] == 0
+    assert later["attempts_per_hour"][-2:] == [{"hour": "2026-11-17T09:00:00+07:00", "attempts": 4},
+                                               {"hour": "2026-11-17T10:00:00+07:00", "attempts": 0}]
+    clock.advance(hours=23)
+    assert sum(h["attempts"] for h in client.get(f"{API}/campaigns/{campaign_id}/progress")
+               .json["attempts_per_hour"]) == 0
     assert client.get(f"{API}/campaigns/999/progress").status_code == 404
 
 

@@ -3,6 +3,7 @@ per-number cap, opt-outs, the channel plan, scheduling, end dates, targets and c
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -10,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from ivr_service.core.sampling import SampleRule
-from ivr_service.persistence.models import Attempt, AttemptStatus, Campaign, Contact, ContactStatus, OptOut
+from ivr_service.persistence.models import (Attempt, AttemptStatus, Campaign, Contact, ContactStatus, OptOut,
+                                             PacingBucket)
 from ivr_service.providers import CallPlaced, CallRequest, CallState
 from ivr_service.services import campaigns, dispatch, frames
 from ivr_service.services.dispatch import Pacing
@@ -328,3 +330,40 @@ def test_cluster_lock_is_exclusive_on_postgresql(app: Any) -> None:
         assert again
     with db.begin() as session:
         assert session.scalar(select(func.count()).select_from(Attempt)) == 0
+
+
+def test_workers_creating_the_same_pacing_bucket_at_once_share_it(app: Any, clock: Any) -> None:
+    """Two workers start together and both find no bucket for their sender: one creates it,
+    the other waits for that row and takes what is left, instead of failing its round."""
+    db = app.extensions["sipas"].db
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("concurrent workers need PostgreSQL (SQLite runs one worker)")
+    now = clock()
+    result: dict[str, Any] = {}
+
+    with db.begin() as first:
+        assert dispatch._take_tokens(first, "sender:race", 10.0, now, 4) == 4   # created, row locked
+
+        def second_worker() -> None:
+            try:
+                with db.begin() as second:
+                    result["taken"] = dispatch._take_tokens(second, "sender:race", 10.0, now, 10)
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                result["error"] = exc
+
+        thread = threading.Thread(target=second_worker)
+        thread.start()
+        with db.engine.connect() as watcher:   # wait until the second worker blocks on the new row
+            for _ in range(500):
+                waiting = watcher.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE '%pacing_buckets%'")).scalar()
+                if waiting:
+                    break
+                thread.join(0.01)
+            assert waiting == 1
+    thread.join(10)
+    assert "error" not in result, result.get("error")
+    assert result["taken"] == 6
+    with db.begin() as session:
+        assert session.scalar(select(PacingBucket.tokens).where(PacingBucket.key == "sender:race")) == 0

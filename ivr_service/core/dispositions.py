@@ -60,12 +60,18 @@ def _ratio(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
-def response_rates(codes: Iterable[str], e: float | None = None) -> Rates:
-    """RR1–RR6, COOP1–4, REF1–3, CON1–3 from final disposition codes.
+def response_rates(codes: Iterable[str] | Mapping[str, int], e: float | None = None) -> Rates:
+    """RR1–RR6, COOP1–4, REF1–3, CON1–3 from final disposition codes, one per case, or
+    from a mapping of code to number of cases.
 
     ``e`` defaults to the eligible share among cases whose eligibility is known.
     """
-    counts = Counter(group(code) for code in codes)
+    counts: Counter[str] = Counter()
+    if isinstance(codes, Mapping):
+        for code, n in codes.items():
+            counts[group(code)] += n
+    else:
+        counts.update(group(code) for code in codes)
     I, P, R, NC, O, U, NE = (counts[k] for k in ("I", "P", "R", "NC", "O", "UH", "NE"))
     if e is None:
         known = I + P + R + NC + O + NE

@@ -91,6 +91,9 @@ class AttemptStatus(StrEnum):
 FINAL_ATTEMPT_STATUSES = frozenset({AttemptStatus.COMPLETED, AttemptStatus.BUSY,
                                     AttemptStatus.NO_ANSWER, AttemptStatus.FAILED,
                                     AttemptStatus.CANCELED})
+# Claimed but not yet placed, or a call not yet ended.
+LIVE_ATTEMPT_STATUSES = (AttemptStatus.QUEUED, AttemptStatus.INITIATED, AttemptStatus.RINGING,
+                         AttemptStatus.IN_PROGRESS)
 
 
 class InterviewStatus(StrEnum):

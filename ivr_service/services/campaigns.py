@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from ..core.dispositions import response_rates
 from ..core.policy import CallingWindow, Outcome, RetryPolicy
 from ..core.questionnaire import QuestionnaireRegistry
 from ..core.sampling import SampleRule
-from ..persistence.models import (Agency, Attempt, AttemptStatus, Campaign, CampaignStatus, Contact,
-                                  ContactStatus)
+from ..persistence.models import (LIVE_ATTEMPT_STATUSES, Agency, Attempt, AttemptStatus, Campaign,
+                                  CampaignStatus, Contact, ContactStatus)
 
 
 class CampaignError(ValueError):
@@ -70,6 +71,16 @@ def get_campaign(session: Session, campaign_id: int, lock: bool = False) -> Camp
     return campaign
 
 
+# Campaign settings: what create_campaign takes besides agency and clock, and what
+# configure_campaign may change.
+CONFIG_FIELDS = ("name", "questionnaire", "timezone", "window", "retry", "calls_per_second", "language",
+                 "resume_mode", "period_start", "period_end", "starts_at", "ends_at", "target_completes",
+                 "channel_plan", "spread")
+_DRAFT_ONLY = frozenset({"questionnaire", "timezone"})     # answers and windows depend on them
+_NOT_WHILE_RUNNING = frozenset({"starts_at"})              # pause first, or it would stop mid-run
+_COLUMNS = {"questionnaire": "questionnaire_key"}
+
+
 def create_campaign(session: Session, registry: QuestionnaireRegistry, *, agency_id: int, name: str,
                     questionnaire: str, now: datetime, timezone: str = "Asia/Ho_Chi_Minh",
                     window: dict[str, Any] | None = None, retry: dict[str, Any] | None = None,
@@ -79,42 +90,100 @@ def create_campaign(session: Session, registry: QuestionnaireRegistry, *, agency
                     target_completes: int | None = None, channel_plan: list[dict[str, Any]] | None = None,
                     spread: bool = False) -> Campaign:
     get_agency(session, agency_id)
-    if not name.strip():
-        raise CampaignError("name: required")
-    if questionnaire not in registry.keys():
-        raise CampaignError(f"questionnaire: unknown key {questionnaire!r}; available: {', '.join(registry.keys())}")
-    registry.get(questionnaire)  # fails here, not mid-call, if the file is broken
-    window = {"timezone": timezone, **(window or {})}
-    try:
-        CallingWindow.from_dict(window)
-        RetryPolicy.from_dict(retry or {})
-    except ValueError as exc:
-        raise CampaignError(str(exc)) from None
-    if not 0 < calls_per_second <= 1000:
-        raise CampaignError(f"calls_per_second: expected more than 0 and at most 1000, got {calls_per_second}")
-    if language not in ("vi", "en"):
-        raise CampaignError(f"language: expected vi or en, got {language!r}")
-    if resume_mode not in ("resume", "restart"):
-        raise CampaignError(f"resume_mode: expected resume or restart, got {resume_mode!r}")
-    for label, moment in (("starts_at", starts_at), ("ends_at", ends_at)):
-        if moment is not None and moment.tzinfo is None:
-            raise CampaignError(f"{label}: expected a date-time with a time zone, got {moment.isoformat()}")
-    if starts_at and ends_at and not starts_at < ends_at:
-        raise CampaignError("ends_at: must be after starts_at")
-    if target_completes is not None and not 1 <= target_completes <= 10_000_000:
-        raise CampaignError(f"target_completes: expected a positive whole number, got {target_completes}")
-    if spread and ends_at is None:
-        raise CampaignError("spread: needs ends_at (attempts are spread over the open days left)")
-    plan = validate_channel_plan(channel_plan) if channel_plan is not None else []
-    campaign = Campaign(agency_id=agency_id, name=name.strip(), questionnaire_key=questionnaire,
-                        timezone=timezone, window=window, retry=retry or {},
-                        calls_per_second=calls_per_second, language=language, resume_mode=resume_mode,
-                        period_start=period_start, period_end=period_end, starts_at=starts_at,
-                        ends_at=ends_at, target_completes=target_completes, channel_plan=plan,
-                        spread=spread, created_at=now)
+    config = _validated(registry, {
+        "name": name, "questionnaire": questionnaire, "timezone": timezone, "window": window, "retry": retry,
+        "calls_per_second": calls_per_second, "language": language, "resume_mode": resume_mode,
+        "period_start": period_start, "period_end": period_end, "starts_at": starts_at, "ends_at": ends_at,
+        "target_completes": target_completes, "channel_plan": channel_plan, "spread": spread})
+    campaign = Campaign(agency_id=agency_id, created_at=now,
+                        **{_COLUMNS.get(k, k): v for k, v in config.items()})
     session.add(campaign)
     session.flush()
     return campaign
+
+
+def campaign_config(campaign: Campaign) -> dict[str, Any]:
+    config = {key: getattr(campaign, _COLUMNS.get(key, key)) for key in CONFIG_FIELDS}
+    config["channel_plan"] = config["channel_plan"] or None   # stored [] = no plan: voice by the retry policy
+    return config
+
+
+def configure_campaign(session: Session, registry: QuestionnaireRegistry, campaign_id: int,
+                       changes: dict[str, Any]) -> Campaign:
+    """Change a campaign's settings. A running campaign takes new windows, retries, pacing,
+    end date, target and plan at its next dispatch round; the questionnaire and time zone
+    change only in draft; a finished campaign changes no more."""
+    unknown = sorted(set(changes) - set(CONFIG_FIELDS))
+    if unknown:
+        raise CampaignError(f"unknown setting(s) {', '.join(unknown)}; expected {', '.join(CONFIG_FIELDS)}")
+    campaign = get_campaign(session, campaign_id, lock=True)
+    if campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED):
+        raise CampaignError(f"cannot configure campaign {campaign_id}: it is {campaign.status.value}", status=409)
+    current = campaign_config(campaign)
+    changed = {k: v for k, v in changes.items() if v != current[k]}
+    for key in changed:
+        if key in _DRAFT_ONLY and campaign.status is not CampaignStatus.DRAFT:
+            raise CampaignError(f"{key}: can change only while the campaign is a draft; it is "
+                                f"{campaign.status.value}", status=409)
+        if key in _NOT_WHILE_RUNNING and campaign.status is CampaignStatus.RUNNING:
+            raise CampaignError(f"{key}: pause the campaign first; it is running", status=409)
+    if "timezone" in changed and "window" not in changed:
+        changed["window"] = {**current["window"], "timezone": changed["timezone"]}
+    config = _validated(registry, {**current, **changed})
+    for key in changed:
+        setattr(campaign, _COLUMNS.get(key, key), config[key])
+    return campaign
+
+
+def _validated(registry: QuestionnaireRegistry, config: dict[str, Any]) -> dict[str, Any]:
+    """Check a whole campaign configuration; returns it normalised (name stripped, the
+    window carrying the time zone, the channel plan in its stored form)."""
+    config = dict(config)
+    if not isinstance(config["name"], str) or not config["name"].strip():
+        raise CampaignError("name: required")
+    config["name"] = config["name"].strip()
+    questionnaire = config["questionnaire"]
+    if questionnaire not in registry.keys():
+        raise CampaignError(f"questionnaire: unknown key {questionnaire!r}; available: {', '.join(registry.keys())}")
+    registry.get(questionnaire)  # fails here, not mid-call, if the file is broken
+    for key in ("window", "retry"):
+        if config[key] is not None and not isinstance(config[key], dict):
+            raise CampaignError(f"{key}: expected an object, got {config[key]!r}")
+    config["window"] = {**(config["window"] or {}), "timezone": config["timezone"]}
+    config["retry"] = config["retry"] or {}
+    try:
+        CallingWindow.from_dict(config["window"])
+        RetryPolicy.from_dict(config["retry"])
+    except ValueError as exc:
+        raise CampaignError(str(exc)) from None
+    rate = config["calls_per_second"]
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1000:
+        raise CampaignError(f"calls_per_second: expected more than 0 and at most 1000, got {rate!r}")
+    if config["language"] not in ("vi", "en"):
+        raise CampaignError(f"language: expected vi or en, got {config['language']!r}")
+    if config["resume_mode"] not in ("resume", "restart"):
+        raise CampaignError(f"resume_mode: expected resume or restart, got {config['resume_mode']!r}")
+    starts_at, ends_at = config["starts_at"], config["ends_at"]
+    for label, moment in (("starts_at", starts_at), ("ends_at", ends_at)):
+        if moment is not None and (not isinstance(moment, datetime) or moment.tzinfo is None):
+            shown = moment.isoformat() if isinstance(moment, datetime) else repr(moment)
+            raise CampaignError(f"{label}: expected a date-time with a time zone, got {shown}")
+    if starts_at and ends_at and not starts_at < ends_at:
+        raise CampaignError("ends_at: must be after starts_at")
+    period_start, period_end = config["period_start"], config["period_end"]
+    if period_start and period_end and period_end < period_start:
+        raise CampaignError("period_end: must not be before period_start")
+    target = config["target_completes"]
+    if target is not None and (isinstance(target, bool) or not isinstance(target, int)
+                               or not 1 <= target <= 10_000_000):
+        raise CampaignError(f"target_completes: expected a positive whole number, got {target!r}")
+    if not isinstance(config["spread"], bool):
+        raise CampaignError(f"spread: expected true or false, got {config['spread']!r}")
+    if config["spread"] and ends_at is None:
+        raise CampaignError("spread: needs ends_at (attempts are spread over the open days left)")
+    plan = config["channel_plan"]
+    config["channel_plan"] = validate_channel_plan(plan) if plan is not None else []
+    return config
 
 
 CHANNELS = ("voice", "sms")
@@ -243,34 +312,61 @@ class Progress:
     by_status: dict[str, int]
     by_disposition: dict[str, int]
     attempts: int
+    attempts_by_status: dict[str, int]
     attempts_last_hour: int
+    # The last 24 hours by the campaign's local clock hour, oldest first; the last entry is
+    # the current (unfinished) hour: [{"hour": "2026-11-17T09:00:00+07:00", "attempts": 12}, …]
+    attempts_per_hour: list[dict[str, Any]]
     calls_in_progress: int
     rates: dict[str, float | None]
 
 
+def hour_starts(now: datetime, tz: str, hours: int = 24) -> list[datetime]:
+    """The starts (UTC) of the last ``hours`` local clock hours, oldest first, the last one
+    holding ``now``. Hours are counted on the UTC timeline, so a daylight-saving change
+    gives 24 distinct hours, labelled by their local wall time."""
+    zone = ZoneInfo(tz)
+    local = now.astimezone(zone)
+    # Truncate in local time: zones with half-hour offsets start their hours at :30 UTC.
+    current = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+    return [current - timedelta(hours=h) for h in range(hours - 1, -1, -1)]
+
+
 def progress(session: Session, campaign_id: int, now: datetime) -> Progress:
+    """Counts for the dashboard, API and CLI: four index-only aggregate queries, whatever
+    the campaign's size (``scripts/bench/progress_query.py``)."""
     campaign = get_campaign(session, campaign_id)
-    by_status = dict(session.execute(
-        select(Contact.status, func.count()).where(Contact.campaign_id == campaign_id).group_by(Contact.status)
-    ).all())
-    by_disposition = dict(session.execute(
-        select(Contact.disposition, func.count())
-        .where(Contact.campaign_id == campaign_id, Contact.disposition.is_not(None))
-        .group_by(Contact.disposition)
-    ).all())
-    attempts = session.scalar(select(func.count()).select_from(Attempt).where(Attempt.campaign_id == campaign_id))
+    by_status: dict[str, int] = {s.value: 0 for s in ContactStatus}
+    by_disposition: dict[str, int] = {}
+    for status, disposition, count in session.execute(
+            select(Contact.status, Contact.disposition, func.count()).where(Contact.campaign_id == campaign_id)
+            .group_by(Contact.status, Contact.disposition)):
+        by_status[status.value] += count
+        if disposition is not None:
+            by_disposition[disposition] = by_disposition.get(disposition, 0) + count
+    attempts_by_status = {s.value: 0 for s in AttemptStatus}
+    for status, count in session.execute(
+            select(Attempt.status, func.count()).where(Attempt.campaign_id == campaign_id).group_by(Attempt.status)):
+        attempts_by_status[status.value] = count
+    starts = hour_starts(now, campaign.timezone)
+    # One range scan of (campaign_id, created_at), bucketed by a CASE over the hour starts:
+    # the same SQL on PostgreSQL and SQLite, and hours that follow the campaign's zone.
+    bucket = case(*[(Attempt.created_at >= start, i) for i, start in reversed(list(enumerate(starts)))])
+    per_hour = dict(session.execute(
+        select(bucket, func.count()).where(Attempt.campaign_id == campaign_id, Attempt.created_at >= starts[0])
+        .group_by(bucket)).all())
     last_hour = session.scalar(select(func.count()).select_from(Attempt).where(
-        Attempt.campaign_id == campaign_id, Attempt.created_at >= now - timedelta(hours=1)))
-    live = session.scalar(select(func.count()).select_from(Attempt).where(
-        Attempt.campaign_id == campaign_id,
-        Attempt.status.in_([AttemptStatus.QUEUED, AttemptStatus.INITIATED, AttemptStatus.RINGING,
-                            AttemptStatus.IN_PROGRESS])))
-    codes = [code for code, count in by_disposition.items() for _ in range(count)]
-    rates = response_rates(codes).values if codes else {}
+        Attempt.campaign_id == campaign_id, Attempt.created_at >= now - timedelta(hours=1))) or 0
+    zone = ZoneInfo(campaign.timezone)
+    rates = response_rates(by_disposition).values if by_disposition else {}
     return Progress(
         campaign_id=campaign_id, status=campaign.status.value,
-        contacts=sum(by_status.values()),
-        by_status={s.value: by_status.get(s, 0) for s in ContactStatus},
-        by_disposition=dict(sorted(by_disposition.items())), attempts=attempts or 0,
-        attempts_last_hour=last_hour or 0, calls_in_progress=live or 0, rates=dict(rates),
+        contacts=sum(by_status.values()), by_status=by_status,
+        by_disposition=dict(sorted(by_disposition.items())),
+        attempts=sum(attempts_by_status.values()), attempts_by_status=attempts_by_status,
+        attempts_last_hour=last_hour,
+        attempts_per_hour=[{"hour": start.astimezone(zone).isoformat(), "attempts": per_hour.get(i, 0)}
+                           for i, start in enumerate(starts)],
+        calls_in_progress=sum(attempts_by_status[s.value] for s in LIVE_ATTEMPT_STATUSES),
+        rates=dict(rates),
     )

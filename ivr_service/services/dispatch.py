@@ -27,14 +27,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..core.policy import CallingWindow, Outcome, RetryPolicy
 from ..core.questionnaire import QuestionnaireRegistry
 from ..persistence.db import Database
-from ..persistence.models import (FINAL_ATTEMPT_STATUSES, Attempt, AttemptStatus, Campaign, CampaignStatus,
-                                  Contact, ContactStatus, NumberCall, OptOut, PacingBucket)
+from ..persistence.models import (FINAL_ATTEMPT_STATUSES, LIVE_ATTEMPT_STATUSES, Attempt, AttemptStatus, Campaign,
+                                  CampaignStatus, Contact, ContactStatus, NumberCall, OptOut, PacingBucket)
 from ..providers import CallRequest, ProviderError, VoiceProvider
 from ..settings import Settings
 from . import campaigns as campaign_service
@@ -43,7 +46,6 @@ from .voice import call_status, settle_contact
 
 log = logging.getLogger(__name__)
 
-LIVE_STATUSES = (AttemptStatus.QUEUED, AttemptStatus.INITIATED, AttemptStatus.RINGING, AttemptStatus.IN_PROGRESS)
 UNKNOWN_LEASE = timedelta(minutes=5)   # after an ambiguous provider error: time for callbacks
 
 
@@ -79,9 +81,13 @@ def _take_tokens(session: Session, key: str, rate: float, now: datetime, wanted:
     capacity = max(1.0, rate)
     bucket = session.get(PacingBucket, key, with_for_update=True)
     if bucket is None:
-        session.add(PacingBucket(key=key, tokens=capacity, updated_at=now))
-        session.flush()  # on a race the unique key fails here; the next round retries
-        bucket = session.get(PacingBucket, key, with_for_update=True)
+        # Workers starting together may all find no bucket: one insert wins, the others
+        # do nothing and then wait for the winner's row lock.
+        table = PacingBucket.__table__
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(insert(table).values(key=key, tokens=capacity, updated_at=now)
+                        .on_conflict_do_nothing(index_elements=[table.c.key]))
+        bucket = session.get(PacingBucket, key, with_for_update=True, populate_existing=True)
         assert bucket is not None
     elapsed = max(0.0, (now - bucket.updated_at).total_seconds())
     tokens = min(capacity, bucket.tokens + elapsed * rate)
@@ -137,7 +143,7 @@ def claim_due(db: Database, pacing: Pacing, now: datetime, batch: int) -> list[C
     claimed: list[Claimed] = []
     with db.begin() as session:
         in_flight = session.scalar(select(func.count()).select_from(Attempt).where(
-            Attempt.provider == pacing.sender, Attempt.status.in_(LIVE_STATUSES)))
+            Attempt.provider == pacing.sender, Attempt.status.in_(LIVE_ATTEMPT_STATUSES)))
         headroom = max(0, pacing.max_concurrent - (in_flight or 0))
         claimed += _reclaim_expired(session, pacing, now, min(batch, headroom))
         budget = _take_tokens(session, f"sender:{pacing.sender}", pacing.calls_per_second, now,
@@ -209,7 +215,7 @@ def _claim_campaign(session: Session, campaign: Campaign, pacing: Pacing, now: d
     recent = dict(session.execute(select(NumberCall.phone_e164, NumberCall.last_call_at).where(
         NumberCall.phone_e164.in_(phones), NumberCall.last_call_at > now - gap)).all()) if gap else {}
     busy_numbers = set(session.scalars(select(Contact.phone_e164).join(Attempt, Attempt.contact_id == Contact.id)
-                                       .where(Contact.phone_e164.in_(phones), Attempt.status.in_(LIVE_STATUSES))))
+                                       .where(Contact.phone_e164.in_(phones), Attempt.status.in_(LIVE_ATTEMPT_STATUSES))))
     claimed: list[Claimed] = []
     attempts: list[tuple[Contact, Attempt]] = []
     seen: set[str] = set()
@@ -245,8 +251,9 @@ def _claim_campaign(session: Session, campaign: Campaign, pacing: Pacing, now: d
 
 def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider, claimed: Claimed,
           url_for: Callable[[str, str], str], now: Callable[[], datetime],
-          lease: timedelta = timedelta(seconds=60)) -> None:
-    """Ask the provider for one call and record the result on the attempt.
+          lease: timedelta = timedelta(seconds=60), conn: Connection | None = None) -> None:
+    """Ask the provider for one call and record the result on the attempt (through
+    ``conn`` when given: a dispatch round keeps one connection for its whole batch).
 
     A worker places only while it holds the attempt's lease. When less than half of the
     lease is left, it is renewed first by compare-and-set on the value this worker wrote:
@@ -270,14 +277,24 @@ def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider
     except ProviderError as exc:
         _refused(db, registry, claimed, exc, now)
         return
-    with db.engine.begin() as conn:
-        # One Core statement per call placed (no ORM session: this is the dispatch hot
-        # path); a status callback may already have named the call and moved it on, which
-        # this never undoes.
-        conn.execute(update(Attempt).where(Attempt.id == claimed.attempt_id).values(
-            provider_id=func.coalesce(Attempt.provider_id, placed.provider_id),
-            status=case((Attempt.status == AttemptStatus.QUEUED, AttemptStatus.INITIATED), else_=Attempt.status),
-            lease_until=None))
+    # One Core statement in its own transaction per call placed (no ORM session: this is
+    # the dispatch hot path); a status callback may already have named the call and moved
+    # it on, which this never undoes.
+    values = {"p_attempt": claimed.attempt_id, "p_call": placed.provider_id}
+    if conn is None:
+        with db.engine.begin() as own:
+            own.execute(_RECORD_PLACED, values)
+    else:
+        with conn.begin():
+            conn.execute(_RECORD_PLACED, values)
+
+
+# Built once: the statement's cache key is computed for every execution, and a statement
+# with bound parameters keeps that cheap on the hot path.
+_RECORD_PLACED = update(Attempt).where(Attempt.id == bindparam("p_attempt")).values(
+    provider_id=func.coalesce(Attempt.provider_id, bindparam("p_call", type_=Attempt.provider_id.type)),
+    status=case((Attempt.status == AttemptStatus.QUEUED, AttemptStatus.INITIATED), else_=Attempt.status),
+    lease_until=None)
 
 
 def _refused(db: Database, registry: QuestionnaireRegistry, claimed: Claimed, exc: ProviderError,
@@ -314,8 +331,10 @@ def dispatch_once(db: Database, registry: QuestionnaireRegistry, provider: Voice
                   batch: int = 50) -> int:
     """One dispatch round; returns how many calls were handed to the provider."""
     claimed = claim_due(db, pacing, now(), batch)
-    for item in claimed:
-        place(db, registry, provider, item, url_for, now, pacing.lease)
+    if claimed:
+        with db.engine.connect() as conn:
+            for item in claimed:
+                place(db, registry, provider, item, url_for, now, pacing.lease, conn=conn)
     return len(claimed)
 
 

@@ -48,10 +48,43 @@ class CampaignIn(Schema):
     language = String(load_default="vi", validate=OneOf(["vi", "en"]))
     calls_per_second = Float(load_default=1.0, validate=Range(min=0.01, max=1000))
     resume_mode = String(load_default="resume", validate=OneOf(["resume", "restart"]))
-    window = Dict(load_default=None, metadata={"description": "Calling window: weekdays, parts, closed_dates"})
-    retry = Dict(load_default=None, metadata={"description": "Retry policy: max_attempts, delays (seconds)"})
+    window = Dict(load_default=None, metadata={
+        "description": "Calling window: weekdays (0 = Monday), parts [[\"08:00\", \"17:00\"]], closed_dates, "
+                       "public_holidays (\"VN\" or null). Default: Monday–Saturday 08:00–17:00 without holidays"})
+    retry = Dict(load_default=None, metadata={
+        "description": "Retry policy: max_attempts, delays {busy, no_answer, failed, machine, break_off, partial, "
+                       "canceled} in seconds, min_gap_s per number (default 86400)"})
     period_start = Date(load_default=None)
     period_end = Date(load_default=None)
+    starts_at = DateTime(load_default=None, metadata={"description": "No attempt before; ISO 8601 with offset"})
+    ends_at = DateTime(load_default=None, metadata={"description": "No attempt after; the campaign then closes"})
+    target_completes = Integer(load_default=None, validate=Range(min=1),
+                               metadata={"description": "Close once this many interviews are complete"})
+    channel_plan = List(Dict(), load_default=None, metadata={
+        "description": 'Channels in order, e.g. [{"channel": "voice", "max_attempts": 3}, '
+                       '{"channel": "sms", "max_attempts": 1}]'})
+    spread = Boolean(load_default=False, metadata={
+        "description": "Spread first attempts evenly over the open days left before ends_at"})
+
+
+class CampaignPatchIn(Schema):
+    """Only the fields sent change; null clears an optional one."""
+
+    name = String(validate=Length(1, 200))
+    questionnaire = String()
+    timezone = String()
+    language = String(validate=OneOf(["vi", "en"]))
+    calls_per_second = Float(validate=Range(min=0.01, max=1000))
+    resume_mode = String(validate=OneOf(["resume", "restart"]))
+    window = Dict(allow_none=True)
+    retry = Dict(allow_none=True)
+    period_start = Date(allow_none=True)
+    period_end = Date(allow_none=True)
+    starts_at = DateTime(allow_none=True)
+    ends_at = DateTime(allow_none=True)
+    target_completes = Integer(allow_none=True, validate=Range(min=1))
+    channel_plan = List(Dict(), allow_none=True)
+    spread = Boolean()
 
 
 class CampaignOut(Schema):
@@ -66,6 +99,14 @@ class CampaignOut(Schema):
     resume_mode = String()
     window = Dict()
     retry = Dict()
+    period_start = Date(allow_none=True)
+    period_end = Date(allow_none=True)
+    starts_at = DateTime(allow_none=True)
+    ends_at = DateTime(allow_none=True)
+    target_completes = Integer(allow_none=True)
+    channel_plan = List(Dict())
+    spread = Boolean()
+    rates = Dict(allow_none=True)
     sample_seed = Integer(allow_none=True)
     frame_size = Integer(allow_none=True)
     created_at = DateTime()
@@ -129,7 +170,10 @@ class ProgressOut(Schema):
     by_status = Dict()
     by_disposition = Dict()
     attempts = Integer()
+    attempts_by_status = Dict()
     attempts_last_hour = Integer()
+    attempts_per_hour = List(Dict(), metadata={
+        "description": "The last 24 local clock hours, oldest first: {hour, attempts}"})
     calls_in_progress = Integer()
     rates = Dict()
 
@@ -245,12 +289,24 @@ def create_campaign(data: dict[str, Any]) -> Campaign:
     svc = services()
     try:
         with svc.db.begin() as session:
-            return svc_campaigns.create_campaign(
-                session, svc.registry, agency_id=data["agency_id"], name=data["name"],
-                questionnaire=data["questionnaire"], now=svc.clock(), timezone=data["timezone"],
-                window=data["window"], retry=data["retry"], calls_per_second=data["calls_per_second"],
-                language=data["language"], resume_mode=data["resume_mode"],
-                period_start=data["period_start"], period_end=data["period_end"])
+            return svc_campaigns.create_campaign(session, svc.registry, now=svc.clock(), **data)
+    except (CampaignError, NotFound) as exc:
+        _fail(exc)
+        raise
+
+
+@bp.patch("/campaigns/<int:campaign_id>")
+@bp.input(CampaignPatchIn, arg_name="data")
+@bp.output(CampaignOut)
+@bp.doc(summary="Configure a campaign", description=(
+    "Changes the settings sent. A running campaign applies them at its next dispatch round; "
+    "questionnaire and timezone change only in draft, starts_at not while running (pause first); "
+    "a completed or cancelled campaign answers 409."))
+def configure_campaign(campaign_id: int, data: dict[str, Any]) -> Campaign:
+    svc = services()
+    try:
+        with svc.db.begin() as session:
+            return svc_campaigns.configure_campaign(session, svc.registry, campaign_id, data)
     except (CampaignError, NotFound) as exc:
         _fail(exc)
         raise

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import queue
 import sys
 import time
 import uuid
@@ -98,7 +99,14 @@ def run(url: str, contacts: int, workers: int, batch: int) -> tuple[float, int]:
     processes = [multiprocessing.Process(target=work, args=(url, batch, start_at, counts)) for _ in range(workers)]
     for process in processes:
         process.start()
-    results = [counts.get(timeout=600) for _ in processes]
+    results = []
+    while len(results) < workers:
+        try:
+            results.append(counts.get(timeout=1))
+        except queue.Empty:
+            failed = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            if failed:
+                raise SystemExit(f"a worker process failed (exit codes {failed}); see its traceback above") from None
     for process in processes:
         process.join()
     placed = sum(n for n, _ in results)
@@ -126,9 +134,11 @@ def main() -> None:
     for workers in args.workers:
         elapsed, placed = run(url, args.contacts, workers, args.batch)
         rate = placed / elapsed
-        base = base or rate / workers
+        if workers == 1:
+            base = rate
+        scaling = f"x{rate / base:.2f} of one worker" if base else "run with --workers 1 to compare"
         print(f"{workers} worker(s): {placed} attempts in {elapsed:.1f} s = {rate:.0f} attempts/s "
-              f"(x{rate / base:.2f} of one worker; target >= 500/s for one)")
+              f"({scaling}; target >= 500/s for one)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,55 @@
+"""The campaign engine through the command line: create and configure with windows, dates,
+target and channel plan; start, pause, resume, cancel; progress as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .conftest import ROOT
+from .test_sampling_interfaces import run_cli
+
+DEMO = ROOT / "config" / "demo" / "transactions.csv"
+
+
+def test_campaign_lifecycle_and_configuration_from_the_cli(tmp_path: Path) -> None:
+    env = {"SIPAS_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "SIPAS_EXPORT_DIR": str(tmp_path / "out")}
+    assert run_cli("db", "upgrade", env=env).returncode == 0
+    assert run_cli("create-agency", "S", "Sở Demo", env=env).returncode == 0
+    created = run_cli("create-campaign", "--agency-id", "1", "--name", "Quý 4", "--ends-at", "2026-12-20T17:00+07:00",
+                      "--target-completes", "120", "--channel-plan", "voice:3,sms:1", "--spread",
+                      "--window", '{"closed_dates": ["2026-12-24"]}', env=env)
+    assert created.returncode == 0 and "campaign 1 (draft)" in created.stdout, created.stderr
+
+    configured = run_cli("configure-campaign", "1", "--target-completes", "100", "--calls-per-second", "2", env=env)
+    assert configured.returncode == 0, configured.stderr
+    config = json.loads(configured.stdout)
+    assert (config["target_completes"], config["calls_per_second"], config["spread"]) == (100, 2.0, True)
+    assert config["channel_plan"] == [{"channel": "voice", "max_attempts": 3}, {"channel": "sms", "max_attempts": 1}]
+    assert config["window"] == {"closed_dates": ["2026-12-24"], "timezone": "Asia/Ho_Chi_Minh"}
+    assert config["ends_at"].startswith("2026-12-20 10:00:00")          # stored in UTC
+
+    # Bad values name the option or the setting, and change nothing.
+    for args, words in ((["--ends-at", "20/12/2026"], "--ends-at"),
+                        (["--window", "[1]"], "--window"),
+                        (["--channel-plan", "voice:x"], "--channel-plan"),
+                        (["--ends-at", "none"], "spread: needs ends_at")):
+        bad = run_cli("configure-campaign", "1", *args, env=env)
+        assert bad.returncode != 0 and words in bad.stderr and "Traceback" not in bad.stderr, (args, bad.stderr)
+    assert json.loads(run_cli("configure-campaign", "1", "--name", "Quý 4", env=env).stdout)["ends_at"] is not None
+    nothing = run_cli("configure-campaign", "1", env=env)
+    assert nothing.returncode != 0 and "nothing to change" in nothing.stderr
+
+    assert run_cli("import-frame", "1", str(DEMO), "--seed", "3", env=env).returncode == 0
+    assert "campaign 1 is running" in run_cli("campaign", "start", "1", env=env).stdout
+    progress = json.loads(run_cli("progress", "1", env=env).stdout)
+    assert progress["status"] == "running" and progress["by_status"]["pending"] == progress["contacts"] > 0
+    assert len(progress["attempts_per_hour"]) == 24 and progress["calls_in_progress"] == 0
+    assert "is paused" in run_cli("campaign", "pause", "1", env=env).stdout
+    assert "is running" in run_cli("campaign", "resume", "1", env=env).stdout
+    assert "is cancelled" in run_cli("campaign", "cancel", "1", env=env).stdout
+    closed = json.loads(run_cli("progress", "1", env=env).stdout)
+    assert closed["by_status"]["done"] == closed["contacts"]
+    assert sum(closed["by_disposition"].values()) == closed["contacts"] and "RR1" in closed["rates"]
+    final = run_cli("configure-campaign", "1", "--name", "x", env=env)
+    assert final.returncode != 0 and "cancelled" in final.stderr
