@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from .core.schedule import WeeklySchedule
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
 PROVIDERS = ("simulator", "twilio")
@@ -69,6 +71,9 @@ class Settings:
     # SIPAS_STALE_CALL_SECONDS: a call with no final status after this long is asked of the
     # provider (and closed as lost if the provider does not know it).
     stale_call_seconds: float = 7200.0
+    # SIPAS_WEEKLY_EXPORT: when the weekly CCHC export is written, as a weekday and a
+    # local time in SIPAS_TIMEZONE ("mon 07:00"), or "off".
+    weekly_export: str = "mon 07:00"
     # SIPAS_VOICE_VI / SIPAS_VOICE_EN: text-to-speech voices for <Say>.
     voice_vi: str = "Google.vi-VN-Wavenet-A"
     voice_en: str = "Google.en-US-Standard-C"
@@ -98,6 +103,10 @@ class Settings:
         if self.calls_per_second is not None:
             return self.calls_per_second
         return 50.0 if self.provider == "simulator" else 1.0
+
+    @property
+    def weekly_schedule(self) -> WeeklySchedule | None:
+        return WeeklySchedule.parse(self.weekly_export, self.timezone)
 
     @property
     def webhook_auth_token(self) -> str:
@@ -150,6 +159,10 @@ class Settings:
                 f"SIPAS_TIMEZONE: expected an IANA time zone such as 'Asia/Ho_Chi_Minh', "
                 f"got {self.timezone!r}"
             ) from None
+        try:
+            self.weekly_schedule
+        except ValueError as exc:
+            raise SettingsError(f"SIPAS_WEEKLY_EXPORT: {exc}") from None
         if self.dispatch_interval <= 0:
             raise SettingsError("SIPAS_DISPATCH_INTERVAL: expected a positive number of seconds")
         if self.dispatch_batch < 1:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -16,9 +17,10 @@ from flask import Flask
 from sqlalchemy import select
 
 from .container import Services
+from .persistence import tallies
 from .persistence.models import Campaign, CampaignStatus
 from .providers import VoiceProvider, build_provider
-from .services import dispatch, results
+from .services import dispatch, results, weekly
 from .web.urls import webhook_url
 
 log = logging.getLogger(__name__)
@@ -47,8 +49,8 @@ class Worker:
                                         timedelta(seconds=s.settings.stale_call_seconds))
 
     def housekeeping(self) -> list[int]:
-        """Start scheduled campaigns, close finished ones and export any completed campaign
-        that has no export yet (so a crash between the two is repaired next round). Runs
+        """Fold progress tallies, start scheduled campaigns, close finished ones and export
+        any completed campaign that has no export yet (so a crash between the two is repaired next round). Runs
         on one worker at a time across the cluster (a PostgreSQL advisory lock)."""
         s = self.services
         with s.db.cluster_lock("housekeeping") as mine:
@@ -58,6 +60,8 @@ class Worker:
 
     def _housekeeping(self) -> list[int]:
         s = self.services
+        with s.db.begin() as session:
+            tallies.fold(session)
         closed = dispatch.close_finished(s.db, s.clock(), s.registry)
         for campaign_id in closed:
             log.info("campaign %s completed", campaign_id)
@@ -70,6 +74,14 @@ class Worker:
             log.info("campaign %s exported to %s", campaign_id, path)
         return closed
 
+    def weekly_export(self) -> Path | None:
+        """Write this week's CCHC export once it is due, once across the cluster."""
+        s = self.services
+        schedule = s.settings.weekly_schedule
+        if schedule is None:
+            return None
+        return weekly.run_if_due(s.db, s.registry, schedule, s.settings.export_dir, s.clock())
+
     def scheduler(self, blocking: bool) -> BaseScheduler:
         scheduler: BaseScheduler = BlockingScheduler() if blocking else BackgroundScheduler()
         interval = self.services.settings.dispatch_interval
@@ -80,6 +92,10 @@ class Worker:
                           id="housekeeping", replace_existing=True, max_instances=1, coalesce=True)
         scheduler.add_job(self._guard(self.reconcile), "interval", seconds=max(interval * 5, 5.0),
                           id="reconcile", replace_existing=True, max_instances=1, coalesce=True)
+        # Checks every minute whether this week's export is due: a worker that was down at
+        # the scheduled time catches up, and job_runs makes it once per week.
+        scheduler.add_job(self._guard(self.weekly_export), "interval", seconds=60, id="weekly-export",
+                          replace_existing=True, max_instances=1, coalesce=True)
         return scheduler
 
     @staticmethod

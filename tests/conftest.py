@@ -88,6 +88,8 @@ def clean_db(database_url: str) -> Iterator[str]:
     with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
+        # Triggers wrote tallies for the rows just deleted; SQLite reuses ids afterwards.
+        conn.execute(Base.metadata.tables["progress_deltas"].delete())
     engine.dispose()
 
 

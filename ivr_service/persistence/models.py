@@ -316,3 +316,35 @@ class NumberCall(Base):
 
     phone_e164: Mapped[str] = mapped_column(String(20), primary_key=True)
     last_call_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ProgressDelta(Base):
+    """Running counts behind campaign progress, kept by database triggers (see
+    ``persistence.tallies``): every change of a contact's status or disposition, or of an
+    attempt's status, adds signed rows here in the same transaction; housekeeping folds
+    them into one row per key. Progress then sums a few rows instead of counting millions.
+
+    No foreign key: rows are written by triggers while contacts and attempts are deleted.
+    """
+
+    __tablename__ = "progress_deltas"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(10))     # contact | attempt
+    key: Mapped[str] = mapped_column(String(40))      # contact: "status:disposition"; attempt: status
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class JobRun(Base):
+    """A periodic job that must run once per period across the cluster (weekly export):
+    taken under an advisory lock, finished when ``finished_at`` is set, so a crash mid-run
+    is retried and a second worker finds the period done."""
+
+    __tablename__ = "job_runs"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    period: Mapped[str] = mapped_column(String(20), primary_key=True)   # e.g. 2026-W48
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -61,8 +61,9 @@ def _criteria_table(q: Questionnaire, report: ScoreReport, lang: str) -> pd.Data
 
 
 def write_export(session: Session, registry: QuestionnaireRegistry, campaign_id: int, export_dir: str | Path,
-                 now: datetime) -> Path:
+                 now: datetime, record: bool = True) -> Path:
     """Write ``campaign-<id>-<date>.xlsx`` plus CSVs of scores and responses; returns the XLSX path.
+    ``record`` stores the path as the campaign's final export (not for interim weekly ones).
 
     Respondents appear only by pseudonym; phone numbers and names are never exported.
     """
@@ -102,5 +103,6 @@ def write_export(session: Session, registry: QuestionnaireRegistry, campaign_id:
     criteria.to_csv(directory / f"{stem}-criteria.csv", index=False, encoding="utf-8-sig")
     factors.to_csv(directory / f"{stem}-factors.csv", index=False, encoding="utf-8-sig")
     responses.to_csv(directory / f"{stem}-responses.csv", index=False, encoding="utf-8-sig")
-    campaign.export_path = str(xlsx)
+    if record:
+        campaign.export_path = str(xlsx)
     return xlsx
