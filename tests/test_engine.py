@@ -141,6 +141,57 @@ def test_an_expired_lease_is_taken_over_and_the_old_owner_does_not_call(app: Any
     assert attempt == (AttemptStatus.INITIATED, None, 1)
 
 
+def test_no_call_starts_after_the_window_closes_even_when_claimed_before(app: Any, tmp_path: Path,
+                                                                          clock: Any) -> None:
+    """Claimed at 16:59:59 but placed at 17:00:01; or a worker dies at 16:59 and its lease
+    runs out after 17:00: the call waits for the next morning instead of starting late."""
+    new_campaign(app, tmp_path, phones(2), window={"public_holidays": None})   # Mon–Sat 08–17
+    provider = RecordingProvider()
+    pacing = Pacing("twilio", 1000.0, 1000, lease=timedelta(seconds=60))
+    clock.advance(hours=7, minutes=59, seconds=59)                               # Tue 16:59:59 local
+    late, stalled = claim(app, pacing)
+    clock.advance(seconds=2)                                                     # 17:00:01
+    place_all(app, provider, [late])
+    assert provider.placed == []
+    clock.advance(seconds=60)                                                    # both leases ran out
+    assert claim(app, pacing) == []
+    leases = {lease for (lease,) in one_all(app, select(Attempt.lease_until))}
+    assert leases == {clock().replace(day=18, hour=1, minute=0, second=0)}       # Wed 08:00 local
+    clock.advance(hours=14, minutes=59)                                          # Wed 08:00:00
+    retaken = claim(app, pacing)
+    assert sorted(c.token for c in retaken) == sorted([late.token, stalled.token])
+    place_all(app, provider, [stalled])                                          # the stalled worker wakes:
+    assert provider.placed == []                                                 # its lease is gone
+    place_all(app, provider, retaken)
+    assert sorted(r.idempotency_key for r in provider.placed) == sorted([late.token, stalled.token])
+    assert {n for (n,) in one_all(app, select(Attempt.number))} == {1}           # no second attempt
+
+
+def test_an_opt_out_stops_a_queued_attempt_whose_worker_died(app: Any, tmp_path: Path, clock: Any) -> None:
+    new_campaign(app, tmp_path, ["0912345678"])
+    pacing = Pacing("twilio", 1000.0, 1000, lease=timedelta(seconds=60))
+    [item] = claim(app, pacing)                                                  # then the worker dies
+    with app.extensions["sipas"].db.begin() as session:
+        session.add(OptOut(phone_e164="+84912345678", source="operator", created_at=clock()))
+    clock.advance(seconds=61)
+    assert claim(app, pacing) == []
+    assert one(app, select(Attempt.status, Attempt.outcome)) == (AttemptStatus.CANCELED, "refused")
+    assert one(app, select(Contact.status, Contact.disposition)) == (ContactStatus.DONE, "2.11")
+
+
+def test_a_queued_attempt_past_the_campaign_end_is_dropped_and_the_campaign_closes(app: Any, tmp_path: Path,
+                                                                                    clock: Any) -> None:
+    campaign_id = new_campaign(app, tmp_path, ["0912345678"], ends_at=clock() + timedelta(seconds=30))
+    pacing = Pacing("twilio", 1000.0, 1000, lease=timedelta(seconds=60))
+    claim(app, pacing)                                                           # then the worker dies
+    clock.advance(seconds=61)
+    assert claim(app, pacing) == []
+    assert one(app, select(Attempt.status)) == (AttemptStatus.CANCELED,)
+    svc = app.extensions["sipas"]
+    assert dispatch.close_finished(svc.db, clock(), svc.registry) == [campaign_id]
+    assert one(app, select(Contact.status)) == (ContactStatus.DONE,)
+
+
 def test_a_queued_attempt_named_by_a_callback_is_not_placed_again(app: Any, tmp_path: Path, clock: Any) -> None:
     new_campaign(app, tmp_path, phones(1))
     [item] = claim(app)                           # the worker dies after the provider created the call

@@ -454,3 +454,29 @@ def test_property_bad_json_raises_only_value_error(window: dict[str, object], re
         except ValueError:
             continue
         assert type(parsed).from_dict(parsed.to_dict()) == parsed
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_property_open_until_ends_the_open_stretch(data: st.DataObject) -> None:
+    """The dispatcher places a claimed call only before ``open_until``: every instant from
+    now up to it is open, so a call that starts in time starts inside the window."""
+    now = data.draw(instants())
+    window = data.draw(windows(now))
+    until = window.open_until(now)
+    if not window.is_open(now):
+        assert until is None
+        return
+    assert until is not None and until >= now
+    fraction = data.draw(st.floats(0, 1, exclude_max=True))
+    inside = now + (until - now) * fraction
+    assert window.is_open(inside) or inside == until
+
+
+def test_open_until_is_the_end_of_the_day_part() -> None:
+    window = CallingWindow(parts=(DayPart(time(8), time(11, 30)), DayPart(time(13, 30), time(17))),
+                           public_holidays=None)
+    morning = datetime(2026, 11, 17, 3, tzinfo=UTC)                        # Tue 10:00 in Hanoi
+    assert window.open_until(morning) == datetime(2026, 11, 17, 4, 30, tzinfo=UTC)
+    assert window.open_until(datetime(2026, 11, 17, 5, tzinfo=UTC)) is None   # 12:00, lunch
+    assert window.open_until(datetime(2026, 11, 17, 9, 59, tzinfo=UTC)) == datetime(2026, 11, 17, 10, tzinfo=UTC)

@@ -183,6 +183,19 @@ class CallingWindow:
         wall = local.time()
         return any(p.contains(wall) for p in self.parts)
 
+    def open_until(self, now: datetime) -> datetime | None:
+        """When the open stretch holding ``now`` ends (UTC): the end of its day part that
+        day. None when the window is closed at ``now``."""
+        if not self.is_open(now):
+            return None
+        local = self._local(now)
+        part = self.day_part(now)
+        assert part is not None
+        zone = ZoneInfo(self.timezone)
+        end = datetime.combine(local.date(), part.end, tzinfo=zone).replace(fold=local.fold).astimezone(UTC)
+        # A daylight-saving jump inside the part can put the wall-clock end before now.
+        return end if end > now else now
+
     def next_open(self, now: datetime) -> datetime | None:
         """The earliest instant at or after ``now`` inside the window, in UTC.
 

@@ -71,6 +71,8 @@ class Claimed:
     to: str
     questionnaire: str
     lease_until: datetime | None = None   # the lease this worker holds (compare-and-set)
+    # The call must start before this instant: the window's day part or the campaign ends.
+    not_after: datetime | None = None
 
 
 def _take_tokens(session: Session, key: str, rate: float, now: datetime, wanted: int) -> int:
@@ -168,27 +170,58 @@ def _reclaim_expired(session: Session, pacing: Pacing, now: datetime, limit: int
                               Attempt.lease_until < now)
         .order_by(Attempt.lease_until).limit(limit).with_for_update(skip_locked=True)).all()
     result = []
+    opted_out = set(session.scalars(select(OptOut.phone_e164).where(
+        OptOut.phone_e164.in_([a.contact.phone_e164 for a in expired])))) if expired else set()
     for attempt in expired:
         if attempt.provider_id is not None:
             # A callback named the call: it was placed; the worker died before noting it.
             attempt.status = AttemptStatus.INITIATED
             attempt.lease_until = None
             continue
-        campaign = attempt.campaign
+        campaign, contact = attempt.campaign, attempt.contact
+        if contact.phone_e164 in opted_out:
+            # Opted out while the attempt waited: it is never placed.
+            attempt.status, attempt.lease_until, attempt.ended_at = AttemptStatus.CANCELED, None, now
+            attempt.outcome = Outcome.REFUSED.value
+            finish_contact(session, contact, Outcome.REFUSED, now, code="2.11")
+            continue
         if campaign.status is not CampaignStatus.RUNNING:
             attempt.lease_until = now + pacing.lease
             continue
+        if campaign.ends_at is not None and now >= campaign.ends_at:
+            # Never placed and never will be: the contact waits for the campaign's closing.
+            attempt.status, attempt.lease_until, attempt.ended_at = AttemptStatus.CANCELED, None, now
+            attempt.outcome = Outcome.CANCELED.value
+            contact.status, contact.next_attempt_at = ContactStatus.PENDING, None
+            continue
+        window = CallingWindow.from_dict(campaign.window or {"timezone": campaign.timezone})
+        not_after = _not_after(campaign, window, now)
+        if not_after is None:
+            # The window closed (or the campaign ended) before it was placed: keep it
+            # queued, out of every worker's way, until the window opens again.
+            reopen = window.next_open(now)
+            attempt.lease_until = reopen if reopen is not None else now + pacing.lease
+            continue
         log.info("attempt %s: lease expired before the call was placed; placing it again", attempt.id)
         attempt.lease_until = now + pacing.lease
-        result.append(Claimed(attempt.id, attempt.token, attempt.contact.phone_e164, campaign.questionnaire_key,
-                              attempt.lease_until))
+        result.append(Claimed(attempt.id, attempt.token, contact.phone_e164, campaign.questionnaire_key,
+                              attempt.lease_until, not_after))
     return result
+
+
+def _not_after(campaign: Campaign, window: CallingWindow, now: datetime) -> datetime | None:
+    """Until when a call of this campaign may start, from ``now``; None if not now."""
+    until = window.open_until(now)
+    if until is None or (campaign.ends_at is not None and now >= campaign.ends_at):
+        return None
+    return min(until, campaign.ends_at) if campaign.ends_at is not None else until
 
 
 def _claim_campaign(session: Session, campaign: Campaign, pacing: Pacing, now: datetime,
                     budget: int) -> list[Claimed]:
     window = CallingWindow.from_dict(campaign.window or {"timezone": campaign.timezone})
-    if not window.is_open(now) or (campaign.ends_at is not None and now >= campaign.ends_at):
+    not_after = _not_after(campaign, window, now)
+    if not_after is None:
         return []
     if campaign.target_completes is not None and campaign_service.completes(session, campaign.id) >= \
             campaign.target_completes:
@@ -244,7 +277,7 @@ def _claim_campaign(session: Session, campaign: Campaign, pacing: Pacing, now: d
     session.flush()
     for contact, attempt in attempts:
         claimed.append(Claimed(attempt.id, attempt.token, contact.phone_e164, campaign.questionnaire_key,
-                               attempt.lease_until))
+                               attempt.lease_until, not_after))
     _give_back(session, f"campaign:{campaign.id}", wanted - len(claimed))
     return claimed
 
@@ -260,6 +293,11 @@ def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider
     if it expired and another worker took the attempt over, this worker leaves it alone;
     otherwise the call starts with at least half a lease to go (a provider request is
     always shorter, see ``SIPAS_LEASE_SECONDS``), so no other worker can place it meanwhile."""
+    if claimed.not_after is not None and now() >= claimed.not_after:
+        # The window closed between the claim and now: the attempt stays queued; when its
+        # lease expires it is kept back until the window opens again.
+        log.info("attempt %s: the calling window closed before it was placed", claimed.attempt_id)
+        return
     if claimed.lease_until is not None and claimed.lease_until - now() < lease / 2:
         with db.begin() as session:
             renewed = session.execute(
