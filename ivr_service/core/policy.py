@@ -64,6 +64,16 @@ _WINDOW_KEYS = frozenset({"timezone", "weekdays", "parts", "closed_dates", "publ
 _RETRY_KEYS = frozenset({"max_attempts", "delays", "min_gap_s"})
 
 
+def _check_keys(data: Any, label: str, allowed: frozenset[str]) -> None:
+    """``data`` is a JSON object whose keys are all in ``allowed``."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{label}: expected an object, got {data!r}")
+    unknown = sorted(str(k) for k in data if k not in allowed)
+    if unknown:
+        raise ValueError(f"{label}: unknown key {', '.join(map(repr, unknown))}; "
+                         f"expected {', '.join(sorted(allowed))}")
+
+
 @lru_cache(maxsize=64)
 def _check_country(code: str) -> None:
     try:
@@ -239,12 +249,7 @@ class CallingWindow:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CallingWindow:
         """Parse the JSON form; a missing key takes the default (old rows lack public_holidays)."""
-        if not isinstance(data, Mapping):
-            raise ValueError(f"calling window: expected an object, got {data!r}")
-        unknown = sorted(str(k) for k in data if k not in _WINDOW_KEYS)
-        if unknown:
-            raise ValueError(f"calling window: unknown key {', '.join(map(repr, unknown))}; "
-                             f"expected {', '.join(sorted(_WINDOW_KEYS))}")
+        _check_keys(data, "calling window", _WINDOW_KEYS)
         tz = data.get("timezone", "Asia/Ho_Chi_Minh")
         if not isinstance(tz, str):
             raise ValueError(f"calling window: timezone: unknown time zone {tz!r}")
@@ -408,12 +413,7 @@ class RetryPolicy:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RetryPolicy:
         """Parse the JSON form; missing keys take the defaults (old rows lack min_gap_s)."""
-        if not isinstance(data, Mapping):
-            raise ValueError(f"retry policy: expected an object, got {data!r}")
-        unknown = sorted(str(k) for k in data if k not in _RETRY_KEYS)
-        if unknown:
-            raise ValueError(f"retry policy: unknown key {', '.join(map(repr, unknown))}; "
-                             f"expected {', '.join(sorted(_RETRY_KEYS))}")
+        _check_keys(data, "retry policy", _RETRY_KEYS)
         delays = _default_delays()
         raw_delays = data.get("delays") or {}
         if not isinstance(raw_delays, Mapping):

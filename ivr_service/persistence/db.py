@@ -10,6 +10,8 @@ from typing import Any
 import zlib
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,6 +46,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(parsed, pool_pre_ping=True, **kwargs)
+
+
+def dialect_insert(session: Session) -> Any:
+    """The ``insert`` of the session's dialect, which has ``on_conflict_do_*`` on both
+    PostgreSQL and SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert
+    return sqlite_insert
 
 
 class Database:

@@ -11,6 +11,8 @@ from sqlalchemy import (false, JSON, Date, DateTime, Enum, Float, ForeignKey, In
                         String, Text, TypeDecorator, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from ..core.policy import CallingWindow
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -151,6 +153,9 @@ class Campaign(Base):
 
     agency: Mapped[Agency] = relationship(back_populates="campaigns")
     contacts: Mapped[list[Contact]] = relationship(back_populates="campaign")
+
+    def calling_window(self) -> CallingWindow:
+        return CallingWindow.from_dict(self.window or {"timezone": self.timezone})
 
 
 class Stratum(Base):

@@ -28,14 +28,12 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, case, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..core.policy import CallingWindow, Outcome, RetryPolicy
 from ..core.questionnaire import QuestionnaireRegistry
-from ..persistence.db import Database
+from ..persistence.db import Database, dialect_insert
 from ..persistence.models import (FINAL_ATTEMPT_STATUSES, LIVE_ATTEMPT_STATUSES, Attempt, AttemptStatus, Campaign,
                                   CampaignStatus, Contact, ContactStatus, NumberCall, OptOut, PacingBucket)
 from ..providers import CallRequest, ProviderError, VoiceProvider
@@ -86,8 +84,7 @@ def _take_tokens(session: Session, key: str, rate: float, now: datetime, wanted:
         # Workers starting together may all find no bucket: one insert wins, the others
         # do nothing and then wait for the winner's row lock.
         table = PacingBucket.__table__
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        session.execute(insert(table).values(key=key, tokens=capacity, updated_at=now)
+        session.execute(dialect_insert(session)(table).values(key=key, tokens=capacity, updated_at=now)
                         .on_conflict_do_nothing(index_elements=[table.c.key]))
         bucket = session.get(PacingBucket, key, with_for_update=True, populate_existing=True)
         assert bucket is not None
@@ -194,7 +191,7 @@ def _reclaim_expired(session: Session, pacing: Pacing, now: datetime, limit: int
             attempt.outcome = Outcome.CANCELED.value
             contact.status, contact.next_attempt_at = ContactStatus.PENDING, None
             continue
-        window = CallingWindow.from_dict(campaign.window or {"timezone": campaign.timezone})
+        window = campaign.calling_window()
         not_after = _not_after(campaign, window, now)
         if not_after is None:
             # The window closed (or the campaign ended) before it was placed: keep it
@@ -219,7 +216,7 @@ def _not_after(campaign: Campaign, window: CallingWindow, now: datetime) -> date
 
 def _claim_campaign(session: Session, campaign: Campaign, pacing: Pacing, now: datetime,
                     budget: int) -> list[Claimed]:
-    window = CallingWindow.from_dict(campaign.window or {"timezone": campaign.timezone})
+    window = campaign.calling_window()
     not_after = _not_after(campaign, window, now)
     if not_after is None:
         return []

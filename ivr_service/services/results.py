@@ -67,6 +67,12 @@ def write_export(session: Session, registry: QuestionnaireRegistry, campaign_id:
 
     Respondents appear only by pseudonym; phone numbers and names are never exported.
     """
+    return export_with_scores(session, registry, campaign_id, export_dir, now, record)[0]
+
+
+def export_with_scores(session: Session, registry: QuestionnaireRegistry, campaign_id: int,
+                       export_dir: str | Path, now: datetime, record: bool = True) -> tuple[Path, ScoreReport]:
+    """:func:`write_export`, also returning the scores it wrote."""
     campaign = get_campaign(session, campaign_id)
     q = registry.get(campaign.questionnaire_key)
     people = respondents(session, q, campaign_id)
@@ -105,4 +111,4 @@ def write_export(session: Session, registry: QuestionnaireRegistry, campaign_id:
     responses.to_csv(directory / f"{stem}-responses.csv", index=False, encoding="utf-8-sig")
     if record:
         campaign.export_path = str(xlsx)
-    return xlsx
+    return xlsx, report

@@ -12,14 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, joinedload
 
 from ..core import flow
 from ..core.flow import AnswerStatus, Event, Finish, Response
-from ..core.policy import FINAL_OUTCOMES, CallingWindow, Outcome, RetryPolicy
+from ..core.policy import FINAL_OUTCOMES, Outcome, RetryPolicy
 from ..core.questionnaire import Item, Questionnaire, QuestionnaireRegistry
+from ..persistence.db import dialect_insert
 from ..persistence.models import (FINAL_ATTEMPT_STATUSES, Answer, Attempt, AttemptStatus, Campaign,
                                   CampaignStatus, Contact, ContactStatus, Interview, InterviewStatus, NumberCall)
 from .contacts import finish_contact, opt_out
@@ -275,7 +274,7 @@ def settle_contact(session: Session, q: Questionnaire, contact: Contact, campaig
     if campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED):
         finish_with_answers(session, q, contact, outcome, now)
         return
-    window = CallingWindow.from_dict(campaign.window or {"timezone": campaign.timezone})
+    window = campaign.calling_window()
     policy = RetryPolicy.from_dict(campaign.retry or {})
     plan = channel_plan(campaign, policy)
     step = next((i for i, s in enumerate(plan) if s["channel"] == contact.channel), 0)
@@ -321,7 +320,6 @@ def finish_with_answers(session: Session, q: Questionnaire, contact: Contact, ou
 def record_connected_call(session: Session, phone_e164: str, now: datetime) -> None:
     """Note that a person answered at this number now (the per-number 24 h cap)."""
     table = NumberCall.__table__
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(table).values(phone_e164=phone_e164, last_call_at=now)
+    statement = dialect_insert(session)(table).values(phone_e164=phone_e164, last_call_at=now)
     session.execute(statement.on_conflict_do_update(index_elements=[table.c.phone_e164],
                                                     set_={"last_call_at": statement.excluded.last_call_at}))

@@ -72,10 +72,10 @@ def export_week(db: Database, registry: QuestionnaireRegistry, directory: Path, 
     rows = []
     for campaign_id in ids:
         with db.begin() as session:
-            workbook = results.write_export(session, registry, campaign_id, directory, now, record=False)
+            workbook, report = results.export_with_scores(session, registry, campaign_id, directory, now,
+                                                          record=False)
             campaign = campaigns.get_campaign(session, campaign_id)
             progress = campaigns.progress(session, campaign_id, now)
-            report = results.campaign_scores(session, registry, campaign_id)
             rows.append({
                 "campaign_id": campaign_id, "agency": campaign.agency.name, "campaign": campaign.name,
                 "status": campaign.status.value, "contacts": progress.contacts,
