@@ -44,8 +44,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         voices={"vi": settings.voice_vi, "en": settings.voice_en},
     )
 
-    from .web import api, voice
+    from .web import api, errors, voice
 
+    errors.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(voice.bp)
 

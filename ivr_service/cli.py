@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import sys
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -16,12 +17,13 @@ import click
 from werkzeug.serving import make_server
 
 from .app import create_app
+from .container import Services
 from .core.questionnaire import QuestionnaireError
 from .core.sampling import RULES, SampleRule
 from .persistence import migrate
 from .services import campaigns, frames, results
 from .services import sampling_report as sampling_report_service
-from .services.campaigns import CampaignError, NotFound
+from .services.errors import ServiceError
 from .settings import PROJECT_ROOT, Settings, SettingsError
 
 DEMO_FRAME = PROJECT_ROOT / "config" / "demo" / "transactions.csv"
@@ -37,25 +39,44 @@ DEMO_CAMPAIGN = {
 }
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        raise click.ClickException(f"configuration error: {exc}") from None
+class ConfigurationError(click.ClickException):
+    """A setting or questionnaire file is wrong: nothing was started (exit code 2)."""
+
+    exit_code = 2
+
+
+class SipasGroup(click.Group):
+    """Maps the errors every command may meet, once: a message naming the problem and a
+    non-zero exit, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            raise ConfigurationError(f"configuration error: {exc}") from None
+        except QuestionnaireError as exc:
+            raise ConfigurationError(f"questionnaire error: {exc}") from None
+        except ServiceError as exc:
+            raise click.ClickException(exc.message) from None
 
 
 def _app() -> Any:
-    try:
-        return create_app(_settings())
-    except QuestionnaireError as exc:
-        raise click.ClickException(f"questionnaire error: {exc}") from None
+    return create_app(Settings.from_env())
+
+
+def pass_services(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Build the app from the environment and pass its services as the first argument."""
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        return command(_app().extensions["sipas"], *args, **kwargs)
+    return run
 
 
 def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
-@click.group()
+@click.group(cls=SipasGroup)
 def cli() -> None:
     """SIPAS telephone survey service."""
 
@@ -68,21 +89,23 @@ def db() -> None:
 @db.command("upgrade")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
-    migrate.upgrade(_settings().database_url, revision)
-    click.echo(f"database at revision {migrate.current(_settings().database_url)}")
+    url = Settings.from_env().database_url
+    migrate.upgrade(url, revision)
+    click.echo(f"database at revision {migrate.current(url)}")
 
 
 @db.command("downgrade")
 @click.argument("revision", default="-1")
 def db_downgrade(revision: str) -> None:
-    migrate.downgrade(_settings().database_url, revision)
-    click.echo(f"database at revision {migrate.current(_settings().database_url)}")
+    url = Settings.from_env().database_url
+    migrate.downgrade(url, revision)
+    click.echo(f"database at revision {migrate.current(url)}")
 
 
 @db.command("check")
 def db_check() -> None:
     """Fail if the models and the migrated database differ."""
-    diffs = migrate.differences(_settings().database_url)
+    diffs = migrate.differences(Settings.from_env().database_url)
     if diffs:
         raise click.ClickException("models and migrations differ:\n" + "\n".join(map(str, diffs)))
     click.echo("models and migrations agree")
@@ -94,17 +117,13 @@ def db_check() -> None:
 @click.option("--rule", type=click.Choice(RULES), default=None, help="Sample-size rule (default seed002 tiers)")
 @click.option("--n", type=int, default=None, help="Sample size for --rule fixed")
 @click.option("--margin", type=float, default=None, help="e for --rule slovin/cochran (default 0.05)")
-def create_agency(code: str, name: str, rule: str | None, n: int | None, margin: float | None) -> None:
-    app = _app()
-    svc = app.extensions["sipas"]
+@pass_services
+def create_agency(svc: Services, code: str, name: str, rule: str | None, n: int | None, margin: float | None) -> None:
     sample_rule = None
     if rule:
         sample_rule = {"kind": rule, **({"n": n} if n else {}), **({"margin": margin} if margin else {})}
-    try:
-        with svc.db.begin() as session:
-            agency = campaigns.create_agency(session, code, name, svc.clock(), sample_rule=sample_rule)
-    except CampaignError as exc:
-        raise click.ClickException(str(exc)) from None
+    with svc.db.begin() as session:
+        agency = campaigns.create_agency(session, code, name, svc.clock(), sample_rule=sample_rule)
     click.echo(f"agency {agency.id} {agency.code}")
 
 
@@ -207,18 +226,14 @@ def _campaign_options(values: dict[str, Any]) -> dict[str, Any]:
 @click.option("--name", required=True)
 @click.option("--questionnaire", default="sipas-2024", show_default=True)
 @campaign_options
-def create_campaign(agency_id: int, name: str, questionnaire: str, **options: Any) -> None:
+@pass_services
+def create_campaign(svc: Services, agency_id: int, name: str, questionnaire: str, **options: Any) -> None:
     """Create a draft campaign (default: the Decree 91 calling window and retry policy)."""
-    app = _app()
-    svc = app.extensions["sipas"]
     given = _campaign_options(options)
     given.setdefault("timezone", svc.settings.timezone)
-    try:
-        with svc.db.begin() as session:
-            campaign = campaigns.create_campaign(session, svc.registry, agency_id=agency_id, name=name,
-                                                 questionnaire=questionnaire, now=svc.clock(), **given)
-    except (CampaignError, NotFound, QuestionnaireError) as exc:
-        raise click.ClickException(str(exc)) from None
+    with svc.db.begin() as session:
+        campaign = campaigns.create_campaign(session, svc.registry, agency_id=agency_id, name=name,
+                                             questionnaire=questionnaire, now=svc.clock(), **given)
     click.echo(f"campaign {campaign.id} ({campaign.status.value})")
 
 
@@ -227,19 +242,15 @@ def create_campaign(agency_id: int, name: str, questionnaire: str, **options: An
 @click.option("--name", default=None)
 @click.option("--questionnaire", default=None, help="Only while the campaign is a draft")
 @campaign_options
-def configure_campaign(campaign_id: int, **options: Any) -> None:
+@pass_services
+def configure_campaign(svc: Services, campaign_id: int, **options: Any) -> None:
     """Change the settings given; the others stay. Prints the campaign's settings."""
-    app = _app()
-    svc = app.extensions["sipas"]
     given = _campaign_options(options)
     if not given:
         raise click.UsageError("nothing to change: give at least one option (see --help)")
-    try:
-        with svc.db.begin() as session:
-            campaign = campaigns.configure_campaign(session, svc.registry, campaign_id, given)
-            config = campaigns.campaign_config(campaign)
-    except (CampaignError, NotFound) as exc:
-        raise click.ClickException(str(exc)) from None
+    with svc.db.begin() as session:
+        campaign = campaigns.configure_campaign(session, svc.registry, campaign_id, given)
+        config = campaigns.campaign_config(campaign)
     _echo_json({"id": campaign_id, **config})
 
 
@@ -255,25 +266,25 @@ def configure_campaign(campaign_id: int, **options: Any) -> None:
 @click.option("--replicates", type=int, default=1, show_default=True, help="Reserve waves")
 @click.option("--recent-days", type=int, default=90, show_default=True,
               help="Exclude numbers called in the last N days (0: off)")
+
+
 @click.option("--column", "columns", multiple=True, metavar="NAME=HEADER",
               help="Map a column we do not recognise, e.g. --column 'phone=ĐT di động'")
-def import_frame(campaign_id: int, path: Path, rule: str | None, n: int | None, seed: int | None, margin: float,
-                 encoding: str | None, reserve: float, replicates: int, recent_days: int,
+
+
+@pass_services
+def import_frame(svc: Services, campaign_id: int, path: Path, rule: str | None, n: int | None, seed: int | None,
+                 margin: float, encoding: str | None, reserve: float, replicates: int, recent_days: int,
                  columns: tuple[str, ...]) -> None:
     """Import a transaction list into a draft campaign and draw the sample."""
-    app = _app()
-    svc = app.extensions["sipas"]
-    try:
-        sample_rule = SampleRule(kind=rule, n=n, margin=margin) if rule else None
-        with svc.db.begin() as session:
-            campaign = campaigns.get_campaign(session, campaign_id, lock=True)
-            report = frames.import_and_sample(session, campaign, path, sample_rule,
-                                              seed if seed is not None else int(svc.clock().timestamp()),
-                                              svc.clock(), encoding=encoding, reserve_share=reserve,
-                                              replicates=replicates, recent_days=recent_days,
-                                              column_map=_column_map(columns))
-    except (frames.FrameError, CampaignError, NotFound, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    sample_rule = frames.sample_rule(rule, n, margin)
+    with svc.db.begin() as session:
+        campaign = campaigns.get_campaign(session, campaign_id, lock=True)
+        report = frames.import_and_sample(session, campaign, path, sample_rule,
+                                          seed if seed is not None else int(svc.clock().timestamp()),
+                                          svc.clock(), encoding=encoding, reserve_share=reserve,
+                                          replicates=replicates, recent_days=recent_days,
+                                          column_map=_column_map(columns))
     _echo_json(report.to_dict())
 
 
@@ -291,48 +302,38 @@ def _column_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--encoding", default=None, help="e.g. cp1258 for legacy Vietnamese files")
 @click.option("--column", "columns", multiple=True, metavar="NAME=HEADER", help="Map an unrecognised column")
-def preview_frame(path: Path, encoding: str | None, columns: tuple[str, ...]) -> None:
+@pass_services
+def preview_frame(svc: Services, path: Path, encoding: str | None, columns: tuple[str, ...]) -> None:
     """Validate a transaction list and report what an import would do; stores nothing."""
-    app = _app()
-    svc = app.extensions["sipas"]
-    try:
-        with svc.db.begin() as session:
-            _echo_json(frames.preview(session, path, svc.clock(), encoding=encoding,
-                                      column_map=_column_map(columns)).to_dict())
-    except frames.FrameError as exc:
-        raise click.ClickException(str(exc)) from None
+    with svc.db.begin() as session:
+        _echo_json(frames.preview(session, path, svc.clock(), encoding=encoding,
+                                  column_map=_column_map(columns)).to_dict())
 
 
 @cli.command("sampling-report")
 @click.argument("campaign_id", type=int)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write XLSX and CSV files into this directory")
-def sampling_report(campaign_id: int, out: Path | None) -> None:
+
+
+@pass_services
+def sampling_report(svc: Services, campaign_id: int, out: Path | None) -> None:
     """Per stratum and total: frame rows, eligible, excluded by reason, drawn, reserve."""
-    app = _app()
-    svc = app.extensions["sipas"]
-    try:
-        with svc.db.begin() as session:
-            campaign = campaigns.get_campaign(session, campaign_id)
-            click.echo(sampling_report_service.sampling_table(session, campaign).to_string(index=False))
-            if out is not None:
-                click.echo(str(sampling_report_service.write_sampling_report(session, campaign, out, svc.clock())))
-    except NotFound as exc:
-        raise click.ClickException(str(exc)) from None
+    with svc.db.begin() as session:
+        campaign = campaigns.get_campaign(session, campaign_id)
+        click.echo(sampling_report_service.sampling_table(session, campaign).to_string(index=False))
+        if out is not None:
+            click.echo(str(sampling_report_service.write_sampling_report(session, campaign, out, svc.clock())))
 
 
 @cli.command("release-reserve")
 @click.argument("campaign_id", type=int)
-def release_reserve(campaign_id: int) -> None:
+@pass_services
+def release_reserve(svc: Services, campaign_id: int) -> None:
     """Release the next reserve wave of a campaign's sample."""
-    app = _app()
-    svc = app.extensions["sipas"]
-    try:
-        with svc.db.begin() as session:
-            released = frames.release_reserve(session, campaigns.get_campaign(session, campaign_id, lock=True),
-                                              svc.clock())
-    except (frames.FrameError, NotFound) as exc:
-        raise click.ClickException(str(exc)) from None
+    with svc.db.begin() as session:
+        released = frames.release_reserve(session, campaigns.get_campaign(session, campaign_id, lock=True),
+                                          svc.clock())
     click.echo(f"released {released} reserve contacts")
 
 
@@ -347,51 +348,35 @@ def frame_template(path: Path) -> None:
 @cli.command("campaign")
 @click.argument("action", type=click.Choice(["start", "pause", "resume", "cancel"]))
 @click.argument("campaign_id", type=int)
-def campaign_action(action: str, campaign_id: int) -> None:
-    app = _app()
-    svc = app.extensions["sipas"]
-    try:
-        with svc.db.begin() as session:
-            campaign = campaigns.transition(session, campaign_id, action, svc.clock(), svc.registry)
-    except (CampaignError, NotFound) as exc:
-        raise click.ClickException(str(exc)) from None
+@pass_services
+def campaign_action(svc: Services, action: str, campaign_id: int) -> None:
+    with svc.db.begin() as session:
+        campaign = campaigns.transition(session, campaign_id, action, svc.clock(), svc.registry)
     click.echo(f"campaign {campaign.id} is {campaign.status.value}")
 
 
 @cli.command("progress")
 @click.argument("campaign_id", type=int)
-def progress(campaign_id: int) -> None:
-    app = _app()
-    svc = app.extensions["sipas"]
-    try:
-        with svc.db.begin() as session:
-            _echo_json(asdict(campaigns.progress(session, campaign_id, svc.clock())))
-    except NotFound as exc:
-        raise click.ClickException(str(exc)) from None
+@pass_services
+def progress(svc: Services, campaign_id: int) -> None:
+    with svc.db.begin() as session:
+        _echo_json(asdict(campaigns.progress(session, campaign_id, svc.clock())))
 
 
 @cli.command("scores")
 @click.argument("campaign_id", type=int)
-def scores(campaign_id: int) -> None:
-    app = _app()
-    svc = app.extensions["sipas"]
-    try:
-        with svc.db.begin() as session:
-            _echo_json(asdict(results.campaign_scores(session, svc.registry, campaign_id)))
-    except NotFound as exc:
-        raise click.ClickException(str(exc)) from None
+@pass_services
+def scores(svc: Services, campaign_id: int) -> None:
+    with svc.db.begin() as session:
+        _echo_json(asdict(results.campaign_scores(session, svc.registry, campaign_id)))
 
 
 @cli.command("export")
 @click.argument("campaign_id", type=int)
-def export(campaign_id: int) -> None:
-    app = _app()
-    svc = app.extensions["sipas"]
-    try:
-        with svc.db.begin() as session:
-            path = results.write_export(session, svc.registry, campaign_id, svc.settings.export_dir, svc.clock())
-    except NotFound as exc:
-        raise click.ClickException(str(exc)) from None
+@pass_services
+def export(svc: Services, campaign_id: int) -> None:
+    with svc.db.begin() as session:
+        path = results.write_export(session, svc.registry, campaign_id, svc.settings.export_dir, svc.clock())
     click.echo(str(path))
 
 
@@ -469,30 +454,16 @@ def serve(exit_when_done: bool) -> None:
 
 
 def _all_done(app: Any) -> bool:
-    from sqlalchemy import func, select
-
-    from .persistence.models import Campaign, CampaignStatus
-
     with app.extensions["sipas"].db.begin() as session:
-        return not session.scalar(select(func.count()).select_from(Campaign).where(
-            (Campaign.status == CampaignStatus.RUNNING)
-            | ((Campaign.status == CampaignStatus.COMPLETED) & Campaign.export_path.is_(None))))
+        return campaigns.all_settled(session)
 
 
 def _report(app: Any) -> None:
-    from sqlalchemy import select
-
-    from .persistence.models import Campaign
-
     with app.extensions["sipas"].db.begin() as session:
-        for campaign in session.scalars(select(Campaign).where(Campaign.export_path.is_not(None))
-                                        .order_by(Campaign.id.desc()).limit(1)):
+        campaign = campaigns.latest_exported(session)
+        if campaign is not None:
             click.echo(f"campaign {campaign.id} {campaign.status.value}; export: {campaign.export_path}")
 
 
 def main() -> None:
-    try:
-        cli(standalone_mode=True)
-    except SettingsError as exc:
-        click.echo(f"configuration error: {exc}", err=True)
-        sys.exit(2)
+    cli(standalone_mode=True)

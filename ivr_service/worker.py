@@ -7,6 +7,7 @@ lives in the database, so several workers can run side by side on PostgreSQL.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,13 +15,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
-from sqlalchemy import select
 
 from .container import Services
-from .persistence import tallies
-from .persistence.models import Campaign, CampaignStatus
 from .providers import VoiceProvider, build_provider
-from .services import dispatch, results, weekly
+from .services import dispatch, housekeeping, weekly
 from .web.urls import webhook_url
 
 log = logging.getLogger(__name__)
@@ -49,30 +47,10 @@ class Worker:
                                         timedelta(seconds=s.settings.stale_call_seconds))
 
     def housekeeping(self) -> list[int]:
-        """Fold progress tallies, start scheduled campaigns, close finished ones and export
-        any completed campaign that has no export yet (so a crash between the two is repaired next round). Runs
-        on one worker at a time across the cluster (a PostgreSQL advisory lock)."""
+        """Fold tallies, start and close campaigns, export completed ones (one worker at a
+        time across the cluster); returns the campaigns closed."""
         s = self.services
-        with s.db.cluster_lock("housekeeping") as mine:
-            if not mine:
-                return []
-            return self._housekeeping()
-
-    def _housekeeping(self) -> list[int]:
-        s = self.services
-        with s.db.begin() as session:
-            tallies.fold(session)
-        closed = dispatch.close_finished(s.db, s.clock(), s.registry)
-        for campaign_id in closed:
-            log.info("campaign %s completed", campaign_id)
-        with s.db.begin() as session:
-            pending = session.scalars(select(Campaign.id).where(
-                Campaign.status == CampaignStatus.COMPLETED, Campaign.export_path.is_(None))).all()
-        for campaign_id in pending:
-            with s.db.begin() as session:
-                path = results.write_export(session, s.registry, campaign_id, s.settings.export_dir, s.clock())
-            log.info("campaign %s exported to %s", campaign_id, path)
-        return closed
+        return housekeeping.run(s.db, s.registry, s.settings.export_dir, s.clock)
 
     def weekly_export(self) -> Path | None:
         """Write this week's CCHC export once it is due, once across the cluster."""
@@ -99,7 +77,7 @@ class Worker:
         return scheduler
 
     @staticmethod
-    def _guard(job):  # type: ignore[no-untyped-def]
+    def _guard(job: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
             try:
                 job()

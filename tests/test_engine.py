@@ -19,6 +19,7 @@ from ivr_service.persistence.models import (Attempt, AttemptStatus, Campaign, Co
 from ivr_service.providers import CallPlaced, CallRequest, CallState
 from ivr_service.services import campaigns, dispatch, frames
 from ivr_service.services.dispatch import Pacing
+from ivr_service.services.errors import InvalidInput
 
 ALWAYS = {"weekdays": list(range(7)), "parts": [["00:00", "23:59:59.999999"]], "public_holidays": None}
 FAST = {"max_attempts": 3, "min_gap_s": 0, "delays": {"busy": 60, "no_answer": 60, "failed": 60, "machine": 60,
@@ -42,6 +43,12 @@ class RecordingProvider:
 
     def close(self) -> None:
         pass
+
+
+def advance(svc: Any) -> list[int]:
+    """One lifecycle round, as housekeeping runs it; returns the campaigns closed."""
+    with svc.db.begin() as session:
+        return campaigns.advance(session, svc.clock(), svc.registry).closed
 
 
 def url_for(kind: str, token: str) -> str:
@@ -188,7 +195,7 @@ def test_a_queued_attempt_past_the_campaign_end_is_dropped_and_the_campaign_clos
     assert claim(app, pacing) == []
     assert one(app, select(Attempt.status)) == (AttemptStatus.CANCELED,)
     svc = app.extensions["sipas"]
-    assert dispatch.close_finished(svc.db, clock(), svc.registry) == [campaign_id]
+    assert advance(svc) == [campaign_id]
     assert one(app, select(Contact.status)) == (ContactStatus.DONE,)
 
 
@@ -286,7 +293,7 @@ def test_channel_plans_are_validated(app: Any) -> None:
                         ([{"channel": "voice", "max_attempts": 0}], "max_attempts"),
                         ([{"channel": "voice"}, {"channel": "voice"}], "twice"),
                         ([{"channel": "voice", "tries": 2}], "keys")):
-        with svc.db.begin() as session, pytest.raises(campaigns.CampaignError, match=words):
+        with svc.db.begin() as session, pytest.raises(InvalidInput, match=words):
             agency = campaigns.create_agency(session, uuid.uuid4().hex[:8], "Sở", svc.clock())
             campaigns.create_campaign(session, svc.registry, agency_id=agency.id, name="x",
                                       questionnaire="sipas-2024", now=svc.clock(), channel_plan=plan)
@@ -297,10 +304,10 @@ def test_a_campaign_with_a_future_start_is_scheduled_then_runs(app: Any, tmp_pat
     assert one(app, select(Campaign.status))[0].value == "scheduled"
     assert claim(app) == []
     svc = app.extensions["sipas"]
-    dispatch.close_finished(svc.db, clock(), svc.registry)
+    advance(svc)
     assert one(app, select(Campaign.status))[0].value == "scheduled"
     clock.advance(days=1)
-    dispatch.close_finished(svc.db, clock(), svc.registry)
+    advance(svc)
     assert one(app, select(Campaign.status).where(Campaign.id == campaign_id))[0].value == "running"
     assert len(claim(app)) == 2
 
@@ -324,11 +331,11 @@ def test_past_its_end_a_campaign_closes_with_a_disposition_for_everyone(app: Any
     status(app, claimed[0].token, "CA" + uuid.uuid4().hex, "no-answer", CallDuration="0")
     status(app, claimed[1].token, "CA" + uuid.uuid4().hex, "busy", CallDuration="0")
     svc = app.extensions["sipas"]
-    assert dispatch.close_finished(svc.db, clock(), svc.registry) == []          # a call is in progress
+    assert advance(svc) == []          # a call is in progress
     status(app, claimed[2].token, "CA" + uuid.uuid4().hex, "failed", ErrorCode="31005")
     clock.advance(hours=1)
     assert claim(app) == []                                                      # past the end: no calls
-    assert dispatch.close_finished(svc.db, clock(), svc.registry) == [campaign_id]
+    assert advance(svc) == [campaign_id]
     codes = sorted(scalars(app, select(Contact.disposition)))
     assert codes == ["3.12", "3.13", "3.16"]
     rates = one(app, select(Campaign.rates))[0]
@@ -351,7 +358,7 @@ def test_reaching_the_target_of_completes_stops_the_campaign(app: Any, client: A
     clock.advance(seconds=5)
     assert claim(app) == []                                    # target reached: nobody else is called
     svc = app.extensions["sipas"]
-    assert dispatch.close_finished(svc.db, clock(), svc.registry) == [campaign_id]
+    assert advance(svc) == [campaign_id]
     codes = sorted(scalars(app, select(Contact.disposition)))
     assert codes == ["1.1", "3.11", "3.11", "3.11", "3.11"]
 

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from ivr_service.core.sampling import SampleRule
 from ivr_service.persistence.models import Contact, OptOut
 from ivr_service.services import campaigns, frames
-from ivr_service.services.frame_reader import FrameError, parse_dates, read_frame
+from ivr_service.services.errors import Conflict, InvalidInput
+from ivr_service.services.frame_reader import parse_dates, read_frame
 
 HEADER = ["STT", "Số hồ sơ", "Tên thủ tục", "Lĩnh vực", "Người nộp", "SĐT", "Ngày tiếp nhận", "Ngày trả kết quả"]
 ROWS = [
@@ -90,11 +91,11 @@ def test_unicode_encodings_are_detected(tmp_path: Path, encoding: str) -> None:
 
 def test_legacy_code_page_needs_to_be_named(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "ds.csv", ROWS, encoding="cp1258")
-    with pytest.raises(FrameError, match="not UTF-8.*--encoding cp1258"):
+    with pytest.raises(InvalidInput, match="not UTF-8.*--encoding cp1258"):
         read_frame(path)
     frame, _ = read_frame(path, encoding="cp1258")
     assert frame["name"].iloc[1] == "Trần Thị Bình"
-    with pytest.raises(FrameError, match="unknown encoding"):
+    with pytest.raises(InvalidInput, match="unknown encoding"):
         read_frame(path, encoding="viscii-9")
 
 
@@ -102,11 +103,11 @@ def test_headers_without_diacritics_semicolons_and_an_explicit_mapping(tmp_path:
     path = tmp_path / "ds.csv"
     path.write_text("MA HO SO;LINH VUC;DIEN THOAI DI DONG;TRANG THAI\nHS-1;Dat dai;0912345678;Đã trả kết quả\n",
                     encoding="utf-8")
-    with pytest.raises(FrameError, match="no header row with a phone column"):
+    with pytest.raises(InvalidInput, match="no header row with a phone column"):
         read_frame(path)
     frame, report = read_frame(path, column_map={"phone": "Điện thoại di động"})
     assert report.columns["phone"] == "DIEN THOAI DI DONG" and frame["status"].iloc[0] == "Đã trả kết quả"
-    with pytest.raises(FrameError, match="unknown column"):
+    with pytest.raises(InvalidInput, match="unknown column"):
         read_frame(path, column_map={"telephone": "x"})
 
 
@@ -121,7 +122,7 @@ def test_headers_without_diacritics_semicolons_and_an_explicit_mapping(tmp_path:
 def test_unusable_files_say_why(tmp_path: Path, content: bytes, words: tuple[str, ...]) -> None:
     path = tmp_path / "ds.csv"
     path.write_bytes(content)
-    with pytest.raises(FrameError) as error:
+    with pytest.raises(InvalidInput) as error:
         read_frame(path)
     for word in words:
         assert word in str(error.value)
@@ -179,7 +180,7 @@ def test_import_reports_every_row_it_does_not_use(app: Any, draft: int, tmp_path
 def test_a_failed_import_changes_nothing(app: Any, draft: int, tmp_path: Path) -> None:
     svc = app.extensions["sipas"]
     good = write_csv(tmp_path / "good.csv", ROWS)
-    with pytest.raises(FrameError):
+    with pytest.raises(Conflict):
         with svc.db.begin() as session:
             campaign = campaigns.get_campaign(session, draft)
             frames.import_and_sample(session, campaign, good, SampleRule("census"), 1, svc.clock())
@@ -265,7 +266,7 @@ def test_releasing_reserve_waves_updates_weights(app: Any, draft: int, tmp_path:
         assert (stratum.reserve, stratum.weight) == (0, stratum.eligible / stratum.drawn)
         weights = set(session.scalars(select(Contact.stratum_weight).where(Contact.stratum_id == stratum.id)))
         assert weights == {stratum.weight}
-        with pytest.raises(FrameError, match="no reserve"):
+        with pytest.raises(Conflict, match="no reserve"):
             frames.release_reserve(session, campaigns.get_campaign(session, draft), svc.clock())
 
 

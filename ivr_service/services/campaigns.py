@@ -17,22 +17,8 @@ from ..core.sampling import SampleRule
 from ..persistence import tallies
 from ..persistence.models import (LIVE_ATTEMPT_STATUSES, Agency, Attempt, AttemptStatus, Campaign,
                                   CampaignStatus, Contact, ContactStatus)
-
-
-class CampaignError(ValueError):
-    """A campaign request that cannot be applied; the message says why.
-
-    ``status`` is the HTTP status the API answers: 400 for bad input, 409 when the
-    request conflicts with the current state.
-    """
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class NotFound(LookupError):
-    pass
+from .contacts import finish_contact, finish_with_answers
+from .errors import Conflict, InvalidInput, NotFound, invalid
 
 
 def create_agency(session: Session, code: str, name: str, now: datetime,
@@ -40,33 +26,45 @@ def create_agency(session: Session, code: str, name: str, now: datetime,
     """``sample_rule``: the agency's sample-size rule (kind, n, margin); seed-002 tiers if None."""
     code, name = code.strip(), name.strip()
     if not code or not name:
-        raise CampaignError("agency: code and name are required")
+        raise InvalidInput("agency: code and name are required", field="name" if code else "code")
     if sample_rule is not None:
         unknown = set(sample_rule) - {"kind", "n", "margin"}
         if unknown:
-            raise CampaignError(f"sample_rule: unknown key(s) {sorted(unknown)}; use kind, n, margin")
+            raise invalid("sample_rule", f"unknown key(s) {sorted(unknown)}; use kind, n, margin")
         try:
             SampleRule(kind=sample_rule.get("kind", "seed002"), n=sample_rule.get("n"),
                        margin=sample_rule.get("margin", 0.05))
         except (ValueError, TypeError) as exc:
-            raise CampaignError(f"sample_rule: {exc}") from None
+            raise invalid("sample_rule", str(exc)) from None
     if session.scalar(select(Agency.id).where(Agency.code == code)) is not None:
-        raise CampaignError(f"agency: code {code!r} is already used", status=409)
+        raise Conflict(f"agency: code {code!r} is already used", field="code")
     agency = Agency(code=code, name=name, sample_rule=sample_rule, created_at=now)
     session.add(agency)
     session.flush()
     return agency
 
 
+# Ids are INTEGER columns: a larger number names nothing (and would overflow the driver).
+MAX_ID = 2**31 - 1
+
+
 def get_agency(session: Session, agency_id: int) -> Agency:
-    agency = session.get(Agency, agency_id)
+    agency = session.get(Agency, agency_id) if 1 <= agency_id <= MAX_ID else None
     if agency is None:
         raise NotFound(f"agency {agency_id} not found")
     return agency
 
 
+def list_agencies(session: Session) -> list[Agency]:
+    return list(session.scalars(select(Agency).order_by(Agency.id)))
+
+
+def list_campaigns(session: Session) -> list[Campaign]:
+    return list(session.scalars(select(Campaign).order_by(Campaign.id)))
+
+
 def get_campaign(session: Session, campaign_id: int, lock: bool = False) -> Campaign:
-    campaign = session.get(Campaign, campaign_id, with_for_update=lock)
+    campaign = session.get(Campaign, campaign_id, with_for_update=lock) if 1 <= campaign_id <= MAX_ID else None
     if campaign is None:
         raise NotFound(f"campaign {campaign_id} not found")
     return campaign
@@ -116,18 +114,19 @@ def configure_campaign(session: Session, registry: QuestionnaireRegistry, campai
     change only in draft; a finished campaign changes no more."""
     unknown = sorted(set(changes) - set(CONFIG_FIELDS))
     if unknown:
-        raise CampaignError(f"unknown setting(s) {', '.join(unknown)}; expected {', '.join(CONFIG_FIELDS)}")
+        raise InvalidInput(f"unknown setting(s) {', '.join(unknown)}; expected {', '.join(CONFIG_FIELDS)}",
+                           field=unknown[0])
     campaign = get_campaign(session, campaign_id, lock=True)
     if campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED):
-        raise CampaignError(f"cannot configure campaign {campaign_id}: it is {campaign.status.value}", status=409)
+        raise Conflict(f"cannot configure campaign {campaign_id}: it is {campaign.status.value}")
     current = campaign_config(campaign)
     changed = {k: v for k, v in changes.items() if v != current[k]}
     for key in changed:
         if key in _DRAFT_ONLY and campaign.status is not CampaignStatus.DRAFT:
-            raise CampaignError(f"{key}: can change only while the campaign is a draft; it is "
-                                f"{campaign.status.value}", status=409)
+            raise Conflict(f"{key}: can change only while the campaign is a draft; it is {campaign.status.value}",
+                           field=key)
         if key in _NOT_WHILE_RUNNING and campaign.status is CampaignStatus.RUNNING:
-            raise CampaignError(f"{key}: pause the campaign first; it is running", status=409)
+            raise Conflict(f"{key}: pause the campaign first; it is running", field=key)
     if "timezone" in changed and "window" not in changed:
         changed["window"] = {**current["window"], "timezone": changed["timezone"]}
     config = _validated(registry, {**current, **changed})
@@ -141,76 +140,82 @@ def _validated(registry: QuestionnaireRegistry, config: dict[str, Any]) -> dict[
     window carrying the time zone, the channel plan in its stored form)."""
     config = dict(config)
     if not isinstance(config["name"], str) or not config["name"].strip():
-        raise CampaignError("name: required")
+        raise invalid("name", "required")
     config["name"] = config["name"].strip()
     questionnaire = config["questionnaire"]
     if questionnaire not in registry.keys():
-        raise CampaignError(f"questionnaire: unknown key {questionnaire!r}; available: {', '.join(registry.keys())}")
+        raise invalid("questionnaire", f"unknown key {questionnaire!r}; available: {', '.join(registry.keys())}")
     registry.get(questionnaire)  # fails here, not mid-call, if the file is broken
     for key in ("window", "retry"):
         if config[key] is not None and not isinstance(config[key], dict):
-            raise CampaignError(f"{key}: expected an object, got {config[key]!r}")
+            raise invalid(key, f"expected an object, got {config[key]!r}")
     config["window"] = {**(config["window"] or {}), "timezone": config["timezone"]}
     config["retry"] = config["retry"] or {}
-    try:
-        CallingWindow.from_dict(config["window"])
-        RetryPolicy.from_dict(config["retry"])
-    except ValueError as exc:
-        raise CampaignError(str(exc)) from None
+    for key, parse in (("window", CallingWindow.from_dict), ("retry", RetryPolicy.from_dict)):
+        try:
+            parse(config[key])
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field=key) from None
     rate = config["calls_per_second"]
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1000:
-        raise CampaignError(f"calls_per_second: expected more than 0 and at most 1000, got {rate!r}")
+        raise invalid("calls_per_second", f"expected more than 0 and at most 1000, got {rate!r}")
     if config["language"] not in ("vi", "en"):
-        raise CampaignError(f"language: expected vi or en, got {config['language']!r}")
+        raise invalid("language", f"expected vi or en, got {config['language']!r}")
     if config["resume_mode"] not in ("resume", "restart"):
-        raise CampaignError(f"resume_mode: expected resume or restart, got {config['resume_mode']!r}")
+        raise invalid("resume_mode", f"expected resume or restart, got {config['resume_mode']!r}")
     starts_at, ends_at = config["starts_at"], config["ends_at"]
     for label, moment in (("starts_at", starts_at), ("ends_at", ends_at)):
         if moment is not None and (not isinstance(moment, datetime) or moment.tzinfo is None):
             shown = moment.isoformat() if isinstance(moment, datetime) else repr(moment)
-            raise CampaignError(f"{label}: expected a date-time with a time zone, got {shown}")
+            raise invalid(label, f"expected a date-time with a time zone, got {shown}")
     if starts_at and ends_at and not starts_at < ends_at:
-        raise CampaignError("ends_at: must be after starts_at")
+        raise invalid("ends_at", "must be after starts_at")
     period_start, period_end = config["period_start"], config["period_end"]
     if period_start and period_end and period_end < period_start:
-        raise CampaignError("period_end: must not be before period_start")
+        raise invalid("period_end", "must not be before period_start")
     target = config["target_completes"]
     if target is not None and (isinstance(target, bool) or not isinstance(target, int)
                                or not 1 <= target <= 10_000_000):
-        raise CampaignError(f"target_completes: expected a positive whole number, got {target!r}")
+        raise invalid("target_completes", f"expected a positive whole number, got {target!r}")
     if not isinstance(config["spread"], bool):
-        raise CampaignError(f"spread: expected true or false, got {config['spread']!r}")
+        raise invalid("spread", f"expected true or false, got {config['spread']!r}")
     if config["spread"] and ends_at is None:
-        raise CampaignError("spread: needs ends_at (attempts are spread over the open days left)")
+        raise invalid("spread", "needs ends_at (attempts are spread over the open days left)")
     plan = config["channel_plan"]
     config["channel_plan"] = validate_channel_plan(plan) if plan is not None else []
     return config
 
 
-CHANNELS = ("voice", "sms")
+# The channels a campaign's plan may name (not the channels a questionnaire item is asked
+# on: that is ``core.questionnaire.CHANNELS``).
+PLAN_CHANNELS = ("voice", "sms")
 
 
 def validate_channel_plan(plan: Any) -> list[dict[str, Any]]:
     """``[{"channel": "voice", "max_attempts": 3}, {"channel": "sms", "max_attempts": 1}]``:
     the channels in the order they are tried, each at most once."""
     if not isinstance(plan, list) or not plan:
-        raise CampaignError("channel_plan: expected a non-empty list of steps such as "
-                            '[{"channel": "voice", "max_attempts": 3}]')
+        raise invalid("channel_plan", 'expected a non-empty list of steps such as '
+                                      '[{"channel": "voice", "max_attempts": 3}]')
     steps, seen = [], set()
     for number, step in enumerate(plan, start=1):
         if not isinstance(step, dict) or set(step) - {"channel", "max_attempts"}:
-            raise CampaignError(f"channel_plan step {number}: expected keys channel and max_attempts, got {step!r}")
+            raise _step_error(number, f"expected keys channel and max_attempts, got {step!r}")
         channel, attempts = step.get("channel"), step.get("max_attempts", 1)
-        if channel not in CHANNELS:
-            raise CampaignError(f"channel_plan step {number}: channel must be one of {', '.join(CHANNELS)}, "
+        if channel not in PLAN_CHANNELS:
+            raise _step_error(number, f"channel must be one of {', '.join(PLAN_CHANNELS)}, "
                                 f"got {channel!r}")
         if channel in seen:
-            raise CampaignError(f"channel_plan step {number}: channel {channel!r} appears twice")
+            raise _step_error(number, f"channel {channel!r} appears twice")
         if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 20:
-            raise CampaignError(f"channel_plan step {number}: max_attempts must be 1 to 20, got {attempts!r}")
+            raise _step_error(number, f"max_attempts must be 1 to 20, got {attempts!r}")
         seen.add(channel)
         steps.append({"channel": channel, "max_attempts": attempts})
     return steps
+
+
+def _step_error(number: int, detail: str) -> InvalidInput:
+    return InvalidInput(f"channel_plan step {number}: {detail}", field="channel_plan")
 
 
 _TRANSITIONS = {
@@ -228,15 +233,15 @@ def transition(session: Session, campaign_id: int, action: str, now: datetime,
     disposition (pass ``registry`` so partial interviews are classified by their answers);
     calls in progress finish and their contacts are closed when they end."""
     if action not in _TRANSITIONS:
-        raise CampaignError(f"action: expected one of {', '.join(_TRANSITIONS)}, got {action!r}")
+        raise invalid("action", f"expected one of {', '.join(_TRANSITIONS)}, got {action!r}")
     campaign = get_campaign(session, campaign_id, lock=True)
     allowed, target = _TRANSITIONS[action]
     if campaign.status not in allowed:
-        raise CampaignError(f"cannot {action} campaign {campaign_id}: it is {campaign.status.value}", status=409)
+        raise Conflict(f"cannot {action} campaign {campaign_id}: it is {campaign.status.value}")
     if action == "start":
         contacts = session.scalar(select(func.count()).select_from(Contact).where(Contact.campaign_id == campaign.id))
         if not contacts:
-            raise CampaignError(f"cannot start campaign {campaign_id}: it has no sampled contacts yet", status=409)
+            raise Conflict(f"cannot start campaign {campaign_id}: it has no sampled contacts yet")
         campaign.started_at = now
         if campaign.starts_at is not None and campaign.starts_at > now:
             target = CampaignStatus.SCHEDULED
@@ -247,6 +252,49 @@ def transition(session: Session, campaign_id: int, action: str, now: datetime,
         return campaign
     campaign.status = target
     return campaign
+
+
+@dataclass(frozen=True)
+class Advanced:
+    """What :func:`advance` did: campaigns started on schedule, campaigns closed."""
+
+    started: list[int]
+    closed: list[int]
+
+
+def advance(session: Session, now: datetime, registry: QuestionnaireRegistry | None = None) -> Advanced:
+    """Move every campaign along its lifecycle: start scheduled campaigns whose start has
+    come, close running or paused ones that are done (every contact final, target reached,
+    or past their end). Campaigns another worker holds are left for the next round."""
+    started, closed = [], []
+    for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.SCHEDULED)
+                                    .with_for_update(skip_locked=True)):
+        if campaign.starts_at is None or campaign.starts_at <= now:
+            campaign.status = CampaignStatus.RUNNING
+            started.append(campaign.id)
+    for campaign in session.scalars(select(Campaign).where(Campaign.status.in_(
+            [CampaignStatus.RUNNING, CampaignStatus.PAUSED])).with_for_update(skip_locked=True)):
+        if close_if_done(session, campaign, now, registry):
+            closed.append(campaign.id)
+    return Advanced(started, closed)
+
+
+def all_settled(session: Session) -> bool:
+    """No campaign is running and every completed one has its final export."""
+    return not session.scalar(select(func.count()).select_from(Campaign).where(
+        (Campaign.status == CampaignStatus.RUNNING)
+        | ((Campaign.status == CampaignStatus.COMPLETED) & Campaign.export_path.is_(None))))
+
+
+def unexported(session: Session) -> list[int]:
+    """Completed campaigns without their final export yet."""
+    return list(session.scalars(select(Campaign.id).where(
+        Campaign.status == CampaignStatus.COMPLETED, Campaign.export_path.is_(None)).order_by(Campaign.id)))
+
+
+def latest_exported(session: Session) -> Campaign | None:
+    return session.scalars(select(Campaign).where(Campaign.export_path.is_not(None))
+                           .order_by(Campaign.id.desc()).limit(1)).first()
 
 
 def completes(session: Session, campaign_id: int) -> int:
@@ -282,9 +330,6 @@ def close(session: Session, campaign: Campaign, now: datetime, status: CampaignS
           registry: QuestionnaireRegistry | None = None) -> None:
     """Give every waiting contact its final disposition (by its last attempt and any
     answers), record the AAPOR rates and set ``status``."""
-    from .contacts import finish_contact
-    from .voice import finish_with_answers
-
     q = registry.get(campaign.questionnaire_key) if registry is not None else None
     waiting = session.scalars(select(Contact).where(Contact.campaign_id == campaign.id,
                                                     Contact.status == ContactStatus.PENDING)).all()

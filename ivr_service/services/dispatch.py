@@ -34,13 +34,13 @@ from sqlalchemy.orm import Session
 from ..core.policy import CallingWindow, Outcome, RetryPolicy
 from ..core.questionnaire import QuestionnaireRegistry
 from ..persistence.db import Database, dialect_insert
-from ..persistence.models import (FINAL_ATTEMPT_STATUSES, LIVE_ATTEMPT_STATUSES, Attempt, AttemptStatus, Campaign,
+from ..persistence.models import (LIVE_ATTEMPT_STATUSES, Attempt, AttemptStatus, Campaign,
                                   CampaignStatus, Contact, ContactStatus, NumberCall, OptOut, PacingBucket)
 from ..providers import CallRequest, ProviderError, VoiceProvider
 from ..settings import Settings
-from . import campaigns as campaign_service
-from .contacts import finish_contact
-from .voice import call_status, settle_contact
+from . import campaigns, voice
+from .contacts import finish_contact, settle_contact
+from .errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def _claim_campaign(session: Session, campaign: Campaign, pacing: Pacing, now: d
     not_after = _not_after(campaign, window, now)
     if not_after is None:
         return []
-    if campaign.target_completes is not None and campaign_service.completes(session, campaign.id) >= \
+    if campaign.target_completes is not None and campaigns.completes(session, campaign.id) >= \
             campaign.target_completes:
         return []
     spread = _spread_cap(session, campaign, window, now)
@@ -379,13 +379,13 @@ def reconcile_stale(db: Database, registry: QuestionnaireRegistry, provider: Voi
     says as a status callback would, or close the call as lost when it does not know it."""
     with db.begin() as session:
         stale = session.execute(
-            select(Attempt.id, Attempt.token, Attempt.provider_id)
+            select(Attempt.id, Attempt.provider_id)
             .where(Attempt.provider == provider.name,
                    Attempt.status.in_([AttemptStatus.INITIATED, AttemptStatus.RINGING, AttemptStatus.IN_PROGRESS]),
                    Attempt.created_at < now - stale_after)
             .order_by(Attempt.created_at).limit(limit)).all()
     fixed = 0
-    for attempt_id, token, provider_id in stale:
+    for attempt_id, provider_id in stale:
         state = None
         if provider_id is not None:
             try:
@@ -393,36 +393,15 @@ def reconcile_stale(db: Database, registry: QuestionnaireRegistry, provider: Voi
             except ProviderError as exc:
                 log.warning("attempt %s: could not ask the provider (%s)", attempt_id, exc)
                 continue
-        if state is not None and state.status not in ("completed", "busy", "no-answer", "failed", "canceled"):
-            continue  # still live on the provider's side
-        status, duration, error = ((state.status, state.duration_s, None) if state is not None
-                                   else ("failed", None, "lost"))
-        with db.begin() as session:
-            attempt = session.get(Attempt, attempt_id)
-            assert attempt is not None
-            if attempt.status in FINAL_ATTEMPT_STATUSES:
-                continue
-            sid = attempt.provider_id or ("CA" + "0" * 32)
-            attempt.provider_id = sid
-            call_status(session, registry, token, sid, status, duration, error, None, now)
-            log.info("attempt %s: reconciled as %s (%s)", attempt_id, status,
-                     "provider" if state is not None else "unknown to the provider")
+        try:
+            with db.begin() as session:
+                closed = voice.reconcile_call(session, registry, attempt_id, state.status if state else None,
+                                              state.duration_s if state else None, now)
+        except InvalidInput as exc:
+            log.warning("attempt %s: the provider reports %s", attempt_id, exc)
+            continue
+        if closed:
+            log.info("attempt %s: reconciled as %s", attempt_id,
+                     state.status if state is not None else "lost (unknown to the provider)")
             fixed += 1
     return fixed
-
-
-def close_finished(db: Database, now: datetime, registry: QuestionnaireRegistry | None = None) -> list[int]:
-    """Start scheduled campaigns that are due; close running ones that are done (every
-    contact final, target reached, or past their end)."""
-    closed = []
-    with db.begin() as session:
-        for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.SCHEDULED)
-                                        .with_for_update(skip_locked=True)):
-            if campaign.starts_at is None or campaign.starts_at <= now:
-                campaign.status = CampaignStatus.RUNNING
-                log.info("campaign %s: scheduled start reached", campaign.id)
-        for campaign in session.scalars(select(Campaign).where(Campaign.status.in_(
-                [CampaignStatus.RUNNING, CampaignStatus.PAUSED])).with_for_update(skip_locked=True)):
-            if campaign_service.close_if_done(session, campaign, now, registry):
-                closed.append(campaign.id)
-    return closed

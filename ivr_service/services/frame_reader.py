@@ -20,6 +20,8 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
+from .errors import InvalidInput
+
 # Canonical column -> accepted headers, compared folded (no diacritics, lower case).
 HEADERS: Mapping[str, tuple[str, ...]] = {
     "transaction_code": ("ma ho so", "so ho so", "ma so ho so", "transaction code", "dossier code", "dossier no"),
@@ -38,14 +40,6 @@ HEADERS: Mapping[str, tuple[str, ...]] = {
 REQUIRED = ("phone", "field")
 TOTAL_MARKERS = ("tong", "tong cong", "cong", "total")
 HEADER_SCAN_ROWS = 30
-
-
-class FrameError(ValueError):
-    """The file cannot be used as a sampling frame; nothing was imported."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass
@@ -75,16 +69,16 @@ def _decode_raw(raw: bytes, name: str, encoding: str | None) -> str:
         try:
             return raw.decode(encoding)
         except LookupError:
-            raise FrameError(f"{name}: unknown encoding {encoding!r}; try utf-8, utf-16 or cp1258 (Windows Vietnamese)") from None
+            raise InvalidInput(f"{name}: unknown encoding {encoding!r}; try utf-8, utf-16 or cp1258 (Windows Vietnamese)") from None
         except UnicodeDecodeError as exc:
-            raise FrameError(f"{name}: cannot decode with {encoding}: byte {exc.start} ({raw[exc.start:exc.start + 1]!r}) "
+            raise InvalidInput(f"{name}: cannot decode with {encoding}: byte {exc.start} ({raw[exc.start:exc.start + 1]!r}) "
                              "is not valid; choose another --encoding") from None
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16")  # Excel's "Unicode text"
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise FrameError(f"{name}: not UTF-8 text (byte {exc.start} is {raw[exc.start:exc.start + 1]!r}); "
+        raise InvalidInput(f"{name}: not UTF-8 text (byte {exc.start} is {raw[exc.start:exc.start + 1]!r}); "
                          "if the file uses a legacy Vietnamese code page, pass --encoding cp1258") from None
 
 
@@ -92,16 +86,16 @@ def _read_table(source: str | Path | IO[bytes], encoding: str | None) -> tuple[p
     name = Path(str(getattr(source, "filename", None) or getattr(source, "name", None) or source)).name
     raw = source.read() if hasattr(source, "read") else Path(source).read_bytes()
     if raw.startswith(b"\xd0\xcf\x11\xe0"):
-        raise FrameError(f"{name}: old Excel 97-2003 (.xls) files are not supported; save it as .xlsx or CSV")
+        raise InvalidInput(f"{name}: old Excel 97-2003 (.xls) files are not supported; save it as .xlsx or CSV")
     if raw.startswith(b"PK\x03\x04"):
         try:
             table = pd.read_excel(io.BytesIO(raw), header=None, dtype=object)
         except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
-            raise FrameError(f"{name}: not a readable XLSX workbook ({exc})") from None
+            raise InvalidInput(f"{name}: not a readable XLSX workbook ({exc})") from None
         return table, name
     text = _decode(raw, name, encoding)
     if not text.strip():
-        raise FrameError(f"{name}: the file is empty")
+        raise InvalidInput(f"{name}: the file is empty")
     sample = "\n".join(text.splitlines()[:50])
     try:
         delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
@@ -111,7 +105,7 @@ def _read_table(source: str | Path | IO[bytes], encoding: str | None) -> tuple[p
         table = pd.read_csv(io.StringIO(text), header=None, dtype=str, sep=delimiter, keep_default_na=False,
                             skip_blank_lines=False)
     except (pd.errors.ParserError, ValueError) as exc:
-        raise FrameError(f"{name}: not a readable CSV file ({exc})") from None
+        raise InvalidInput(f"{name}: not a readable CSV file ({exc})") from None
     return table, name
 
 
@@ -139,7 +133,7 @@ def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
     wanted = {fold(v): k for k, v in (column_map or {}).items()}
     unknown = set(column_map or {}) - set(HEADERS)
     if unknown:
-        raise FrameError(f"column mapping: unknown column(s) {sorted(unknown)}; known: {', '.join(HEADERS)}")
+        raise InvalidInput(f"column mapping: unknown column(s) {sorted(unknown)}; known: {', '.join(HEADERS)}")
 
     def classify(cell: object) -> str | None:
         if not _blank(cell) and fold(cell) in wanted:
@@ -154,7 +148,7 @@ def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
             break
     if header_index is None:
         seen = [str(c) for c in (table.iloc[0] if len(table) else []) if not _blank(c)]
-        raise FrameError(f"{name}: no header row with a phone column in the first {HEADER_SCAN_ROWS} rows; "
+        raise InvalidInput(f"{name}: no header row with a phone column in the first {HEADER_SCAN_ROWS} rows; "
                          f"required columns: {', '.join(REQUIRED)}; first row holds: {', '.join(seen) or '(nothing)'}")
     header = list(table.iloc[header_index])
     above = list(table.iloc[header_index - 1]) if header_index else [None] * len(header)
@@ -171,7 +165,7 @@ def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
         missing.append("returned_on or status")
     if missing:
         found = [str(c) for c in header if not _blank(c)]
-        raise FrameError(f"{name}: required column(s) missing: {', '.join(missing)}; "
+        raise InvalidInput(f"{name}: required column(s) missing: {', '.join(missing)}; "
                          f"found columns: {', '.join(found)}")
     report.header_row = header_index + 1
     for index in range(header_index):

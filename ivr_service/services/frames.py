@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 from ..core import sampling
 from ..core.phones import normalise_many
 from ..persistence.models import Agency, Attempt, Campaign, CampaignStatus, Contact, ContactStatus, OptOut, Stratum
-from .frame_reader import FrameError, fold, parse_dates, read_frame
+from .errors import Conflict, InvalidInput, invalid
+from .frame_reader import fold, parse_dates, read_frame
 
-__all__ = ["FrameError", "FrameReport", "clean_frame", "import_and_sample", "preview", "release_reserve"]
+__all__ = ["FrameReport", "clean_frame", "import_and_sample", "preview", "release_reserve", "sample_rule"]
 
 RETURNED_STATUSES = ("da tra", "da tra ket qua", "tra ket qua", "hoan thanh", "da hoan thanh", "returned", "completed")
 RECENT_SURVEY_DAYS = 90
@@ -143,6 +144,12 @@ def preview(session: Session, source: str | Path | IO[bytes], now: datetime, enc
     return report
 
 
+# Bounds of the import parameters (the API's schema states them too).
+MAX_SEED = 2**31 - 1          # stored in an INTEGER column
+MAX_REPLICATES = 20
+MAX_RECENT_DAYS = 3650
+
+
 def import_and_sample(session: Session, campaign: Campaign, source: str | Path | IO[bytes],
                       rule: sampling.SampleRule | None, seed: int, now: datetime, encoding: str | None = None,
                       column_map: dict[str, str] | None = None, reserve_share: float = 0.0,
@@ -156,12 +163,15 @@ def import_and_sample(session: Session, campaign: Campaign, source: str | Path |
     if rule is None:
         rule = agency_rule(campaign.agency)
     if not 0 <= reserve_share <= 1:
-        raise FrameError(f"reserve: expected a share between 0 and 1, got {reserve_share}")
+        raise invalid("reserve", f"expected a share between 0 and 1, got {reserve_share}")
+    for name, value, low, high in (("seed", seed, 0, MAX_SEED), ("replicates", replicates, 1, MAX_REPLICATES),
+                                   ("recent_days", recent_days, 0, MAX_RECENT_DAYS)):
+        if not low <= value <= high:
+            raise invalid(name, f"expected {low} to {high}, got {value}")
     if campaign.status is not CampaignStatus.DRAFT:
-        raise FrameError(f"campaign {campaign.id} is {campaign.status.value}; only draft campaigns take a frame",
-                         status=409)
+        raise Conflict(f"campaign {campaign.id} is {campaign.status.value}; only draft campaigns take a frame")
     if session.scalar(select(func.count()).select_from(Contact).where(Contact.campaign_id == campaign.id)):
-        raise FrameError(f"campaign {campaign.id} already has a sample", status=409)
+        raise Conflict(f"campaign {campaign.id} already has a sample")
     frame, read = read_frame(source, encoding, column_map)
     report = FrameReport(seed=seed, header_row=read.header_row, columns=read.columns, ignored_rows=read.ignored_rows)
     frame = clean_frame(frame, session, report, now, (campaign.period_start, campaign.period_end),
@@ -171,7 +181,10 @@ def import_and_sample(session: Session, campaign: Campaign, source: str | Path |
     for _agency, group in frame.groupby("agency", sort=True):   # sample size per agency
         n = sampling.sample_size(len(group), rule)
         extra = math.ceil(n * reserve_share) if reserve_share > 0 else 0
-        samples.append(sampling.draw(group, "field", n, rng, reserve=extra, replicates=replicates))
+        try:
+            samples.append(sampling.draw(group, "field", n, rng, reserve=extra, replicates=replicates))
+        except ValueError as exc:   # a sample too small for its strata, no replicates
+            raise InvalidInput(f"sample: {exc}") from None
     sample = pd.concat(samples) if samples else frame.iloc[0:0].assign(stratum_weight=1.0, replicate=0)
     eligible = frame.groupby(["agency", "field"]).size().to_dict()
     keys = set(eligible) | set(report._rows_by_stratum)
@@ -209,12 +222,22 @@ def import_and_sample(session: Session, campaign: Campaign, source: str | Path |
     return report
 
 
+def sample_rule(kind: str | None, n: int | None = None, margin: float = 0.05) -> sampling.SampleRule | None:
+    """The sample-size rule a request names, or None for the agency's own rule."""
+    if kind is None:
+        return None
+    try:
+        return sampling.SampleRule(kind=kind, n=n, margin=margin)
+    except ValueError as exc:
+        raise invalid("rule", str(exc)) from None
+
+
 def agency_rule(agency: Agency) -> sampling.SampleRule:
     data = agency.sample_rule or {}
     try:
         return sampling.SampleRule(kind=data.get("kind", "seed002"), n=data.get("n"), margin=data.get("margin", 0.05))
     except ValueError as exc:
-        raise FrameError(f"agency {agency.code}: sample_rule: {exc}") from None
+        raise InvalidInput(f"agency {agency.code}: sample_rule: {exc}", field="sample_rule") from None
 
 
 def release_reserve(session: Session, campaign: Campaign, now: datetime) -> int:
@@ -223,7 +246,7 @@ def release_reserve(session: Session, campaign: Campaign, now: datetime) -> int:
     wave = session.scalar(select(func.min(Contact.replicate)).where(
         Contact.campaign_id == campaign.id, Contact.status == ContactStatus.RESERVE))
     if wave is None:
-        raise FrameError(f"campaign {campaign.id} has no reserve left to release", status=409)
+        raise Conflict(f"campaign {campaign.id} has no reserve left to release")
     released = session.scalars(select(Contact).where(
         Contact.campaign_id == campaign.id, Contact.status == ContactStatus.RESERVE, Contact.replicate == wave)).all()
     for contact in released:

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from ..core import flow
 from ..core.flow import AnswerStatus, Event, Finish, Response
-from ..core.policy import FINAL_OUTCOMES, Outcome, RetryPolicy
+from ..core.policy import Outcome
 from ..core.questionnaire import Item, Questionnaire, QuestionnaireRegistry
 from ..persistence.db import dialect_insert
 from ..persistence.models import (FINAL_ATTEMPT_STATUSES, Answer, Attempt, AttemptStatus, Campaign,
                                   CampaignStatus, Contact, ContactStatus, Interview, InterviewStatus, NumberCall)
-from .contacts import finish_contact, opt_out
+from .contacts import finish_contact, opt_out, settle_contact
+from .errors import Conflict, NotFound, invalid
 
 CALL_STATUSES = {
     "queued": AttemptStatus.INITIATED, "initiated": AttemptStatus.INITIATED,
@@ -32,14 +32,6 @@ CALL_STATUSES = {
 }
 _RANK = {AttemptStatus.QUEUED: 0, AttemptStatus.INITIATED: 1, AttemptStatus.RINGING: 2,
          AttemptStatus.IN_PROGRESS: 3}
-
-
-class WebhookError(ValueError):
-    """A webhook request that cannot be applied; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -53,18 +45,27 @@ class VoiceReply:
     keys_hint: tuple[str, ...] = ()         # valid keys, said after an invalid key
 
 
-def _attempt(session: Session, token: str, lock: bool = True) -> Attempt:
-    # One round trip for everything a webhook reads (webhooks are the hot path).
-    query = select(Attempt).where(Attempt.token == token).options(
+def _attempt(session: Session, token: str | None = None, attempt_id: int | None = None) -> Attempt:
+    """The attempt by its token (webhooks) or id (reconciliation), row-locked, with its
+    campaign, agency, contact, interview and answers in one round trip (webhooks are the
+    hot path)."""
+    where = Attempt.token == token if token is not None else Attempt.id == attempt_id
+    query = select(Attempt).where(where).with_for_update(of=Attempt).options(
         joinedload(Attempt.campaign).joinedload(Campaign.agency),
         joinedload(Attempt.contact).joinedload(Contact.interview).joinedload(Interview.answers),
     )
-    if lock:
-        query = query.with_for_update(of=Attempt)
     attempt = session.scalars(query).unique().one_or_none()
     if attempt is None:
-        raise WebhookError(f"unknown call attempt {token!r}", status=404)
+        raise NotFound(f"unknown call attempt {token if token is not None else attempt_id!r}")
     return attempt
+
+
+def _check_call(attempt: Attempt, call_sid: str) -> None:
+    """The first callback names the call; any later one must name the same call."""
+    if attempt.provider_id is None:
+        attempt.provider_id = call_sid
+    elif attempt.provider_id != call_sid:
+        raise Conflict(f"CallSid {call_sid!r} does not belong to this attempt", field="CallSid")
 
 
 def responses_for(q: Questionnaire, interview: Interview, attempt: Attempt,
@@ -113,10 +114,7 @@ def answer_call(session: Session, registry: QuestionnaireRegistry, token: str,
     campaign = attempt.campaign
     q = registry.get(campaign.questionnaire_key)
     lang = campaign.language
-    if attempt.provider_id is None:
-        attempt.provider_id = call_sid
-    elif attempt.provider_id != call_sid:
-        raise WebhookError(f"CallSid {call_sid!r} does not belong to this attempt", status=409)
+    _check_call(attempt, call_sid)
     if attempt.status in FINAL_ATTEMPT_STATUSES:
         return VoiceReply(lang, closing=q.messages["thanks"].get(lang))
     if answered_by and answered_by.startswith(("machine", "fax")):
@@ -149,17 +147,17 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
     """
     attempt = _attempt(session, token)
     if attempt.provider_id is not None and attempt.provider_id != call_sid:
-        raise WebhookError(f"CallSid {call_sid!r} does not belong to this attempt", status=409)
+        raise Conflict(f"CallSid {call_sid!r} does not belong to this attempt", field="CallSid")
     campaign = attempt.campaign
     q = registry.get(campaign.questionnaire_key)
     if not q.has_item(item_id):
-        raise WebhookError(f"item: {item_id!r} is not an item of questionnaire {q.key}")
+        raise invalid("item", f"{item_id!r} is not an item of questionnaire {q.key}")
     if digits is not None and len(digits) > 8:
-        raise WebhookError(f"Digits: expected at most 8 keys, got {len(digits)}")
+        raise invalid("Digits", f"expected at most 8 keys, got {len(digits)}")
     contact = attempt.contact
     interview = contact.interview
     if interview is None:
-        raise WebhookError("this call has not been answered yet", status=409)
+        raise Conflict("this call has not been answered yet")
     restart = campaign.resume_mode == "restart"
     responses = responses_for(q, interview, attempt, restart)
     current = flow.next_item(q, responses, "voice")
@@ -201,20 +199,48 @@ def call_status(session: Session, registry: QuestionnaireRegistry, token: str, c
                 status: str, duration: int | None, error_code: str | None, answered_by: str | None,
                 now: datetime) -> Attempt:
     """Apply a status callback. Late or out-of-order callbacks never undo a final status."""
-    new_status = CALL_STATUSES.get(status)
-    if new_status is None:
-        raise WebhookError(f"CallStatus: unknown value {status!r}; expected one of {sorted(CALL_STATUSES)}")
+    new_status = call_status_of(status)
     attempt = _attempt(session, token)
-    if attempt.provider_id is None:
-        attempt.provider_id = call_sid
-    elif attempt.provider_id != call_sid:
-        raise WebhookError(f"CallSid {call_sid!r} does not belong to this attempt", status=409)
+    _check_call(attempt, call_sid)
     if attempt.status in FINAL_ATTEMPT_STATUSES:
         return attempt
     if new_status not in FINAL_ATTEMPT_STATUSES:
         if _RANK[new_status] > _RANK.get(attempt.status, 0):
             attempt.status = new_status
         return attempt
+    end_call(session, registry, attempt, new_status, duration, error_code, answered_by, now)
+    return attempt
+
+
+def call_status_of(status: str) -> AttemptStatus:
+    """The attempt status for a provider's call status ("no-answer" → NO_ANSWER)."""
+    new_status = CALL_STATUSES.get(status)
+    if new_status is None:
+        raise invalid("CallStatus", f"unknown value {status!r}; expected one of {sorted(CALL_STATUSES)}")
+    return new_status
+
+
+def reconcile_call(session: Session, registry: QuestionnaireRegistry, attempt_id: int, status: str | None,
+                   duration: int | None, now: datetime) -> bool:
+    """Close a call that never reported a final status, by what the provider says of it
+    (``status``), or as failed and lost when the provider does not know it (``None``).
+    Returns False when a callback closed it meanwhile."""
+    attempt = _attempt(session, attempt_id=attempt_id)
+    if attempt.status in FINAL_ATTEMPT_STATUSES:
+        return False
+    if status is None:
+        end_call(session, registry, attempt, AttemptStatus.FAILED, None, "lost", None, now)
+        return True
+    new_status = call_status_of(status)
+    if new_status not in FINAL_ATTEMPT_STATUSES:
+        return False  # still live on the provider's side
+    end_call(session, registry, attempt, new_status, duration, None, None, now)
+    return True
+
+
+def end_call(session: Session, registry: QuestionnaireRegistry, attempt: Attempt, new_status: AttemptStatus,
+             duration: int | None, error_code: str | None, answered_by: str | None, now: datetime) -> None:
+    """Record a call's final status and outcome, then settle its contact."""
     attempt.status = new_status
     attempt.ended_at = now
     attempt.duration_s = duration
@@ -229,7 +255,6 @@ def call_status(session: Session, registry: QuestionnaireRegistry, token: str, c
         finish_contact(session, contact, outcome, now)
     else:
         settle_contact(session, q, contact, campaign, outcome, now, previous_start=attempt.created_at)
-    return attempt
 
 
 def _outcome(q: Questionnaire, attempt: Attempt, contact: Contact, campaign: Campaign,
@@ -261,60 +286,6 @@ def _outcome(q: Questionnaire, attempt: Attempt, contact: Contact, campaign: Cam
         flow.Disposition.BREAK_OFF: Outcome.BREAK_OFF,
     }[disposition]
     return outcome, flow.finish_of(q, responses, "voice") is Finish.COMPLETE
-
-
-def settle_contact(session: Session, q: Questionnaire, contact: Contact, campaign: Campaign,
-                   outcome: Outcome, now: datetime, previous_start: datetime | None = None) -> None:
-    """After an attempt's final outcome: schedule the next attempt, move the contact to the
-    next step of the channel plan, or finish it.
-
-    A contact who answered part of the questionnaire on an earlier call and is not reached
-    again ends as a partial or break-off by those answers, not as "no answer".
-    """
-    if campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED):
-        finish_with_answers(session, q, contact, outcome, now)
-        return
-    window = campaign.calling_window()
-    policy = RetryPolicy.from_dict(campaign.retry or {})
-    plan = channel_plan(campaign, policy)
-    step = next((i for i, s in enumerate(plan) if s["channel"] == contact.channel), 0)
-    policy = replace(policy, max_attempts=int(plan[step]["max_attempts"]))
-    retry_at = policy.next_attempt(outcome, contact.channel_attempts, now, window, previous_start=previous_start)
-    if retry_at is not None and (campaign.ends_at is None or retry_at < campaign.ends_at):
-        contact.status = ContactStatus.PENDING
-        contact.next_attempt_at = retry_at
-        return
-    if outcome not in FINAL_OUTCOMES and step + 1 < len(plan):
-        # Next channel of the plan (e.g. an SMS invitation after the calls).
-        next_at = window.next_open(now)
-        if next_at is not None and (campaign.ends_at is None or next_at < campaign.ends_at):
-            contact.channel = plan[step + 1]["channel"]
-            contact.channel_attempts = 0
-            contact.status = ContactStatus.PENDING
-            contact.next_attempt_at = next_at
-            return
-    finish_with_answers(session, q, contact, outcome, now)
-
-
-def channel_plan(campaign: Campaign, policy: RetryPolicy | None = None) -> list[dict[str, Any]]:
-    """The campaign's channel plan; by default voice only, up to the policy's attempts."""
-    if campaign.channel_plan:
-        return list(campaign.channel_plan)
-    policy = policy or RetryPolicy.from_dict(campaign.retry or {})
-    return [{"channel": "voice", "max_attempts": policy.max_attempts}]
-
-
-def finish_with_answers(session: Session, q: Questionnaire, contact: Contact, outcome: Outcome | None,
-                        now: datetime) -> None:
-    """Finish a contact; earlier answers make a non-final outcome a partial or break-off."""
-    interview = contact.interview
-    if outcome not in FINAL_OUTCOMES and interview is not None and interview.answers:
-        responses = {a.item_id: Response(a.value, AnswerStatus(a.status), a.digits)
-                     for a in interview.answers if q.has_item(a.item_id) and q.item(a.item_id).kind != "consent"}
-        if responses:
-            outcome = (Outcome.PARTIAL if flow.disposition(q, responses, "voice") is flow.Disposition.PARTIAL
-                       else Outcome.BREAK_OFF)
-    finish_contact(session, contact, outcome, now)
 
 
 def record_connected_call(session: Session, phone_e164: str, now: datetime) -> None:

@@ -15,8 +15,9 @@ from twilio.request_validator import (SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADE
                                       get_signature_algorithm)
 
 from ..services import voice
-from ..services.voice import WebhookError
+from ..services.errors import NotFound, ServiceError, invalid
 from .context import services
+from .errors import status_of
 from .twiml import render
 from .urls import webhook_url
 
@@ -63,31 +64,34 @@ def _twiml(body: str) -> Response:
     return Response(body, mimetype="text/xml")
 
 
-def _error(exc: WebhookError) -> Response:
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError) -> Response:
+    # The provider only logs the body; plain text keeps it readable in its debugger.
     current_app.logger.warning("webhook rejected: %s", exc)
-    return Response(str(exc) + "\n", status=exc.status, mimetype="text/plain")
+    return Response(exc.message + "\n", status=status_of(exc), mimetype="text/plain")
+
+
+def _token(token: str) -> str:
+    if not TOKEN.fullmatch(token):
+        raise NotFound(f"unknown call attempt {token[:40]!r}")
+    return token
 
 
 def _call_sid() -> str:
     sid = request.form.get("CallSid", "")
     if not CALL_SID.fullmatch(sid):  # fullmatch: '$' alone lets a trailing newline in
-        raise WebhookError(f"CallSid: expected 'CA' followed by 32 hex digits, got {sid[:40]!r}")
+        raise invalid("CallSid", f"expected 'CA' followed by 32 hex digits, got {sid[:40]!r}")
     return sid
 
 
 def _run(token: str, handler: Callable[..., voice.VoiceReply], **kwargs: object) -> Response:
     svc = services()
-    try:
-        if not TOKEN.fullmatch(token):
-            raise WebhookError(f"unknown call attempt {token[:40]!r}", status=404)
-        call_sid = _call_sid()
-        with svc.db.begin() as session:
-            reply = handler(session, svc.registry, token, call_sid, now=svc.clock(), **kwargs)
-            action = None
-            if reply.item is not None:
-                action = webhook_url(svc.settings.public_base_url, "gather", token, item=reply.item.id)
-    except WebhookError as exc:
-        return _error(exc)
+    token, call_sid = _token(token), _call_sid()
+    with svc.db.begin() as session:
+        reply = handler(session, svc.registry, token, call_sid, now=svc.clock(), **kwargs)
+        action = None
+        if reply.item is not None:
+            action = webhook_url(svc.settings.public_base_url, "gather", token, item=reply.item.id)
     return _twiml(render(reply, action, svc.voices))
 
 
@@ -100,13 +104,13 @@ def answer(token: str) -> Response:
 def gather(token: str) -> Response:
     item = request.args.get("item", "")
     if not ITEM.fullmatch(item):
-        return _error(WebhookError(f"item: expected an item id in the action URL, got {item[:40]!r}"))
+        raise invalid("item", f"expected an item id in the action URL, got {item[:40]!r}")
     digits = request.form.get("Digits")
     if digits is not None and not re.fullmatch(r"[0-9*#]*", digits):
-        return _error(WebhookError(f"Digits: expected keypad keys 0-9, * or #, got {digits[:20]!r}"))
+        raise invalid("Digits", f"expected keypad keys 0-9, * or #, got {digits[:20]!r}")
     request_key = request.headers.get("I-Twilio-Idempotency-Token")
     if request_key is not None and not 0 < len(request_key) <= 100:
-        return _error(WebhookError("I-Twilio-Idempotency-Token: expected 1 to 100 characters"))
+        raise invalid("I-Twilio-Idempotency-Token", "expected 1 to 100 characters")
     return _run(token, voice.gather, item_id=item, digits=digits, request_key=request_key)
 
 
@@ -114,22 +118,17 @@ def gather(token: str) -> Response:
 def status(token: str) -> Response:
     svc = services()
     form = request.form
-    try:
-        if not TOKEN.fullmatch(token):
-            raise WebhookError(f"unknown call attempt {token[:40]!r}", status=404)
-        call_sid = _call_sid()
-        duration = form.get("CallDuration")
-        # ASCII digits only ("²".isdigit() is true but int() rejects it), and small enough
-        # for the INTEGER column.
-        if duration is not None and not re.fullmatch(r"[0-9]{1,9}", duration):
-            raise WebhookError(f"CallDuration: expected whole seconds, got {duration[:20]!r}")
-        error_code = form.get("ErrorCode")
-        if error_code is not None and len(error_code) > 20:
-            raise WebhookError(f"ErrorCode: expected at most 20 characters, got {len(error_code)}")
-        with svc.db.begin() as session:
-            voice.call_status(session, svc.registry, token, call_sid, form.get("CallStatus", ""),
-                              int(duration) if duration else None, error_code or None,
-                              form.get("AnsweredBy"), svc.clock())
-    except WebhookError as exc:
-        return _error(exc)
+    token, call_sid = _token(token), _call_sid()
+    duration = form.get("CallDuration")
+    # ASCII digits only ("²".isdigit() is true but int() rejects it), and small enough
+    # for the INTEGER column.
+    if duration is not None and not re.fullmatch(r"[0-9]{1,9}", duration):
+        raise invalid("CallDuration", f"expected whole seconds, got {duration[:20]!r}")
+    error_code = form.get("ErrorCode")
+    if error_code is not None and len(error_code) > 20:
+        raise invalid("ErrorCode", f"expected at most 20 characters, got {len(error_code)}")
+    with svc.db.begin() as session:
+        voice.call_status(session, svc.registry, token, call_sid, form.get("CallStatus", ""),
+                          int(duration) if duration else None, error_code or None,
+                          form.get("AnsweredBy"), svc.clock())
     return Response(status=204)

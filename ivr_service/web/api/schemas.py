@@ -1,0 +1,212 @@
+"""Request and response schemas of the JSON API; the OpenAPI document is generated from them."""
+
+from __future__ import annotations
+
+from apiflask import Schema
+from apiflask.fields import Boolean, Date, DateTime, Dict, File, Float, Integer, List, Nested, String
+from apiflask.validators import Length, OneOf, Range
+
+from ...core.sampling import RULES
+from ...services.frames import MAX_RECENT_DAYS, MAX_REPLICATES, MAX_SEED
+
+class AgencyIn(Schema):
+    code = String(required=True, validate=Length(1, 40), metadata={"description": "Short unique code"})
+    name = String(required=True, validate=Length(1, 200))
+    sample_rule = Dict(load_default=None, metadata={
+        "description": "Sample-size rule: {kind: seed002|seed003|slovin|cochran|fixed|census, n, margin}"})
+
+
+class AgencyOut(Schema):
+    id = Integer()
+    code = String()
+    name = String()
+    sample_rule = Dict(allow_none=True)
+    created_at = DateTime()
+
+
+class CampaignIn(Schema):
+    agency_id = Integer(required=True)
+    name = String(required=True, validate=Length(1, 200))
+    questionnaire = String(load_default="sipas-2024")
+    timezone = String(load_default="Asia/Ho_Chi_Minh")
+    language = String(load_default="vi", validate=OneOf(["vi", "en"]))
+    calls_per_second = Float(load_default=1.0, validate=Range(min=0.01, max=1000))
+    resume_mode = String(load_default="resume", validate=OneOf(["resume", "restart"]))
+    window = Dict(load_default=None, metadata={
+        "description": "Calling window: weekdays (0 = Monday), parts [[\"08:00\", \"17:00\"]], closed_dates, "
+                       "public_holidays (\"VN\" or null). Default: Monday–Saturday 08:00–17:00 without holidays"})
+    retry = Dict(load_default=None, metadata={
+        "description": "Retry policy: max_attempts, delays {busy, no_answer, failed, machine, break_off, partial, "
+                       "canceled} in seconds, min_gap_s per number (default 86400)"})
+    period_start = Date(load_default=None)
+    period_end = Date(load_default=None)
+    starts_at = DateTime(load_default=None, metadata={"description": "No attempt before; ISO 8601 with offset"})
+    ends_at = DateTime(load_default=None, metadata={"description": "No attempt after; the campaign then closes"})
+    target_completes = Integer(load_default=None, validate=Range(min=1),
+                               metadata={"description": "Close once this many interviews are complete"})
+    channel_plan = List(Dict(), load_default=None, metadata={
+        "description": 'Channels in order, e.g. [{"channel": "voice", "max_attempts": 3}, '
+                       '{"channel": "sms", "max_attempts": 1}]'})
+    spread = Boolean(load_default=False, metadata={
+        "description": "Spread first attempts evenly over the open days left before ends_at"})
+
+
+class CampaignPatchIn(Schema):
+    """Only the fields sent change; null clears an optional one."""
+
+    name = String(validate=Length(1, 200))
+    questionnaire = String()
+    timezone = String()
+    language = String(validate=OneOf(["vi", "en"]))
+    calls_per_second = Float(validate=Range(min=0.01, max=1000))
+    resume_mode = String(validate=OneOf(["resume", "restart"]))
+    window = Dict(allow_none=True)
+    retry = Dict(allow_none=True)
+    period_start = Date(allow_none=True)
+    period_end = Date(allow_none=True)
+    starts_at = DateTime(allow_none=True)
+    ends_at = DateTime(allow_none=True)
+    target_completes = Integer(allow_none=True, validate=Range(min=1))
+    channel_plan = List(Dict(), allow_none=True)
+    spread = Boolean()
+
+
+class CampaignOut(Schema):
+    id = Integer()
+    agency_id = Integer()
+    name = String()
+    questionnaire_key = String()
+    status = String()
+    timezone = String()
+    language = String()
+    calls_per_second = Float()
+    resume_mode = String()
+    window = Dict()
+    retry = Dict()
+    period_start = Date(allow_none=True)
+    period_end = Date(allow_none=True)
+    starts_at = DateTime(allow_none=True)
+    ends_at = DateTime(allow_none=True)
+    target_completes = Integer(allow_none=True)
+    channel_plan = List(Dict())
+    spread = Boolean()
+    rates = Dict(allow_none=True)
+    sample_seed = Integer(allow_none=True)
+    frame_size = Integer(allow_none=True)
+    created_at = DateTime()
+    started_at = DateTime(allow_none=True)
+    completed_at = DateTime(allow_none=True)
+
+
+class ActionIn(Schema):
+    action = String(required=True, validate=OneOf(["start", "pause", "resume", "cancel"]))
+
+
+class PreviewIn(Schema):
+    file = File(required=True, metadata={"description": "CSV or XLSX transaction list"})
+    encoding = String(load_default=None, metadata={"description": "e.g. cp1258 for legacy files"})
+    columns = String(load_default=None, metadata={
+        "description": 'JSON object mapping our column names to headers as written, e.g. {"phone": "ĐT di động"}'})
+
+
+class FrameIn(PreviewIn):
+    rule = String(load_default=None, validate=OneOf(list(RULES)),
+                  metadata={"description": "Sample-size rule; default: the agency's rule (seed002 tiers)"})
+    n = Integer(load_default=None, validate=Range(min=1))
+    margin = Float(load_default=0.05, validate=Range(min=0.001, max=0.49))
+    seed = Integer(load_default=None, validate=Range(min=0, max=MAX_SEED))
+    reserve = Float(load_default=0.0, validate=Range(min=0, max=1),
+                    metadata={"description": "Reserve pool as a share of the sample"})
+    replicates = Integer(load_default=1, validate=Range(min=1, max=MAX_REPLICATES))
+    recent_days = Integer(load_default=90, validate=Range(min=0, max=MAX_RECENT_DAYS),
+                          metadata={"description": "Exclude numbers called in the last N days (0: off)"})
+
+
+class FrameOut(Schema):
+    rows = Integer()
+    header_row = Integer()
+    columns = Dict()
+    ignored_rows = List(Dict())
+    rejected = List(Dict())
+    excluded = Dict()
+    eligible = Integer()
+    drawn = Integer()
+    reserve = Integer()
+    strata = List(Dict())
+    seed = Integer(allow_none=True)
+    rule = Dict()
+
+
+class SamplingReportOut(Schema):
+    campaign_id = Integer()
+    seed = Integer(allow_none=True)
+    strata = List(Dict())
+
+
+class ReleaseOut(Schema):
+    released = Integer()
+
+
+class ProgressOut(Schema):
+    campaign_id = Integer()
+    status = String()
+    contacts = Integer()
+    by_status = Dict()
+    by_disposition = Dict()
+    attempts = Integer()
+    attempts_by_status = Dict()
+    attempts_last_hour = Integer()
+    attempts_per_hour = List(Dict(), metadata={
+        "description": "The last 24 local clock hours, oldest first: {hour, attempts}"})
+    calls_in_progress = Integer()
+    rates = Dict()
+
+
+class CriterionOut(Schema):
+    item_id = String()
+    factor = String(allow_none=True)
+    n = Integer()
+    n_satisfied = Integer()
+    n_dissatisfied = Integer()
+    n_no_opinion = Integer()
+    n_unanswered = Integer()
+    index = Float(allow_none=True)
+    ci_low = Float(allow_none=True)
+    ci_high = Float(allow_none=True)
+    mean = Float(allow_none=True)
+    weighted_index = Float(allow_none=True)
+    dissatisfied_flag = Boolean()
+
+
+class FactorOut(Schema):
+    factor = String()
+    index = Float(allow_none=True)
+    weighted_index = Float(allow_none=True)
+    n_criteria = Integer()
+    n = Integer()
+
+
+class ScoresOut(Schema):
+    questionnaire = String()
+    aggregation = String()
+    n_respondents = Integer()
+    service_index = Float(allow_none=True)
+    weighted_service_index = Float(allow_none=True)
+    overall = Nested(CriterionOut, allow_none=True)
+    factors = List(Nested(FactorOut))
+    criteria = List(Nested(CriterionOut))
+
+
+class ScoresQuery(Schema):
+    aggregation = String(load_default="mean_of_criteria", validate=OneOf(["mean_of_criteria", "pooled"]))
+
+
+class ExportOut(Schema):
+    path = String()
+
+
+class QuestionnaireOut(Schema):
+    key = String()
+    title = String()
+    version = Integer()
+    rated_items = Integer()
