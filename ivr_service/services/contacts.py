@@ -18,7 +18,8 @@ from ..core.policy import FINAL_OUTCOMES, Outcome, RetryPolicy
 from ..core.questionnaire import Questionnaire
 from ..persistence.models import Campaign, CampaignStatus, Contact, ContactStatus, InterviewStatus, OptOut
 
-_INTERVIEW_STATUS = {
+# Keyed by Outcome | None: a contact closed before any attempt has no outcome.
+_INTERVIEW_STATUS: dict[Outcome | None, InterviewStatus] = {
     Outcome.COMPLETED: InterviewStatus.COMPLETE,
     Outcome.PARTIAL: InterviewStatus.PARTIAL,
     Outcome.BREAK_OFF: InterviewStatus.BREAK_OFF,
@@ -35,7 +36,7 @@ def finish_contact(session: Session, contact: Contact, outcome: Outcome | None, 
     interview = contact.interview
     if interview is not None and interview.status is InterviewStatus.IN_PROGRESS:
         # A dropped interview with no attempts left: partial or break-off by its answers.
-        interview.status = _INTERVIEW_STATUS.get(outcome, InterviewStatus.BREAK_OFF)  # type: ignore[arg-type]
+        interview.status = _INTERVIEW_STATUS.get(outcome, InterviewStatus.BREAK_OFF)
         interview.ended_at = now
 
 
