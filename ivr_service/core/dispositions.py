@@ -72,7 +72,8 @@ def response_rates(codes: Iterable[str] | Mapping[str, int], e: float | None = N
             counts[group(code)] += n
     else:
         counts.update(group(code) for code in codes)
-    I, P, R, NC, O, U, NE = (counts[k] for k in ("I", "P", "R", "NC", "O", "UH", "NE"))
+    # AAPOR's own letters for the disposition groups, so the formulas read as in the standard
+    I, P, R, NC, O, U, NE = (counts[k] for k in ("I", "P", "R", "NC", "O", "UH", "NE"))  # noqa: E741
     if e is None:
         known = I + P + R + NC + O + NE
         e = (I + P + R + NC + O) / known if known else 1.0

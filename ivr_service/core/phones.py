@@ -124,7 +124,10 @@ def normalise_many(values: pd.Series) -> pd.DataFrame:
     string operations; everything else goes through :func:`normalise` one by one.
     """
     distinct = pd.unique(values.astype(str))
-    e164, kind, carrier, reason = [], [], [], []
+    e164: list[str | None] = []
+    kind: list[str] = []
+    carrier: list[str | None] = []
+    reason: list[str | None] = []
     for raw in distinct:
         fast = _fast_mobile(raw)
         if fast is not None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -282,7 +283,7 @@ def _parts(value: Any) -> tuple[DayPart, ...]:
     if not parts:
         raise ValueError("calling window: parts: at least one day part is required")
     parts.sort(key=lambda p: p.start)
-    for earlier, later in zip(parts, parts[1:]):
+    for earlier, later in pairwise(parts):
         if later.start < earlier.end:
             raise ValueError(f"calling window: parts: {earlier.start}–{earlier.end} overlaps "
                              f"{later.start}–{later.end}")

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar, overload
 
 import yaml
 
@@ -19,6 +19,9 @@ SECTION_KINDS = ("consent", "factor", "screening", "overall", "needs")
 CHANNELS = ("voice", "web")
 MESSAGE_KEYS = ("intro", "consent", "invalid", "thanks", "refused", "no_input", "sms_invitation")
 FACTORS = ("I", "II", "III", "IV", "V")
+
+_T = TypeVar("_T")
+_D = TypeVar("_D")
 
 
 class QuestionnaireError(ValueError):
@@ -186,18 +189,35 @@ class _Reader:
             raise self.fail(where, f"expected a mapping, got {type(value).__name__}")
         return value
 
-    def field(self, data: Mapping[str, Any], name: str, where: str, kind: type | tuple[type, ...],
-              required: bool = True, default: Any = None) -> Any:
+    @overload
+    def field(self, data: Mapping[str, Any], name: str, where: str, kind: type[_T],
+              required: Literal[True] = True) -> _T: ...
+
+    @overload
+    def field(self, data: Mapping[str, Any], name: str, where: str, kind: type[_T],
+              required: bool, default: None = None) -> _T | None: ...
+
+    @overload
+    def field(self, data: Mapping[str, Any], name: str, where: str, kind: type[_T],
+              required: bool, default: _D) -> _T | _D: ...
+
+    def field(self, data: Mapping[str, Any], name: str, where: str, kind: type,
+              required: bool = True, default: object = None) -> object:
         if name not in data or data[name] is None:
             if required:
                 raise self.fail(f"{where}.{name}" if where else name, "required field is missing")
             return default
         value = data[name]
         if isinstance(value, bool) or not isinstance(value, kind):
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
             raise self.fail(f"{where}.{name}" if where else name,
-                            f"expected {names}, got {value!r}")
+                            f"expected {kind.__name__}, got {value!r}")
         return value
+
+    @overload
+    def text(self, data: Mapping[str, Any], name: str, where: str, required: Literal[True] = True) -> Text: ...
+
+    @overload
+    def text(self, data: Mapping[str, Any], name: str, where: str, required: bool) -> Text | None: ...
 
     def text(self, data: Mapping[str, Any], name: str, where: str, required: bool = True) -> Text | None:
         loc = f"{where}.{name}" if where else name
@@ -240,7 +260,7 @@ def _parse_scale(reader: _Reader, scale_id: str, data: Any) -> Scale:
         options.append(Option(
             key=_key(reader, raw.get("key"), f"{loc}.key"),
             value=reader.field(raw, "value", loc, int),
-            label=reader.text(raw, "label", loc),  # type: ignore[arg-type]
+            label=reader.text(raw, "label", loc),
         ))
     keys = [o.key for o in options]
     values = [o.value for o in options]
@@ -357,22 +377,23 @@ def parse_questionnaire(data: Any, source: str = "<questionnaire>") -> Questionn
                 raise reader.fail(f"{loc}.scale", f"unknown scale {scale_id!r}; defined: {sorted(scales)}")
             scale = scales[scale_id]
             if kind in ("factor", "overall") and not scale.satisfied:
-                raise reader.fail(f"{loc}.scale", f"rated items need a scale with 'satisfied' values; {scale_id!r} has none")
+                raise reader.fail(f"{loc}.scale",
+                                  f"rated items need a scale with 'satisfied' values; {scale_id!r} has none")
             condition = section_condition
             if raw_item.get("ask_if") is not None:
                 condition = _parse_condition(reader, raw_item["ask_if"], f"{loc}.ask_if", seen_items)
             audio = reader.field(raw_item, "audio", loc, str, required=False)
             item = Item(
                 id=item_id, section=section_id, kind=kind, scale=scale,
-                text=reader.text(raw_item, "text", loc),  # type: ignore[arg-type]
-                voice=reader.text(raw_item, "voice", loc),  # type: ignore[arg-type]
-                sms=reader.text(raw_item, "sms", loc),  # type: ignore[arg-type]
+                text=reader.text(raw_item, "text", loc),
+                voice=reader.text(raw_item, "voice", loc),
+                sms=reader.text(raw_item, "sms", loc),
                 factor=factor, condition=condition,
                 channels=_parse_channels(reader, raw_item, loc, section_channels), audio=audio,
             )
             items.append(item)
             seen_items[item_id] = item
-        sections.append(Section(id=section_id, kind=kind, title=section_title,  # type: ignore[arg-type]
+        sections.append(Section(id=section_id, kind=kind, title=section_title,
                                 items=tuple(items), factor=factor))
 
     consent = [s for s in sections if s.kind == "consent"]
@@ -386,8 +407,8 @@ def parse_questionnaire(data: Any, source: str = "<questionnaire>") -> Questionn
         raise reader.fail("sections", "at least one factor section is required")
     if repeat_key in {k for scale in scales.values() for k in scale.valid_keys}:
         raise reader.fail("flow.repeat_key", f"{repeat_key!r} is also an answer key")
-    return Questionnaire(key=key, version=version, title=title, source=source_text,  # type: ignore[arg-type]
-                         max_invalid=max_invalid, repeat_key=repeat_key, messages=messages,  # type: ignore[arg-type]
+    return Questionnaire(key=key, version=version, title=title, source=source_text,
+                         max_invalid=max_invalid, repeat_key=repeat_key, messages=messages,
                          scales=scales, sections=tuple(sections))
 
 

@@ -101,7 +101,8 @@ def draw(frame: pd.DataFrame, stratum_column: str, n: int, seed: int | np.random
         raise ValueError("replicates must be at least 1")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     strata = frame[stratum_column].fillna("").astype(str)
-    members = strata.groupby(strata, sort=True).indices          # positions per stratum, one pass
+    # positions per stratum, one pass; the keys are the stratum strings (typed Hashable by pandas)
+    members = {str(k): v for k, v in strata.groupby(strata, sort=True).indices.items()}
     sizes = {k: len(v) for k, v in members.items()}
     alloc = allocate(sizes, n)
     spare = {k: sizes[k] - alloc.get(k, 0) for k in sizes}

@@ -70,7 +70,7 @@ class CitizenProfile:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"simulator profile: unknown setting(s) {sorted(unknown)}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**values)
 
     @classmethod

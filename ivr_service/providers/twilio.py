@@ -141,7 +141,7 @@ class TwilioProvider:
         if self.machine_detection != "off":
             options["machine_detection"] = self.machine_detection
         try:
-            call = self.client.calls.create(**options)  # type: ignore[arg-type]
+            call = self.client.calls.create(**options)
         except (TwilioRestException, requests.RequestException) as exc:
             raise classify(exc) from exc
         return CallPlaced(call.sid)

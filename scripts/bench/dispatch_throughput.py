@@ -68,12 +68,13 @@ def prepare(url: str, contacts: int) -> None:
             calls_per_second=1000)
         campaign.status = CampaignStatus.RUNNING
         session.execute(insert(Contact), [
-            {"campaign_id": campaign.id, "phone_e164": f"+8491{i:07d}", "field": "bench", "status": ContactStatus.PENDING,
-             "next_attempt_at": now, "created_at": now, "respondent_id": uuid.uuid4().hex} for i in range(contacts)])
+            {"campaign_id": campaign.id, "phone_e164": f"+8491{i:07d}", "field": "bench",
+             "status": ContactStatus.PENDING, "next_attempt_at": now, "created_at": now,
+             "respondent_id": uuid.uuid4().hex} for i in range(contacts)])
     svc.db.dispose()
 
 
-def work(url: str, batch: int, start_at: float, counts: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def work(url: str, batch: int, start_at: float, counts: multiprocessing.Queue[tuple[int, float]]) -> None:
     app = create_app(settings(url))
     svc = app.extensions["sipas"]
     provider = NoopProvider()
@@ -94,12 +95,12 @@ def run(url: str, contacts: int, workers: int, batch: int) -> tuple[float, int]:
     recreate_database(url)
     migrate.upgrade(url)
     prepare(url, contacts)
-    counts: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    counts: multiprocessing.Queue[tuple[int, float]] = multiprocessing.Queue()
     start_at = time.time() + 2.0  # every process connected before the clock starts
     processes = [multiprocessing.Process(target=work, args=(url, batch, start_at, counts)) for _ in range(workers)]
     for process in processes:
         process.start()
-    results = []
+    results: list[tuple[int, float]] = []
     while len(results) < workers:
         try:
             results.append(counts.get(timeout=1))

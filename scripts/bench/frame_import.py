@@ -56,7 +56,7 @@ def write_frame(path: Path, rows: int) -> None:
         out.write(f"Tổng cộng,,,,,,{rows}\n")
 
 
-def measure(url: str, frame: Path) -> dict[str, float]:
+def measure(url: str, frame: Path) -> dict[str, float | dict[str, int]]:
     """Runs in a child process so ru_maxrss is this import's own peak."""
     from ivr_service.core.sampling import SampleRule
     from ivr_service.persistence import migrate
@@ -78,7 +78,7 @@ def measure(url: str, frame: Path) -> dict[str, float]:
         campaign_id = campaign.id
     started = time.perf_counter()
     with db.begin() as session:
-        campaign = session.get(Campaign, campaign_id)
+        campaign = session.get_one(Campaign, campaign_id)
         report = frames.import_and_sample(session, campaign, frame, SampleRule("seed002"), 1, now,
                                           reserve_share=0.2, replicates=2)
     elapsed = time.perf_counter() - started

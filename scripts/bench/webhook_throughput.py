@@ -36,8 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from ivr_service import create_app  # noqa: E402
 from ivr_service.persistence import migrate  # noqa: E402
-from ivr_service.persistence.models import (Attempt, AttemptStatus, CampaignStatus, Contact,  # noqa: E402
-                                            ContactStatus, Interview)
+from ivr_service.persistence.models import Attempt, AttemptStatus, CampaignStatus, Contact, ContactStatus, Interview  # noqa: E402
 from ivr_service.providers import CallRequest  # noqa: E402
 from ivr_service.providers.simulator import CitizenProfile, HttpTransport, SimulatorProvider  # noqa: E402
 from ivr_service.services import campaigns  # noqa: E402

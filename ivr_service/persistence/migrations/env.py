@@ -1,6 +1,7 @@
 """Alembic environment: the URL comes from the Config built in ``migrate.py``."""
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from ivr_service.persistence.db import make_engine
 from ivr_service.persistence.models import Base
@@ -14,7 +15,10 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise SystemExit("no sqlalchemy.url in the Alembic config; migrate through ivr_service.persistence.migrate")
+    engine = make_engine(url)
     try:
         with engine.connect() as conn:
             _run(conn)
@@ -22,7 +26,7 @@ def run_migrations_online() -> None:
         engine.dispose()
 
 
-def _run(connection) -> None:
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

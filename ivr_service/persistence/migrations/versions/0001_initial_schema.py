@@ -1,12 +1,11 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -28,7 +27,8 @@ def upgrade() -> None:
     sa.Column('agency_id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('questionnaire_key', sa.String(length=80), nullable=False),
-    sa.Column('status', sa.Enum('draft', 'running', 'paused', 'completed', 'cancelled', name='campaign_status', native_enum=False, length=20), nullable=False),
+    sa.Column('status', sa.Enum('draft', 'running', 'paused', 'completed', 'cancelled',
+                                name='campaign_status', native_enum=False, length=20), nullable=False),
     sa.Column('timezone', sa.String(length=64), nullable=False),
     sa.Column('language', sa.String(length=5), nullable=False),
     sa.Column('period_start', sa.Date(), nullable=True),
@@ -59,7 +59,8 @@ def upgrade() -> None:
     sa.Column('field', sa.String(length=200), nullable=True),
     sa.Column('stratum_weight', sa.Float(), nullable=False),
     sa.Column('returned_on', sa.Date(), nullable=True),
-    sa.Column('status', sa.Enum('pending', 'active', 'done', name='contact_status', native_enum=False, length=20), nullable=False),
+    sa.Column('status', sa.Enum('pending', 'active', 'done',
+                                name='contact_status', native_enum=False, length=20), nullable=False),
     sa.Column('attempt_count', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('disposition', sa.String(length=8), nullable=True),
@@ -90,7 +91,9 @@ def upgrade() -> None:
     sa.Column('campaign_id', sa.Integer(), nullable=False),
     sa.Column('channel', sa.String(length=10), nullable=False),
     sa.Column('number', sa.Integer(), nullable=False),
-    sa.Column('status', sa.Enum('queued', 'initiated', 'ringing', 'in_progress', 'completed', 'busy', 'no_answer', 'failed', 'canceled', name='attempt_status', native_enum=False, length=20), nullable=False),
+    sa.Column('status', sa.Enum('queued', 'initiated', 'ringing', 'in_progress', 'completed', 'busy', 'no_answer',
+                                'failed', 'canceled',
+                                name='attempt_status', native_enum=False, length=20), nullable=False),
     sa.Column('outcome', sa.String(length=20), nullable=True),
     sa.Column('provider', sa.String(length=20), nullable=False),
     sa.Column('provider_id', sa.String(length=64), nullable=True),
@@ -116,7 +119,8 @@ def upgrade() -> None:
     sa.Column('contact_id', sa.Integer(), nullable=False),
     sa.Column('campaign_id', sa.Integer(), nullable=False),
     sa.Column('questionnaire_key', sa.String(length=80), nullable=False),
-    sa.Column('status', sa.Enum('in_progress', 'complete', 'partial', 'break_off', 'refused', name='interview_status', native_enum=False, length=20), nullable=False),
+    sa.Column('status', sa.Enum('in_progress', 'complete', 'partial', 'break_off', 'refused',
+                                name='interview_status', native_enum=False, length=20), nullable=False),
     sa.Column('current_item', sa.String(length=40), nullable=True),
     sa.Column('retries', sa.Integer(), nullable=False),
     sa.Column('repeats', sa.Integer(), nullable=False),

@@ -4,10 +4,10 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-23
 """
-from alembic import op
 import sqlalchemy as sa
-import ivr_service.persistence.models
+from alembic import op
 
+import ivr_service.persistence.models
 
 revision = '0004'
 down_revision = '0003'
@@ -28,14 +28,17 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('key', name=op.f('pk_pacing_buckets'))
     )
     with op.batch_alter_table('attempts', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('lease_until', ivr_service.persistence.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('lease_until', ivr_service.persistence.models.UTCDateTime(timezone=True),
+                                      nullable=True))
         batch_op.create_index('ix_attempts_campaign_status', ['campaign_id', 'status'], unique=False)
         batch_op.create_index('ix_attempts_campaign_created', ['campaign_id', 'created_at'], unique=False)
         batch_op.create_index('ix_attempts_status_lease', ['status', 'lease_until'], unique=False)
 
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('starts_at', ivr_service.persistence.models.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('ends_at', ivr_service.persistence.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('starts_at', ivr_service.persistence.models.UTCDateTime(timezone=True),
+                                      nullable=True))
+        batch_op.add_column(sa.Column('ends_at', ivr_service.persistence.models.UTCDateTime(timezone=True),
+                                      nullable=True))
         batch_op.add_column(sa.Column('target_completes', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('channel_plan', sa.JSON(), nullable=False, server_default='[]'))
         batch_op.add_column(sa.Column('spread', sa.Boolean(), nullable=False, server_default=sa.false()))

@@ -4,13 +4,11 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-23
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import ivr_service.persistence.models
-
 from ivr_service.persistence import tallies
-
 
 revision = '0005'
 down_revision = '0004'
