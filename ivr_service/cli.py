@@ -30,13 +30,12 @@ DEMO_FRAME = PROJECT_ROOT / "config" / "demo" / "transactions.csv"
 DEMO_AGENCY = ("DEMO-STNMT", "Sở Tài nguyên và Môi trường (demo)")
 # The demo calls simulated citizens only, so it may declare an always-open window and
 # fast retries; real campaigns keep the Decree 91 defaults.
-DEMO_CAMPAIGN = {
-    "window": {"weekdays": list(range(7)), "parts": [["00:00", "23:59:59.999999"]], "public_holidays": None},
-    "retry": {"max_attempts": 3, "delays": {"busy": 1, "no_answer": 1, "failed": 1, "machine": 1,
-                                           "partial": 1, "break_off": 1, "canceled": 1},
-              "min_gap_s": 0},  # simulated citizens: no 24 h per-number cap
-    "calls_per_second": 100.0,
-}
+DEMO_WINDOW: dict[str, Any] = {"weekdays": list(range(7)), "parts": [["00:00", "23:59:59.999999"]],
+                               "public_holidays": None}
+DEMO_RETRY: dict[str, Any] = {"max_attempts": 3, "delays": {"busy": 1, "no_answer": 1, "failed": 1, "machine": 1,
+                                                            "partial": 1, "break_off": 1, "canceled": 1},
+                              "min_gap_s": 0}  # simulated citizens: no 24 h per-number cap
+DEMO_CALLS_PER_SECOND = 100.0
 
 
 class ConfigurationError(click.ClickException):
@@ -388,7 +387,8 @@ def load_demo(app: Any, frame: Path = DEMO_FRAME, n: int = 200, seed: int = 2024
         agency = campaigns.create_agency(session, f"{DEMO_AGENCY[0]}-{now:%Y%m%d%H%M%S%f}", DEMO_AGENCY[1], now)
         campaign = campaigns.create_campaign(
             session, svc.registry, agency_id=agency.id, name=f"Demo {now:%Y-%m-%d %H:%M}",
-            questionnaire="sipas-2024", now=now, timezone=svc.settings.timezone, **DEMO_CAMPAIGN)
+            questionnaire="sipas-2024", now=now, timezone=svc.settings.timezone, window=DEMO_WINDOW,
+            retry=DEMO_RETRY, calls_per_second=DEMO_CALLS_PER_SECOND)
         frames.import_and_sample(session, campaign, frame, SampleRule("fixed", n), seed, now)
         campaigns.transition(session, campaign.id, "start", now)
         return campaign.id

@@ -15,8 +15,16 @@ from ..core.policy import CallingWindow, Outcome, RetryPolicy
 from ..core.questionnaire import QuestionnaireRegistry
 from ..core.sampling import SampleRule
 from ..persistence import tallies
-from ..persistence.models import (LIVE_ATTEMPT_STATUSES, Agency, Attempt, AttemptStatus, Campaign,
-                                  CampaignStatus, Contact, ContactStatus)
+from ..persistence.models import (
+    LIVE_ATTEMPT_STATUSES,
+    Agency,
+    Attempt,
+    AttemptStatus,
+    Campaign,
+    CampaignStatus,
+    Contact,
+    ContactStatus,
+)
 from .contacts import finish_contact, finish_with_answers
 from .errors import Conflict, InvalidInput, NotFound, invalid
 
@@ -337,14 +345,15 @@ def close(session: Session, campaign: Campaign, now: datetime, status: CampaignS
         select(Attempt.contact_id, Attempt.outcome).where(Attempt.campaign_id == campaign.id)
         .order_by(Attempt.id)).all()) if waiting else {}
     for contact in waiting:
-        outcome = Outcome(last[contact.id]) if last.get(contact.id) else None
+        previous = last.get(contact.id)
+        outcome = Outcome(previous) if previous else None
         if q is not None:
             finish_with_answers(session, q, contact, outcome, now)
         else:
             finish_contact(session, contact, outcome, now)
     codes = session.scalars(select(Contact.disposition).where(
         Contact.campaign_id == campaign.id, Contact.disposition.is_not(None))).all()
-    rates = response_rates(codes)
+    rates = response_rates([code for code in codes if code is not None])
     campaign.rates = {"counts": dict(rates.counts), "e": rates.e, "values": dict(rates.values)}
     campaign.status = status
     campaign.completed_at = now
@@ -397,7 +406,7 @@ def progress(session: Session, campaign_id: int, now: datetime) -> Progress:
     # One range scan of (campaign_id, created_at), bucketed by a CASE over the hour starts:
     # the same SQL on PostgreSQL and SQLite, and hours that follow the campaign's zone.
     bucket = case(*[(Attempt.created_at >= start, i) for i, start in reversed(list(enumerate(starts)))])
-    per_hour = dict(session.execute(
+    per_hour: dict[int, int] = dict(session.execute(
         select(bucket, func.count()).where(Attempt.campaign_id == campaign_id, Attempt.created_at >= starts[0])
         .group_by(bucket)).all())
     last_hour = session.scalar(select(func.count()).select_from(Attempt).where(

@@ -34,8 +34,18 @@ from sqlalchemy.orm import Session
 from ..core.policy import CallingWindow, Outcome, RetryPolicy
 from ..core.questionnaire import QuestionnaireRegistry
 from ..persistence.db import Database, dialect_insert
-from ..persistence.models import (LIVE_ATTEMPT_STATUSES, Attempt, AttemptStatus, Campaign,
-                                  CampaignStatus, Contact, ContactStatus, NumberCall, OptOut, PacingBucket)
+from ..persistence.models import (
+    LIVE_ATTEMPT_STATUSES,
+    Attempt,
+    AttemptStatus,
+    Campaign,
+    CampaignStatus,
+    Contact,
+    ContactStatus,
+    NumberCall,
+    OptOut,
+    PacingBucket,
+)
 from ..providers import CallRequest, ProviderError, VoiceProvider
 from ..settings import Settings
 from . import campaigns, voice
@@ -125,7 +135,8 @@ def _spread_cap(session: Session, campaign: Campaign, window: CallingWindow, now
             break
         days += 1
         local = opened.astimezone(ZoneInfo(window.timezone))
-        cursor = (local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)).astimezone(opened.tzinfo)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        cursor = (midnight + timedelta(days=1)).astimezone(opened.tzinfo)
     untouched = session.scalar(select(func.count()).select_from(Contact).where(
         Contact.campaign_id == campaign.id, Contact.status == ContactStatus.PENDING, Contact.attempt_count == 0))
     local_midnight = now.astimezone(ZoneInfo(window.timezone)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -244,8 +255,9 @@ def _claim_campaign(session: Session, campaign: Campaign, pacing: Pacing, now: d
     gap = _min_gap(campaign)
     recent = dict(session.execute(select(NumberCall.phone_e164, NumberCall.last_call_at).where(
         NumberCall.phone_e164.in_(phones), NumberCall.last_call_at > now - gap)).all()) if gap else {}
-    busy_numbers = set(session.scalars(select(Contact.phone_e164).join(Attempt, Attempt.contact_id == Contact.id)
-                                       .where(Contact.phone_e164.in_(phones), Attempt.status.in_(LIVE_ATTEMPT_STATUSES))))
+    busy_numbers = set(session.scalars(
+        select(Contact.phone_e164).join(Attempt, Attempt.contact_id == Contact.id)
+        .where(Contact.phone_e164.in_(phones), Attempt.status.in_(LIVE_ATTEMPT_STATUSES))))
     claimed: list[Claimed] = []
     attempts: list[tuple[Contact, Attempt]] = []
     seen: set[str] = set()
@@ -300,7 +312,7 @@ def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider
             renewed = session.execute(
                 update(Attempt).where(Attempt.id == claimed.attempt_id, Attempt.status == AttemptStatus.QUEUED,
                                       Attempt.provider_id.is_(None), Attempt.lease_until == claimed.lease_until)
-                .values(lease_until=now() + lease)).rowcount
+                .values(lease_until=now() + lease).returning(Attempt.id)).first()
         if not renewed:
             log.info("attempt %s: lease lost before placing; another worker has it", claimed.attempt_id)
             return

@@ -69,17 +69,19 @@ def _decode_raw(raw: bytes, name: str, encoding: str | None) -> str:
         try:
             return raw.decode(encoding)
         except LookupError:
-            raise InvalidInput(f"{name}: unknown encoding {encoding!r}; try utf-8, utf-16 or cp1258 (Windows Vietnamese)") from None
+            raise InvalidInput(f"{name}: unknown encoding {encoding!r}; "
+                               "try utf-8, utf-16 or cp1258 (Windows Vietnamese)") from None
         except UnicodeDecodeError as exc:
-            raise InvalidInput(f"{name}: cannot decode with {encoding}: byte {exc.start} ({raw[exc.start:exc.start + 1]!r}) "
-                             "is not valid; choose another --encoding") from None
+            bad = raw[exc.start:exc.start + 1]
+            raise InvalidInput(f"{name}: cannot decode with {encoding}: byte {exc.start} ({bad!r}) "
+                               "is not valid; choose another --encoding") from None
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16")  # Excel's "Unicode text"
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"{name}: not UTF-8 text (byte {exc.start} is {raw[exc.start:exc.start + 1]!r}); "
-                         "if the file uses a legacy Vietnamese code page, pass --encoding cp1258") from None
+                           "if the file uses a legacy Vietnamese code page, pass --encoding cp1258") from None
 
 
 def _read_table(source: str | Path | IO[bytes], encoding: str | None) -> tuple[pd.DataFrame, str]:
@@ -147,9 +149,9 @@ def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
             header_index = index
             break
     if header_index is None:
-        seen = [str(c) for c in (table.iloc[0] if len(table) else []) if not _blank(c)]
+        seen = ", ".join(str(c) for c in (table.iloc[0] if len(table) else []) if not _blank(c)) or "(nothing)"
         raise InvalidInput(f"{name}: no header row with a phone column in the first {HEADER_SCAN_ROWS} rows; "
-                         f"required columns: {', '.join(REQUIRED)}; first row holds: {', '.join(seen) or '(nothing)'}")
+                           f"required columns: {', '.join(REQUIRED)}; first row holds: {seen}")
     header = list(table.iloc[header_index])
     above = list(table.iloc[header_index - 1]) if header_index else [None] * len(header)
     columns: dict[int, str] = {}
@@ -164,9 +166,9 @@ def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
     if "returned_on" not in columns.values() and "status" not in columns.values():
         missing.append("returned_on or status")
     if missing:
-        found = [str(c) for c in header if not _blank(c)]
+        present = [str(c) for c in header if not _blank(c)]
         raise InvalidInput(f"{name}: required column(s) missing: {', '.join(missing)}; "
-                         f"found columns: {', '.join(found)}")
+                           f"found columns: {', '.join(present)}")
     report.header_row = header_index + 1
     for index in range(header_index):
         text = " ".join(str(c) for c in table.iloc[index] if not _blank(c))
@@ -177,7 +179,8 @@ def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
     whole.index = pd.RangeIndex(header_index + 2, header_index + 2 + len(whole))
     body = whole.iloc[:, list(columns)]
     body.columns = [columns[p] for p in columns]
-    empty = whole.isna() | whole.eq("")          # vectorised: no Python call per cell
+    # Vectorised: no Python call per cell. (pandas-stubs wrongly rejects a str for eq.)
+    empty = whole.isna() | whole.eq("")  # type: ignore[arg-type]
     blank = empty.all(axis=1)
     for row in body.index[blank]:
         report.ignored_rows.append({"row": int(row), "reason": "blank row", "text": ""})
@@ -187,7 +190,7 @@ def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
     texts = (candidates.map(lambda v: "" if _blank(v) else str(v)).agg(" ".join, axis=1) if len(candidates)
              else pd.Series([], dtype=object))
     totals = texts[texts.map(fold).map(lambda t: any(f" {t} ".startswith(f" {m} ") for m in TOTAL_MARKERS))]
-    for row, text in totals.items():
+    for row, text in zip(totals.index, totals, strict=True):   # the index holds file row numbers
         report.ignored_rows.append({"row": int(row), "reason": "totals row", "text": " ".join(text.split())[:120]})
     keep = ~blank
     keep[totals.index] = False

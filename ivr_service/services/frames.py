@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import numpy as np
 import pandas as pd
@@ -63,7 +63,7 @@ def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now:
     agency = _clean_text(frame["agency"]) if "agency" in frame else pd.Series("", index=frame.index)
     frame = frame.assign(field=_clean_text(frame["field"]),
                          agency=agency.where(agency != "", default_agency))
-    report._rows_by_stratum = frame.groupby(["agency", "field"]).size().to_dict()
+    report._rows_by_stratum = _per_stratum(frame)
     phones = _clean_text(frame["phone"])
     parsed = normalise_many(phones)  # once per distinct value
     e164 = phones.map(parsed["e164"])
@@ -124,15 +124,22 @@ def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now:
     return frame
 
 
+def _per_stratum(frame: pd.DataFrame) -> dict[tuple[str, str], int]:
+    """Rows per (agency, field) stratum."""
+    sizes = frame.groupby(["agency", "field"]).size()
+    # groupby keys are typed as any hashable value; here they are pairs of strings.
+    return {cast(tuple[str, str], key): int(count) for key, count in sizes.items()}
+
+
 def _exclude(report: FrameReport, reason: str, mask: pd.Series, frame: pd.DataFrame, total: bool = True) -> None:
     count = int(mask.sum())
     if not count:
         return
     if total:  # rejected rows are listed one by one instead
         report.excluded[reason] = report.excluded.get(reason, 0) + count
-    for key, number in frame[mask].groupby(["agency", "field"]).size().items():
+    for key, number in _per_stratum(frame[mask]).items():
         counts = report._by_stratum.setdefault(key, {})
-        counts[reason] = counts.get(reason, 0) + int(number)
+        counts[reason] = counts.get(reason, 0) + number
 
 
 def preview(session: Session, source: str | Path | IO[bytes], now: datetime, encoding: str | None = None,
@@ -186,7 +193,7 @@ def import_and_sample(session: Session, campaign: Campaign, source: str | Path |
         except ValueError as exc:   # a sample too small for its strata, no replicates
             raise InvalidInput(f"sample: {exc}") from None
     sample = pd.concat(samples) if samples else frame.iloc[0:0].assign(stratum_weight=1.0, replicate=0)
-    eligible = frame.groupby(["agency", "field"]).size().to_dict()
+    eligible = _per_stratum(frame)
     keys = set(eligible) | set(report._rows_by_stratum)
     strata: dict[tuple[str, str], Stratum] = {}
     for key in sorted(keys):
@@ -204,14 +211,15 @@ def import_and_sample(session: Session, campaign: Campaign, source: str | Path |
                               "reserve": stratum.reserve, "weight": stratum.weight})
     session.flush()
     contacts = [
-        Contact(campaign_id=campaign.id, phone_e164=row.phone_e164, phone_kind=row.phone_kind,
-                carrier=row.carrier if isinstance(row.carrier, str) else None, name=_text(getattr(row, "name", None)), transaction_code=_text(getattr(row, "transaction_code", None)),
-                field=row.field or None, stratum_id=strata[(row.agency, row.field)].id,
-                stratum_weight=strata[(row.agency, row.field)].weight or 1.0, replicate=int(row.replicate),
-                status=ContactStatus.PENDING if row.replicate == 0 else ContactStatus.RESERVE,
-                returned_on=_date(getattr(row, "returned_on", None)),
-                next_attempt_at=now if row.replicate == 0 else None, created_at=now)
-        for row in sample.itertuples(index=False)
+        Contact(campaign_id=campaign.id, phone_e164=row["phone_e164"], phone_kind=row["phone_kind"],
+                carrier=row["carrier"] if isinstance(row["carrier"], str) else None, name=_text(row.get("name")),
+                transaction_code=_text(row.get("transaction_code")),
+                field=row["field"] or None, stratum_id=strata[(row["agency"], row["field"])].id,
+                stratum_weight=strata[(row["agency"], row["field"])].weight or 1.0, replicate=int(row["replicate"]),
+                status=ContactStatus.PENDING if row["replicate"] == 0 else ContactStatus.RESERVE,
+                returned_on=_date(row.get("returned_on")),
+                next_attempt_at=now if row["replicate"] == 0 else None, created_at=now)
+        for row in sample.to_dict("records")
     ]
     session.add_all(contacts)
     campaign.sample_seed = seed

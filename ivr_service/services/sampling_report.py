@@ -9,6 +9,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -69,8 +70,8 @@ TEMPLATE_COLUMNS = [
 def frame_template() -> bytes:
     """An XLSX template of the accepted layout, in Vietnamese, with one example row."""
     workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    sheet.title = "Danh sách hồ sơ"
+    sheet = workbook.create_sheet("Danh sách hồ sơ", 0)
+    workbook.remove(workbook.worksheets[1])   # the default empty sheet
     sheet.append(["DANH SÁCH HỒ SƠ ĐÃ TRẢ KẾT QUẢ (mẫu nhập cho khảo sát SIPAS)"])
     sheet["A1"].font = Font(bold=True)
     sheet.append([])
@@ -79,7 +80,7 @@ def frame_template() -> bytes:
     for cell in sheet[3]:
         cell.font = Font(bold=True)
     for index, (name, _example, _note) in enumerate(TEMPLATE_COLUMNS, start=1):
-        sheet.column_dimensions[openpyxl.utils.get_column_letter(index)].width = max(14, len(name) + 4)
+        sheet.column_dimensions[get_column_letter(index)].width = max(14, len(name) + 4)
     guide = workbook.create_sheet("Hướng dẫn")
     guide.append(["Cột", "Ghi chú"])
     for name, _example, note in TEMPLATE_COLUMNS:

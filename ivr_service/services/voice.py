@@ -18,8 +18,17 @@ from ..core.flow import AnswerStatus, Event, Finish, Response
 from ..core.policy import Outcome
 from ..core.questionnaire import Item, Questionnaire, QuestionnaireRegistry
 from ..persistence.db import dialect_insert
-from ..persistence.models import (FINAL_ATTEMPT_STATUSES, Answer, Attempt, AttemptStatus, Campaign,
-                                  CampaignStatus, Contact, ContactStatus, Interview, InterviewStatus, NumberCall)
+from ..persistence.models import (
+    FINAL_ATTEMPT_STATUSES,
+    Answer,
+    Attempt,
+    AttemptStatus,
+    Campaign,
+    Contact,
+    Interview,
+    InterviewStatus,
+    NumberCall,
+)
 from .contacts import finish_contact, opt_out, settle_contact
 from .errors import Conflict, NotFound, invalid
 

@@ -69,4 +69,4 @@ def init_app(app: APIFlask) -> None:
         first = _first_field(error.detail) if error.status_code == 422 else None
         if first is not None:
             return body(f"{first[0]}: {first[1]}", first[0], error.detail), error.status_code, error.headers
-        return body(error.message, None, error.detail), error.status_code, error.headers
+        return body(error.message or "error", None, error.detail), error.status_code, error.headers

@@ -11,8 +11,12 @@ from collections.abc import Callable
 
 from apiflask import APIBlueprint
 from flask import Response, current_app, request
-from twilio.request_validator import (SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, RequestValidator,
-                                      get_signature_algorithm)
+from twilio.request_validator import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
 
 from ..services import voice
 from ..services.errors import NotFound, ServiceError, invalid

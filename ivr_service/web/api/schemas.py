@@ -9,6 +9,7 @@ from apiflask.validators import Length, OneOf, Range
 from ...core.sampling import RULES
 from ...services.frames import MAX_RECENT_DAYS, MAX_REPLICATES, MAX_SEED
 
+
 class AgencyIn(Schema):
     code = String(required=True, validate=Length(1, 40), metadata={"description": "Short unique code"})
     name = String(required=True, validate=Length(1, 200))
