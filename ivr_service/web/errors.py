@@ -17,8 +17,10 @@ from typing import Any
 
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
+from flask_wtf.csrf import CSRFError
 
 from ..services.errors import Conflict, InvalidInput, NotFound, ServiceError
+from .access import Forbidden, Unauthorized
 
 STATUS: dict[type[ServiceError], int] = {InvalidInput: 400, NotFound: 404, Conflict: 409}
 
@@ -63,6 +65,24 @@ def _first_field(detail: Any) -> tuple[str, str] | None:
 def init_app(app: APIFlask) -> None:
     app.config["HTTP_ERROR_SCHEMA"] = ERROR_SCHEMA
     app.config["VALIDATION_ERROR_SCHEMA"] = ERROR_SCHEMA
+
+    # Raised by the access guard before any view runs, so mapped for the whole app
+    # (the webhooks' blueprint answers its own errors in plain text).
+    @app.errorhandler(ServiceError)
+    def _service(exc: ServiceError) -> tuple[dict[str, Any], int]:
+        return service_error(exc)
+
+    @app.errorhandler(Unauthorized)
+    def _unauthorized(exc: Unauthorized) -> tuple[dict[str, Any], int, dict[str, str]]:
+        return body(str(exc)), 401, {"WWW-Authenticate": 'Bearer realm="sipas"'}
+
+    @app.errorhandler(Forbidden)
+    def _forbidden(exc: Forbidden) -> tuple[dict[str, Any], int]:
+        return body(str(exc)), 403
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError) -> tuple[dict[str, Any], int]:
+        return body(f"csrf_token: {exc.description}", "csrf_token"), 400
 
     @app.error_processor
     def http_error(error: HTTPError) -> tuple[dict[str, Any], int, Any]:

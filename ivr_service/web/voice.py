@@ -20,6 +20,7 @@ from twilio.request_validator import (
 
 from ..services import voice
 from ..services.errors import NotFound, ServiceError, invalid
+from .access import public
 from .context import services
 from .errors import status_of
 from .twiml import render
@@ -100,11 +101,13 @@ def _run(token: str, handler: Callable[..., voice.VoiceReply], **kwargs: object)
 
 
 @bp.post("/<token>/answer")
+@public
 def answer(token: str) -> Response:
     return _run(token, voice.answer_call, answered_by=request.form.get("AnsweredBy"))
 
 
 @bp.post("/<token>/gather")
+@public
 def gather(token: str) -> Response:
     item = request.args.get("item", "")
     if not ITEM.fullmatch(item):
@@ -119,6 +122,7 @@ def gather(token: str) -> Response:
 
 
 @bp.post("/<token>/status")
+@public
 def status(token: str) -> Response:
     svc = services()
     form = request.form

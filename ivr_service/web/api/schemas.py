@@ -211,3 +211,77 @@ class QuestionnaireOut(Schema):
     title = String()
     version = Integer()
     rated_items = Integer()
+
+
+class GrantIn(Schema):
+    role = String(required=True, validate=OneOf(["admin", "manager", "operator", "viewer"]))
+    agency_id = Integer(load_default=None, validate=Range(min=1, max=2**31 - 1), metadata={
+        "description": "The agency node the role applies to, with its subtree; null: the whole installation"})
+
+
+class GrantOut(Schema):
+    role = String()
+    agency_id = Integer(allow_none=True)
+
+
+class UserIn(Schema):
+    username = String(required=True, validate=Length(2, 60))
+    password = String(required=True, validate=Length(10, 1000), load_only=True)
+    display_name = String(load_default=None, validate=Length(1, 200))
+    grants = List(Nested(GrantIn), load_default=[])
+
+
+class UserPatchIn(Schema):
+    password = String(validate=Length(10, 1000), load_only=True)
+    active = Boolean()
+
+
+class UserOut(Schema):
+    id = Integer()
+    username = String()
+    display_name = String()
+    active = Boolean()
+    created_at = DateTime()
+    last_login_at = DateTime(allow_none=True)
+    grants = List(Nested(GrantOut))
+
+
+class TokenIn(Schema):
+    name = String(required=True, validate=Length(1, 200))
+    scopes = List(String(), required=True, metadata={"description": "e.g. [\"campaigns:read\", \"exports:write\"]"})
+    agency_id = Integer(load_default=None, validate=Range(min=1, max=2**31 - 1),
+                        metadata={"description": "The agency node (with its subtree) the token may act on"})
+    expires_at = DateTime(load_default=None)
+
+
+class TokenOut(Schema):
+    id = Integer()
+    prefix = String(metadata={"description": "Visible part: the token starts with sipas_<prefix>_"})
+    name = String()
+    scopes = List(String())
+    agency_id = Integer(allow_none=True)
+    created_at = DateTime()
+    expires_at = DateTime(allow_none=True)
+    last_used_at = DateTime(allow_none=True)
+    revoked_at = DateTime(allow_none=True)
+
+
+class IssuedTokenOut(TokenOut):
+    token = String(metadata={"description": "The whole token. Shown once; only its hash is stored"})
+
+
+class AuditQuery(Schema):
+    limit = Integer(load_default=100, validate=Range(min=1, max=1000))
+    before_id = Integer(load_default=None, validate=Range(min=1, max=2**63 - 1))
+    action = String(load_default=None, validate=Length(1, 60))
+
+
+class AuditOut(Schema):
+    id = Integer()
+    at = DateTime()
+    actor = String()
+    action = String()
+    target = String(allow_none=True)
+    agency_id = Integer(allow_none=True)
+    address = String(allow_none=True)
+    detail = Dict(allow_none=True)

@@ -1,0 +1,48 @@
+"""The audit log: who did what, when, from where. Entries are written in the same
+transaction as the action they record, so an action and its entry commit together or not
+at all; failed sign-ins are recorded in their own transaction. Phone numbers never go into
+an entry (opt-outs are recorded by a masked number)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..core.access import Principal
+from ..persistence.models import AuditEntry
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a principal from the web edge, or the command line's operating-system user."""
+
+    label: str                      # "user:3 an", "token:5 mot-cua", "cli:root", "anonymous"
+    address: str | None = None      # the client's address, for web requests
+
+    @classmethod
+    def of(cls, principal: Principal, address: str | None) -> Actor:
+        return cls(f"{principal.kind}:{principal.id} {principal.name}", address)
+
+
+def record(session: Session, actor: Actor, action: str, now: datetime, target: str | None = None,
+           agency_id: int | None = None, **detail: Any) -> None:
+    session.add(AuditEntry(at=now, actor=actor.label[:120], action=action, target=target, agency_id=agency_id,
+                           address=actor.address, detail=detail or None))
+
+
+def entries(session: Session, limit: int = 100, before_id: int | None = None, action: str | None = None,
+            agencies: set[int] | None = None) -> list[AuditEntry]:
+    """Newest first; ``before_id`` pages back; ``agencies`` limits to entries about those
+    agencies (None: all)."""
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 1000)))
+    if before_id is not None:
+        query = query.where(AuditEntry.id < before_id)
+    if action is not None:
+        query = query.where(AuditEntry.action == action)
+    if agencies is not None:
+        query = query.where(AuditEntry.agency_id.in_(agencies))
+    return list(session.scalars(query))

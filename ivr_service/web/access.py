@@ -1,0 +1,148 @@
+"""Every route has an access rule, checked once, before the view runs.
+
+A view is marked either ``@public`` (signed webhooks, health, static files, the sign-in
+page) or ``@requires(permission, target=...)``. The guard (``before_request``) finds the
+caller (an API token in ``Authorization: Bearer``, else the session cookie), answers 401
+when there is none, 403 when the caller holds the permission nowhere, and 404 when the
+campaign or agency the route names is outside the caller's part of the agency tree, so
+ids cannot be probed. A route with no rule is refused (and the route-matrix test fails),
+so a new route cannot be reachable by accident. Cookie-authenticated writes must carry a
+CSRF token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import Flask, g, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFProtect
+
+from ..core.access import Permission, Principal
+from ..services import access, campaigns
+from ..services.audit import Actor
+from ..services.errors import NotFound
+from .context import services
+
+F = TypeVar("F", bound=Callable[..., Any])
+csrf = CSRFProtect()
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class Rule:
+    permission: Permission | None     # None: any signed-in caller
+    target: str | None = None         # "campaign" or "agency": the view argument to check in scope
+    public: bool = False
+
+
+def public(view: F) -> F:
+    view._access = Rule(None, public=True)  # type: ignore[attr-defined]
+    return view
+
+
+def requires(permission: Permission | None, target: str | None = None) -> Callable[[F], F]:
+    """The caller must hold ``permission``; with ``target`` ("campaign", "agency"), on the
+    agency of the campaign or agency the route names (``campaign_id`` / ``agency_id``)."""
+    def mark(view: F) -> F:
+        view._access = Rule(permission, target)  # type: ignore[attr-defined]
+        return view
+    return mark
+
+
+# Endpoints we do not write ourselves: the OpenAPI document and its viewer need a
+# signed-in caller (the spec holds no data, but nothing answers anonymously except the
+# webhooks, health and static files); static files are public.
+BUILT_IN_RULES = {
+    "static": Rule(None, public=True),
+    "openapi.spec": Rule(None),
+    "openapi.docs": Rule(None),
+}
+
+
+class Unauthorized(Exception):
+    """No valid credentials: 401."""
+
+
+class Forbidden(Exception):
+    """Valid credentials without the permission: 403."""
+
+
+def rule_for(app: Flask, endpoint: str | None) -> Rule | None:
+    if endpoint is None:
+        return None
+    view = app.view_functions.get(endpoint)
+    rule = getattr(view, "_access", None)
+    if rule is None:
+        rule = BUILT_IN_RULES.get(endpoint)
+    return rule
+
+
+def principal() -> Principal:
+    """The caller of the current request (after the guard ran)."""
+    found: Principal = g.principal
+    return found
+
+
+def actor() -> Actor:
+    return Actor.of(principal(), request.remote_addr)
+
+
+def _authenticate() -> tuple[Principal | None, bool]:
+    """The caller and whether it came from the session cookie."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return None, False
+        svc = services()
+        with svc.db.begin() as session:
+            return access.token_principal(session, presented.strip(), svc.clock()), False
+    if current_user.is_authenticated:
+        return current_user.principal, True
+    return None, False
+
+
+def _target_agency(rule: Rule) -> int | None:
+    args = request.view_args or {}
+    svc = services()
+    with svc.db.begin() as session:
+        if rule.target == "campaign":
+            return campaigns.get_campaign(session, int(args["campaign_id"])).agency_id
+        if rule.target == "agency":
+            return campaigns.get_agency(session, int(args["agency_id"])).id
+    raise ValueError(f"unknown access target {rule.target!r}")
+
+
+def guard() -> None:
+    from flask import current_app
+
+    rule = rule_for(current_app, request.endpoint)
+    if request.endpoint is None:
+        return    # no such route: 404 or 405 follows
+    if rule is not None and rule.public:
+        return
+    found, from_cookie = _authenticate()
+    if found is None:
+        raise Unauthorized("sign in or send an API token (Authorization: Bearer sipas_…)")
+    g.principal = found
+    if rule is None:
+        raise Forbidden(f"no access rule for {request.endpoint}")
+    if from_cookie and request.method not in SAFE_METHODS:
+        csrf.protect()
+    if rule.permission is None:
+        return
+    if not found.holds(rule.permission):
+        raise Forbidden(f"this needs the {rule.permission.value} permission")
+    if rule.target is not None:
+        agency_id = _target_agency(rule)
+        svc = services()
+        with svc.db.begin() as session:
+            try:
+                access.check(session, found, rule.permission, agency_id)
+            except NotFound:
+                # Out of scope answers as if absent, naming what the route named.
+                name = rule.target
+                raise NotFound(f"{name} {(request.view_args or {})[f'{name}_id']} not found") from None
