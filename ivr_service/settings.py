@@ -1,17 +1,28 @@
 """Service settings, read from environment variables and validated at start-up.
 
-Every setting has a documented default that suits a laptop (SQLite + simulator).
-A missing or malformed value raises :class:`SettingsError` naming the variable and
-the form it expects, so the process stops before it serves anything.
+Each setting is declared once, as a field of :class:`Settings` built with
+:func:`setting`: its type annotation, default, bounds or choices, extra checks and help
+text. The environment variable (``SIPAS_`` + the field name in capitals), the parsing,
+the per-setting validation and the README table (:func:`markdown_table`, written by
+``scripts/settings_table.py``) all come from that declaration; only the rules that tie
+several settings together are spelled out in :meth:`Settings.validate`.
+
+Every setting has a default that suits a laptop (SQLite + simulator). A missing or
+malformed value raises :class:`SettingsError` naming the variable and the form it
+expects, so the process stops before it serves anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+import re
+import types
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,6 +35,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
 PROVIDERS = ("simulator", "twilio")
 MACHINE_DETECTION = ("off", "Enable", "DetectMessageEnd")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SIMULATOR_AUTH_TOKEN = "sipas-simulator-development-token"  # not a secret: simulator only
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -34,69 +46,144 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class Spec:
+    """What a setting allows and how the README describes it (kept in its field's metadata).
+
+    Numeric settings always have both bounds: an unbounded one would let a typo such as
+    ``1e99`` through to a scheduler or a SQL ``LIMIT`` that cannot take it."""
+
+    help: str
+    low: float | None = None
+    high: float | None = None
+    above: bool = False                      # the value must exceed ``low``, not just reach it
+    unit: str | None = None                  # "seconds": read as "a number of seconds"
+    choices: tuple[str, ...] = ()
+    # Raises ValueError saying what it expected; the variable name is prefixed to it.
+    check: Callable[[Any], object] | None = None
+    default_text: str | None = None          # README default when the value itself would mislead
+
+
+def setting(default: Any, help: str, *, low: float | None = None, high: float | None = None,
+            above: bool = False, unit: str | None = None, choices: tuple[str, ...] = (),
+            check: Callable[[Any], object] | None = None, default_text: str | None = None,
+            secret: bool = False) -> Any:
+    """A :class:`Settings` field with its :class:`Spec`. Typed ``Any`` like ``field()``,
+    so the annotation stays the field's type."""
+    spec = Spec(help, low, high, above, unit, choices, check, default_text)
+    return field(default=default, repr=not secret, metadata={"setting": spec})
+
+
+def _database_url(value: str) -> None:
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError("expected a SQLAlchemy URL such as 'sqlite:///instance/sipas.db' or "
+                         f"'postgresql+psycopg://user@host/db', got {value!r}") from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError(f"only sqlite and postgresql are supported, got {url.get_backend_name()!r}")
+
+
+def _public_base_url(value: str) -> None:
+    base = urlsplit(value)
+    if base.scheme not in ("http", "https") or not base.netloc or base.query:
+        raise ValueError(f"expected an absolute http(s) URL such as 'https://survey.example.gov.vn', got {value!r}")
+
+
+def _http_url(value: str) -> None:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http(s) URL, got {value!r}")
+
+
+def _time_zone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"expected an IANA time zone such as 'Asia/Ho_Chi_Minh', got {value!r}") from None
+
+
+def _weekly_time(value: str) -> None:
+    # The form only: the zone is SIPAS_TIMEZONE's, checked on its own.
+    WeeklySchedule.parse(value, "UTC")
+
+
+def _log_level(value: str) -> None:
+    if value.upper() not in LOG_LEVELS:
+        raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got {value!r}")
+
+
+def _existing_file(value: str) -> None:
+    if not Path(value).is_file():
+        raise ValueError(f"no such file {value!r}")
+
+
+def _e164_numbers(numbers: tuple[str, ...]) -> None:
+    for number in numbers:
+        if not re.fullmatch(r"\+[0-9]{7,15}", number):
+            raise ValueError(f"expected comma-separated E.164 numbers such as '+842812345678', got {number!r}")
+
+
+@dataclass(frozen=True)
 class Settings:
-    # SIPAS_DATABASE_URL: SQLAlchemy URL; SQLite file under instance/ by default.
-    database_url: str = f"sqlite:///{INSTANCE_DIR / 'sipas.db'}"
-    # SIPAS_PUBLIC_BASE_URL: the URL the telephony provider uses to reach us.
-    public_base_url: str = "http://127.0.0.1:5000"
-    # SIPAS_PROVIDER: simulator | twilio
-    provider: str = "simulator"
-    # SIPAS_TIMEZONE: default time zone of new campaigns (IANA name).
-    timezone: str = "Asia/Ho_Chi_Minh"
-    # SIPAS_SECRET_KEY: required with the twilio provider; random per process otherwise.
-    secret_key: str | None = field(default=None, repr=False)
-    # SIPAS_EXPORT_DIR: where score exports are written.
-    export_dir: str = str(INSTANCE_DIR / "exports")
-    # SIPAS_QUESTIONNAIRE_DIR: where questionnaire files live.
-    questionnaire_dir: str = str(PROJECT_ROOT / "config" / "questionnaires")
-    # SIPAS_SIMULATOR_CONFIG: optional YAML file with simulated-citizen behaviour.
-    simulator_config: str | None = None
-    # SIPAS_SIMULATOR_CALL_LOG: optional file the simulator appends a line to for every
-    # call it places ("<attempt token> <call sid> <unix time>"): its call detail records.
-    simulator_call_log: str | None = None
-    # SIPAS_DISPATCH_INTERVAL: seconds between worker dispatch rounds.
-    dispatch_interval: float = 1.0
-    # SIPAS_DISPATCH_BATCH: attempts claimed per dispatch round.
-    dispatch_batch: int = 50
-    # SIPAS_CALLS_PER_SECOND: calls started per second by this sender (the provider
-    # account), across every worker. Default: 1 with Twilio (its default CPS), 50 with
-    # the simulator.
-    calls_per_second: float | None = None
-    # SIPAS_MAX_CONCURRENT_CALLS: calls in progress at once for this sender, all workers.
-    max_concurrent_calls: int = 100
-    # SIPAS_MESSAGES_PER_SECOND: SMS sent per second by this sender (the SMS channel).
-    messages_per_second: float = 1.0
-    # SIPAS_LEASE_SECONDS: how long a claimed, not yet placed attempt belongs to its worker.
-    lease_seconds: float = 60.0
-    # SIPAS_STALE_CALL_SECONDS: a call with no final status after this long is asked of the
-    # provider (and closed as lost if the provider does not know it).
-    stale_call_seconds: float = 7200.0
-    # SIPAS_WEEKLY_EXPORT: when the weekly CCHC export is written, as a weekday and a
-    # local time in SIPAS_TIMEZONE ("mon 07:00"), or "off".
-    weekly_export: str = "mon 07:00"
-    # SIPAS_VOICE_VI / SIPAS_VOICE_EN: text-to-speech voices for <Say>.
-    voice_vi: str = "Google.vi-VN-Wavenet-A"
-    voice_en: str = "Google.en-US-Standard-C"
-    # SIPAS_LOG_LEVEL
-    log_level: str = "INFO"
-    # SIPAS_VALIDATE_SIGNATURES: check X-Twilio-Signature on every webhook. Only the
-    # simulator provider may turn it off (a warning is logged at start).
-    validate_signatures: bool = True
-    # Twilio (validated when provider=twilio).
-    twilio_account_sid: str | None = None
-    # SIPAS_TWILIO_AUTH_TOKEN: signs/validates webhooks too. With the simulator and no
-    # token set, a fixed development token is used (see ``webhook_auth_token``).
-    twilio_auth_token: str | None = field(default=None, repr=False)
-    # SIPAS_TWILIO_CALLER_IDS: comma-separated E.164 numbers; calls rotate over them.
-    twilio_caller_ids: tuple[str, ...] = ()
-    # SIPAS_TWILIO_API_BASE_URL: Twilio's REST API, or a Twilio-compatible one.
-    twilio_api_base_url: str = "https://api.twilio.com"
-    # SIPAS_TWILIO_RING_TIMEOUT: seconds to let a call ring before "no-answer" (5-600).
-    twilio_ring_timeout: int = 30
-    # SIPAS_TWILIO_MACHINE_DETECTION: off | Enable | DetectMessageEnd
-    twilio_machine_detection: str = "off"
-    # SIPAS_TWILIO_HTTP_TIMEOUT: seconds to wait for the REST API before giving up.
-    twilio_http_timeout: float = 10.0
+    database_url: str = setting(
+        f"sqlite:///{INSTANCE_DIR / 'sipas.db'}", "SQLAlchemy URL; `postgresql://…` in production",
+        check=_database_url)
+    public_base_url: str = setting(
+        "http://127.0.0.1:5000", "URL the telephony provider reaches the webhooks at", check=_public_base_url)
+    provider: str = setting("simulator", "telephony provider", choices=PROVIDERS)
+    timezone: str = setting(
+        "Asia/Ho_Chi_Minh", "default time zone of new campaigns (IANA name)", check=_time_zone)
+    secret_key: str | None = setting(
+        None, "required with Twilio; same value on every web process", default_text="random per process",
+        secret=True)
+    export_dir: str = setting(str(INSTANCE_DIR / "exports"), "where exports are written")
+    questionnaire_dir: str = setting(str(PROJECT_ROOT / "config" / "questionnaires"), "questionnaire files")
+    simulator_config: str | None = setting(
+        None, "YAML of simulated-citizen behaviour (see `CitizenProfile`)", check=_existing_file)
+    simulator_call_log: str | None = setting(
+        None, "file where the simulator appends one line per call it places "
+        "(`<attempt token> <call sid> <unix time>`: its call records)")
+    dispatch_interval: float = setting(
+        1.0, "seconds between dispatch rounds", low=0, above=True, high=3600, unit="seconds")
+    # claim_due caps the whole round with it, expired leases and every campaign included.
+    dispatch_batch: int = setting(
+        50, "most attempts a worker claims in one dispatch round, all running campaigns together",
+        low=1, high=10000)
+    calls_per_second: float | None = setting(
+        None, "calls started per second by this sender (the provider account), all workers together",
+        low=0, above=True, high=10000, default_text="`1` with Twilio, `50` with the simulator")
+    max_concurrent_calls: int = setting(
+        100, "calls in progress at once for this sender, all workers together", low=1, high=100000)
+    lease_seconds: float = setting(
+        60.0, "how long a claimed attempt belongs to its worker before another may reconcile it; "
+        "with Twilio more than twice `SIPAS_TWILIO_HTTP_TIMEOUT`", low=1, high=3600, unit="seconds")
+    stale_call_seconds: float = setting(
+        7200.0, "a call with no final status after this many seconds is asked of the provider, "
+        "and closed as lost if the provider does not know it", low=1, high=86400, unit="seconds")
+    weekly_export: str = setting(
+        "mon 07:00", "when the weekly CCHC export is written (weekday and local time in `SIPAS_TIMEZONE`), "
+        "or `off`", check=_weekly_time)
+    voice_vi: str = setting("Google.vi-VN-Wavenet-A", "`<Say>` voice for Vietnamese")
+    voice_en: str = setting("Google.en-US-Standard-C", "`<Say>` voice for English")
+    log_level: str = setting("INFO", "logging threshold: `DEBUG`, `INFO`, `WARNING` or `ERROR`", check=_log_level)
+    validate_signatures: bool = setting(
+        True, "check `X-Twilio-Signature` on every webhook; `false` only with the simulator")
+    twilio_account_sid: str | None = setting(None, "Twilio account SID (`AC…`); required with Twilio")
+    twilio_auth_token: str | None = setting(
+        None, "Twilio auth token, required with Twilio; it also validates webhook signatures "
+        "(with the simulator and none set, a fixed development token)", secret=True)
+    twilio_caller_ids: tuple[str, ...] = setting(
+        (), "comma-separated E.164 caller numbers; calls rotate over them; required with Twilio",
+        check=_e164_numbers)
+    twilio_api_base_url: str = setting(
+        "https://api.twilio.com", "REST API; a Twilio-compatible one (SignalWire, Telnyx TeXML) works too",
+        check=_http_url)
+    twilio_ring_timeout: int = setting(
+        30, "seconds a call rings before it counts as no answer", low=5, high=600, unit="seconds")
+    twilio_machine_detection: str = setting(
+        "off", "answering-machine detection, sent as Twilio's `MachineDetection`; `off` sends none",
+        choices=MACHINE_DETECTION)
+    twilio_http_timeout: float = setting(
+        10.0, "seconds to wait for the REST API", low=0, above=True, high=120, unit="seconds")
 
     @property
     def sender_calls_per_second(self) -> float:
@@ -117,99 +204,26 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for f in dataclasses.fields(cls):
-            name = "SIPAS_" + f.name.upper()
-            raw = env.get(name)
-            if raw is None or raw.strip() == "":
-                continue
-            values[f.name] = _parse(name, f.name, raw.strip())
-        settings = cls(**values)  # type: ignore[arg-type]
+        values: dict[str, Any] = {}
+        for declared in DECLARED:
+            raw = env.get(declared.env, "").strip()
+            if raw:
+                values[declared.name] = declared.parse(raw)
+        settings = cls(**values)
         settings.validate()
         return settings
 
     def validate(self) -> None:
-        try:
-            url = make_url(self.database_url)
-        except ArgumentError:
-            raise SettingsError(
-                f"SIPAS_DATABASE_URL: expected a SQLAlchemy URL such as "
-                f"'sqlite:///instance/sipas.db' or 'postgresql+psycopg://user@host/db', "
-                f"got {self.database_url!r}"
-            ) from None
-        if url.get_backend_name() not in ("sqlite", "postgresql"):
-            raise SettingsError(
-                f"SIPAS_DATABASE_URL: only sqlite and postgresql are supported, "
-                f"got {url.get_backend_name()!r}"
-            )
-        base = urlsplit(self.public_base_url)
-        if base.scheme not in ("http", "https") or not base.netloc or base.query:
-            raise SettingsError(
-                "SIPAS_PUBLIC_BASE_URL: expected an absolute http(s) URL such as "
-                f"'https://survey.example.gov.vn', got {self.public_base_url!r}"
-            )
-        if self.provider not in PROVIDERS:
-            raise SettingsError(
-                f"SIPAS_PROVIDER: expected one of {', '.join(PROVIDERS)}, got {self.provider!r}"
-            )
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise SettingsError(
-                f"SIPAS_TIMEZONE: expected an IANA time zone such as 'Asia/Ho_Chi_Minh', "
-                f"got {self.timezone!r}"
-            ) from None
-        try:
-            self.weekly_schedule
-        except ValueError as exc:
-            raise SettingsError(f"SIPAS_WEEKLY_EXPORT: {exc}") from None
-        if self.dispatch_interval <= 0:
-            raise SettingsError("SIPAS_DISPATCH_INTERVAL: expected a positive number of seconds")
-        if self.dispatch_batch < 1:
-            raise SettingsError("SIPAS_DISPATCH_BATCH: expected a positive integer")
-        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise SettingsError(
-                f"SIPAS_LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}"
-            )
-        if self.simulator_config and not Path(self.simulator_config).is_file():
-            raise SettingsError(
-                f"SIPAS_SIMULATOR_CONFIG: no such file {self.simulator_config!r}"
-            )
-        if self.calls_per_second is not None and not 0 < self.calls_per_second <= 10000:
-            raise SettingsError(
-                f"SIPAS_CALLS_PER_SECOND: expected more than 0 and at most 10000, got {self.calls_per_second}")
-        if not 1 <= self.max_concurrent_calls <= 100000:
-            raise SettingsError(
-                f"SIPAS_MAX_CONCURRENT_CALLS: expected 1 to 100000, got {self.max_concurrent_calls}")
-        if not 0 < self.messages_per_second <= 10000:
-            raise SettingsError(
-                f"SIPAS_MESSAGES_PER_SECOND: expected more than 0 and at most 10000, got {self.messages_per_second}")
-        if not 1 <= self.lease_seconds <= 3600:
-            raise SettingsError(f"SIPAS_LEASE_SECONDS: expected 1 to 3600 seconds, got {self.lease_seconds}")
+        for declared in DECLARED:
+            declared.check(getattr(self, declared.name))
         if self.provider == "twilio" and self.lease_seconds <= 2 * self.twilio_http_timeout:
             raise SettingsError(
                 f"SIPAS_LEASE_SECONDS: must exceed twice SIPAS_TWILIO_HTTP_TIMEOUT ({self.twilio_http_timeout} s), "
                 f"or a slow API call could lose its lease and be placed twice")
-        if not 1 <= self.stale_call_seconds <= 86400:
-            raise SettingsError(
-                f"SIPAS_STALE_CALL_SECONDS: expected 1 to 86400 seconds, got {self.stale_call_seconds}")
         if not self.validate_signatures and self.provider != "simulator":
             raise SettingsError(
                 "SIPAS_VALIDATE_SIGNATURES: webhook signatures can be turned off only with "
                 f"SIPAS_PROVIDER=simulator, not {self.provider!r}"
-            )
-        if not 5 <= self.twilio_ring_timeout <= 600:
-            raise SettingsError(
-                f"SIPAS_TWILIO_RING_TIMEOUT: expected 5 to 600 seconds, got {self.twilio_ring_timeout}"
-            )
-        if self.twilio_machine_detection not in MACHINE_DETECTION:
-            raise SettingsError(
-                f"SIPAS_TWILIO_MACHINE_DETECTION: expected one of {', '.join(MACHINE_DETECTION)}, "
-                f"got {self.twilio_machine_detection!r}"
-            )
-        if not 0 < self.twilio_http_timeout <= 120:
-            raise SettingsError(
-                f"SIPAS_TWILIO_HTTP_TIMEOUT: expected 0 to 120 seconds, got {self.twilio_http_timeout}"
             )
         if self.provider == "twilio":
             for name in ("twilio_account_sid", "twilio_auth_token"):
@@ -233,33 +247,127 @@ class Settings:
                 )
 
 
-def _parse(env_name: str, field_name: str, raw: str) -> object:
-    if field_name == "validate_signatures":
-        if raw.lower() in _TRUE:
-            return True
-        if raw.lower() in _FALSE:
-            return False
-        raise SettingsError(f"{env_name}: expected true or false, got {raw!r}")
-    if field_name in ("dispatch_interval", "twilio_http_timeout", "calls_per_second", "messages_per_second",
-                      "lease_seconds", "stale_call_seconds"):
-        try:
-            return float(raw)
-        except ValueError:
-            raise SettingsError(f"{env_name}: expected a number of seconds, got {raw!r}") from None
-    if field_name in ("dispatch_batch", "twilio_ring_timeout", "max_concurrent_calls"):
-        try:
-            return int(raw)
-        except ValueError:
-            raise SettingsError(f"{env_name}: expected an integer, got {raw!r}") from None
-    if field_name == "twilio_caller_ids":
-        numbers = tuple(part.strip() for part in raw.split(",") if part.strip())
-        for number in numbers:
-            if not (number.startswith("+") and number[1:].isdigit() and 8 <= len(number) <= 16):
-                raise SettingsError(
-                    f"{env_name}: expected comma-separated E.164 numbers such as "
-                    f"'+842812345678', got {number!r}"
-                )
-        return numbers
-    if field_name == "twilio_api_base_url" and not raw.startswith(("http://", "https://")):
-        raise SettingsError(f"{env_name}: expected an http(s) URL, got {raw!r}")
-    return raw
+@dataclass(frozen=True)
+class Declared:
+    """One setting as declared: its field, type and :class:`Spec`."""
+
+    name: str
+    kind: type           # bool, int, float, str or tuple (of strings); None is always allowed
+    default: object
+    spec: Spec
+
+    @property
+    def env(self) -> str:
+        return "SIPAS_" + self.name.upper()
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in (int, float)
+
+    def parse(self, raw: str) -> object:
+        """The value of a non-empty environment variable; range and checks come later, in
+        :meth:`check`, so keyword-built settings get them too."""
+        if self.kind is bool:
+            if raw.lower() in _TRUE:
+                return True
+            if raw.lower() in _FALSE:
+                return False
+            raise SettingsError(f"{self.env}: expected true or false (or 1/0, yes/no, on/off), got {raw!r}")
+        if self.kind is int:
+            # int() alone takes "1_000" and non-ASCII digits, and fails with its own
+            # message past 4300 digits: only plain digits get that far.
+            if re.fullmatch(r"[+-]?[0-9]{1,30}", raw):
+                return int(raw)
+            raise SettingsError(f"{self.env}: expected {self.expected()}, got {raw!r}")
+        if self.kind is float:
+            try:
+                return float(raw)   # nan and inf fail the range check
+            except ValueError:
+                raise SettingsError(f"{self.env}: expected {self.expected()}, got {raw!r}") from None
+        if self.kind is tuple:
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return raw
+
+    def check(self, value: Any) -> None:
+        if value is None:
+            return
+        spec = self.spec
+        if self.numeric and not self._in_range(value):
+            raise SettingsError(f"{self.env}: expected {self.expected()}, got {value}")
+        if spec.choices and value not in spec.choices:
+            raise SettingsError(f"{self.env}: expected one of {', '.join(spec.choices)}, got {value!r}")
+        if spec.check is not None:
+            try:
+                spec.check(value)
+            except ValueError as exc:
+                raise SettingsError(f"{self.env}: {exc}") from None
+
+    def _in_range(self, value: float) -> bool:
+        low, high = self.spec.low, self.spec.high
+        assert low is not None and high is not None   # _declare makes sure
+        # Written so that nan is out of range: every comparison with it is false.
+        return (value > low if self.spec.above else value >= low) and value <= high
+
+    def expected(self) -> str:
+        """The allowed form, for error messages: 'a number of seconds from 1 to 3600'."""
+        unit = self.spec.unit
+        if self.kind is int:
+            noun = f"a whole number of {unit}" if unit else "an integer"
+        else:
+            noun = f"a number of {unit}" if unit else "a number"
+        low, high = _number(self.spec.low), _number(self.spec.high)
+        if self.spec.above:
+            return f"{noun} above {low} and at most {high}"
+        return f"{noun} from {low} to {high}"
+
+    def markdown_default(self) -> str:
+        if self.spec.default_text is not None:
+            return self.spec.default_text
+        if self.default is None or self.default == ():
+            return "—"
+        if isinstance(self.default, bool):
+            return "`true`" if self.default else "`false`"
+        if isinstance(self.default, float):
+            return f"`{_number(self.default)}`"
+        # Paths under the checkout: the README shows them as the relative paths they are.
+        return "`" + str(self.default).replace(str(PROJECT_ROOT) + os.sep, "") + "`"
+
+    def markdown_meaning(self) -> str:
+        spec = self.spec
+        if self.numeric:
+            low, high = _number(spec.low), _number(spec.high)
+            allowed = f"over {low}, up to {high}" if spec.above else f"{low}–{high}"
+        elif spec.choices:
+            quoted = [f"`{choice}`" for choice in spec.choices]
+            allowed = ", ".join(quoted[:-1]) + " or " + quoted[-1]
+        else:
+            return spec.help
+        return f"{spec.help} ({allowed})"
+
+
+def _number(value: float | None) -> str:
+    return str(int(value)) if value is not None and value == int(value) else str(value)
+
+
+def _declare(cls: type) -> tuple[Declared, ...]:
+    hints = typing.get_type_hints(cls)
+    declared = []
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        if isinstance(kind, types.UnionType):   # "str | None": None means unset
+            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+        setting = Declared(f.name, typing.get_origin(kind) or kind, f.default, f.metadata["setting"])
+        if setting.numeric and (setting.spec.low is None or setting.spec.high is None):
+            raise TypeError(f"{setting.env}: a numeric setting needs both bounds")
+        declared.append(setting)
+    return tuple(declared)
+
+
+DECLARED: tuple[Declared, ...] = _declare(Settings)
+
+
+def markdown_table() -> str:
+    """The README's settings table, one row per variable in declaration order."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{d.env}` | {d.markdown_default()} | {d.markdown_meaning()} |" for d in DECLARED]
+    return "\n".join(rows) + "\n"

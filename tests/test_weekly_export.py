@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from ivr_service.core.schedule import WeeklySchedule
 from ivr_service.persistence.models import Campaign, JobRun
-from ivr_service.settings import Settings, SettingsError
 from ivr_service.services import weekly
 from ivr_service.worker import Worker
 
@@ -36,8 +35,6 @@ def test_the_week_runs_from_its_scheduled_local_instant() -> None:
     for bad in ("monday 07:00", "mon", "mon 25:00"):
         with pytest.raises(ValueError, match="mon 07:00"):
             WeeklySchedule.parse(bad, "UTC")
-    with pytest.raises(SettingsError, match="SIPAS_WEEKLY_EXPORT"):
-        Settings.from_env({"SIPAS_WEEKLY_EXPORT": "sunday noon"})
 
 
 def rows(path: Path) -> list[dict[str, str]]:
