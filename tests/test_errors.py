@@ -146,7 +146,7 @@ def test_the_cli_prints_service_errors_without_a_traceback(run: Any) -> None:
 
 def test_the_cli_stops_on_configuration_errors_with_exit_code_2(run: Any, tmp_path: Path) -> None:
     _clean_failure(run("progress", "1", SIPAS_PROVIDER="fax"), 2, "configuration error: SIPAS_PROVIDER")
-    _clean_failure(run("db", "upgrade", SIPAS_DISPATCH_BATCH="1e99"), 2, "SIPAS_DISPATCH_BATCH")
+    _clean_failure(run("db", "upgrade", SIPAS_DISPATCH_BATCH=HUGE), 2, "SIPAS_DISPATCH_BATCH")
     broken = tmp_path / "questionnaires"
     broken.mkdir()
     (broken / "bad.yaml").write_text("key: bad\nitems: 3\n", encoding="utf-8")

@@ -163,7 +163,8 @@ def create_token(session: Session, name: str, scopes: Iterable[str], agency_id: 
     wanted = sorted(set(scopes))
     unknown = [s for s in wanted if s not in TOKEN_SCOPES]
     if unknown or not wanted:
-        raise invalid("scopes", f"expected some of {', '.join(sorted(TOKEN_SCOPES))}; got {', '.join(wanted) or 'none'}")
+        raise invalid("scopes", f"expected some of {', '.join(sorted(TOKEN_SCOPES))}; "
+                                f"got {', '.join(wanted) or 'none'}")
     if agency_id is not None and session.get(Agency, agency_id) is None:
         raise NotFound(f"agency {agency_id} not found")
     if expires_at is not None and expires_at <= now:
