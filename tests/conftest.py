@@ -280,9 +280,12 @@ class Call:
     webhook. ``answer`` and ``press`` return the TwiML reply parsed; ``status`` posts a
     status callback; ``survey`` answers and presses keys for whatever is asked."""
 
-    def __init__(self, client: Any, claimed: Claimed, sid: str | None = None) -> None:
+    def __init__(self, client: Any, claimed: Claimed | str, sid: str | None = None) -> None:
+        """``claimed``: the claimed attempt, or just its token."""
         self.client = client
-        self.token, self.attempt_id, self.to = claimed.token, claimed.attempt_id, claimed.to
+        self.token: str = claimed if isinstance(claimed, str) else claimed.token
+        self.attempt_id: int | None = None if isinstance(claimed, str) else claimed.attempt_id
+        self.to: str | None = None if isinstance(claimed, str) else claimed.to
         self.sid = sid or new_sid()
         base = client.application.extensions["sipas"].settings.public_base_url.rstrip("/")
         self.gather_url = f"{base}/voice/{self.token}/gather?"
@@ -332,10 +335,11 @@ class Call:
 @pytest.fixture
 def make_call(request: pytest.FixtureRequest, make_campaign: Callable[..., int],
               claim: Callable[..., list[Claimed]]) -> Callable[..., Call]:
-    def make(claimed: Claimed | None = None, *, sid: str | None = None, app: Any = None,
+    def make(claimed: Claimed | str | None = None, *, sid: str | None = None, app: Any = None,
              phone: str = "0912345678", **campaign: Any) -> Call:
-        """A driver for ``claimed``; without one, a started campaign of one contact
-        (``phone``; ``campaign``: its config) is made and its one call claimed."""
+        """A driver for ``claimed`` (a claimed attempt or its token); without one, a started
+        campaign of one contact (``phone``; ``campaign``: its config) is made and its one
+        call claimed."""
         if claimed is None:
             make_campaign([phone], app=app, **campaign)
             found = claim(app=app)
@@ -425,6 +429,12 @@ def row(app: Any, model: Any, **where: Any) -> Any:
 def fetch(app: Any, statement: Any) -> list[Any]:
     with app.extensions["sipas"].db.begin() as session:
         return list(session.execute(statement).all())
+
+
+def fetch_one(app: Any, statement: Any) -> Any:
+    """The one result row of ``statement`` (fails unless exactly one)."""
+    with app.extensions["sipas"].db.begin() as session:
+        return session.execute(statement).one()
 
 
 def scalars(app: Any, statement: Any) -> list[Any]:

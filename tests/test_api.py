@@ -349,7 +349,7 @@ def test_lifecycle_actions_and_illegal_transitions(client: Any, clock: Any, make
 
     content = make_frame([("Đất đai", "Lê Văn A", "0912345678"), ("Môi trường", "Lê Văn B", "0987654321")]).read_bytes()
     assert upload(client, campaign_id, content, rule="census", seed="1").status_code == 201
-    assert claim() == []                                   # draft: nothing is dialled
+    assert claim() == []                                      # draft: nothing is dialled
 
     started = act(client, campaign_id, "start")
     assert started.status_code == 200 and started.json["status"] == "running"
@@ -360,7 +360,7 @@ def test_lifecycle_actions_and_illegal_transitions(client: Any, clock: Any, make
     assert act(client, campaign_id, "pause").json["status"] == "paused"
     conflict("pause", "paused")
     conflict("start", "paused")
-    assert claim() == []                                   # paused: nothing is dialled
+    assert claim() == []                                      # paused: nothing is dialled
 
     assert act(client, campaign_id, "resume").json["status"] == "running"
     assert len(claim()) == 2
