@@ -5,8 +5,18 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivr_service.core.access import (ROLE_PERMISSIONS, TOKEN_SCOPES, Grant, Permission, Principal, Role, allowed,
-                                     ancestors, mask_phone, visible)
+from ivr_service.core.access import (
+    ROLE_PERMISSIONS,
+    TOKEN_SCOPES,
+    Grant,
+    Permission,
+    Principal,
+    Role,
+    allowed,
+    ancestors,
+    mask_phone,
+    visible,
+)
 
 # Province 1 → department 2 → communes 4, 5; province 1 → district 3; another province 6.
 TREE: dict[int, int | None] = {1: None, 2: 1, 3: 1, 4: 2, 5: 2, 6: None}

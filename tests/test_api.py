@@ -5,40 +5,26 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pandas as pd
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ivr_service.persistence.models import AttemptStatus, Campaign, Contact, Stratum
-from ivr_service.services.dispatch import Pacing, Claimed, claim_due
 
-from .conftest import ROOT
+from .conftest import ROOT, count, scalars
 
 DEMO_FRAME = ROOT / "config" / "demo" / "transactions.csv"
-HEADER = "Mã hồ sơ,Lĩnh vực,Chủ hồ sơ,Số điện thoại,Ngày trả kết quả\n"
 CRITERIA_I_IV = [f"C{i:02d}" for i in range(1, 14)]
 API = "/api/v1"
 
 
 # --------------------------------------------------------------------------- helpers
-
-def create_agency(client: Any, code: str = "STNMT", name: str = "Sở Tài nguyên và Môi trường") -> int:
-    response = client.post(f"{API}/agencies", json={"code": code, "name": name})
-    assert response.status_code == 201, response.json
-    return response.json["id"]
-
-
-def create_campaign(client: Any, agency_id: int, **extra: Any) -> int:
-    response = client.post(f"{API}/campaigns", json={"agency_id": agency_id, "name": "Quý 4/2026", **extra})
-    assert response.status_code == 201, response.json
-    return response.json["id"]
-
 
 def upload(client: Any, campaign_id: int, content: bytes, filename: str = "danh-sach.csv", **form: str) -> Any:
     data = {"file": (io.BytesIO(content), filename), **form}
@@ -49,58 +35,8 @@ def act(client: Any, campaign_id: int, action: str) -> Any:
     return client.post(f"{API}/campaigns/{campaign_id}/actions", json={"action": action})
 
 
-def frame_csv(rows: list[tuple[str, str, str]]) -> bytes:
-    """rows: (field, name, phone); every dossier returned on 02/11/2026."""
-    lines = [f"HS-{i},{field},{name},{phone},02/11/2026" for i, (field, name, phone) in enumerate(rows, 1)]
-    return (HEADER + "\n".join(lines) + "\n").encode("utf-8")
-
-
-def db_scalar(app: Any, query: Any) -> Any:
-    with app.extensions["sipas"].db.begin() as session:
-        return session.scalar(query)
-
-
 def campaign_phones(app: Any, campaign_id: int) -> set[str]:
-    with app.extensions["sipas"].db.begin() as session:
-        return set(session.scalars(select(Contact.phone_e164).where(Contact.campaign_id == campaign_id)))
-
-
-def claim(app: Any) -> list[Claimed]:
-    svc = app.extensions["sipas"]
-    return claim_due(svc.db, Pacing("simulator", 1000.0, 1000), svc.clock(), 50)
-
-
-class Call:
-    def __init__(self, client: Any, claimed: Claimed) -> None:
-        self.client, self.token, self.sid = client, claimed.token, "CA" + uuid.uuid4().hex
-
-    def answer(self) -> None:
-        assert self.client.post(f"/voice/{self.token}/answer", data={"CallSid": self.sid}).status_code == 200
-
-    def press(self, item: str, digits: str) -> str | None:
-        """Press a key; returns the item asked next (None when the call ends)."""
-        response = self.client.post(f"/voice/{self.token}/gather?item={item}",
-                                    data={"CallSid": self.sid, "Digits": digits})
-        assert response.status_code == 200, response.get_data(as_text=True)
-        body = response.get_data(as_text=True)
-        return body.split("gather?item=", 1)[1].split('"', 1)[0] if "<Gather" in body else None
-
-    def status(self, status: str, **form: str) -> None:
-        response = self.client.post(f"/voice/{self.token}/status",
-                                    data={"CallSid": self.sid, "CallStatus": status, **form})
-        assert response.status_code == 204
-
-    def survey(self, keys: dict[str, str | list[str]], stop_before: str | None = None) -> list[str]:
-        """Answer and press keys as asked (a list: several presses for that item)."""
-        self.answer()
-        item: str | None = "CONSENT"
-        seen = []
-        while item is not None and item != stop_before:
-            seen.append(item)
-            presses, current = keys[item], item
-            for digits in presses if isinstance(presses, list) else [presses]:
-                item = self.press(current, digits)
-        return seen
+    return set(scalars(app, select(Contact.phone_e164).where(Contact.campaign_id == campaign_id)))
 
 
 # ============================================================================ OpenAPI
@@ -149,8 +85,8 @@ def test_create_and_list_agencies(client: Any, clock: Any) -> None:
     assert [(a["id"], a["code"]) for a in listed] == [(first.json["id"], "STNMT"), (second.json["id"], "SNV")]
 
 
-def test_agency_validation_names_the_problem(client: Any) -> None:
-    create_agency(client, "STNMT")
+def test_agency_validation_names_the_problem(client: Any, make_agency: Any) -> None:
+    make_agency("STNMT")
     for code in ("STNMT", "  STNMT "):                  # codes are compared after trimming
         duplicate = client.post(f"{API}/agencies", json={"code": code, "name": "Khác"})
         assert duplicate.status_code == 409 and "'STNMT'" in duplicate.json["message"]
@@ -167,8 +103,8 @@ def test_agency_validation_names_the_problem(client: Any) -> None:
 
 # ============================================================================ campaigns
 
-def test_create_campaign_with_defaults_and_read_it_back(client: Any, clock: Any) -> None:
-    agency_id = create_agency(client)
+def test_create_campaign_with_defaults_and_read_it_back(client: Any, clock: Any, make_agency: Any) -> None:
+    agency_id = make_agency()
     response = client.post(f"{API}/campaigns", json={"agency_id": agency_id, "name": " Quý 4 "})
     assert response.status_code == 201
     body = response.json
@@ -199,21 +135,24 @@ def test_create_campaign_with_defaults_and_read_it_back(client: Any, clock: Any)
     ({"target_completes": 0}, 422, "target_completes"),
     ({"channel_plan": [{"channel": "fax", "max_attempts": 1}]}, 400, "channel_plan step 1"),
 ])
-def test_campaign_validation_names_the_problem_and_stores_nothing(client: Any, extra: dict[str, Any], status: int,
+def test_campaign_validation_names_the_problem_and_stores_nothing(client: Any, make_agency: Any,
+                                                                  extra: dict[str, Any], status: int,
                                                                   words: str) -> None:
-    agency_id = create_agency(client)
+    agency_id = make_agency()
     response = client.post(f"{API}/campaigns", json={"agency_id": agency_id, "name": "Quý 4", **extra})
     assert response.status_code == status, response.json
     assert words in (response.json["message"] if status != 422 else str(response.json["detail"]))
     assert client.get(f"{API}/campaigns").json == []
 
 
-def test_campaign_engine_settings_are_stored_and_configurable(client: Any) -> None:
+def test_campaign_engine_settings_are_stored_and_configurable(client: Any, make_agency: Any) -> None:
     plan = [{"channel": "voice", "max_attempts": 3}, {"channel": "sms", "max_attempts": 1}]
-    campaign_id = create_campaign(client, create_agency(client), starts_at="2026-12-01T08:00:00+07:00",
-                                  ends_at="2026-12-20T17:00:00+07:00", target_completes=400,
-                                  channel_plan=plan, spread=True,
-                                  window={"closed_dates": ["2026-12-24"], "public_holidays": "VN"})
+    created = client.post(f"{API}/campaigns", json={
+        "agency_id": make_agency(), "name": "Quý 4/2026", "starts_at": "2026-12-01T08:00:00+07:00",
+        "ends_at": "2026-12-20T17:00:00+07:00", "target_completes": 400, "channel_plan": plan, "spread": True,
+        "window": {"closed_dates": ["2026-12-24"], "public_holidays": "VN"}})
+    assert created.status_code == 201, created.json
+    campaign_id = created.json["id"]
     body = client.get(f"{API}/campaigns/{campaign_id}").json
     assert datetime.fromisoformat(body["starts_at"]) == datetime(2026, 12, 1, 1, tzinfo=UTC)
     assert datetime.fromisoformat(body["ends_at"]) == datetime(2026, 12, 20, 10, tzinfo=UTC)
@@ -246,9 +185,9 @@ def test_campaign_engine_settings_are_stored_and_configurable(client: Any) -> No
     assert client.patch(f"{API}/campaigns/999", json={"name": "x"}).status_code == 404
 
 
-def test_what_may_change_depends_on_the_campaign_state(app: Any, client: Any) -> None:
-    campaign_id = create_campaign(client, create_agency(client))
-    content = frame_csv([("Đất đai", "Lê Văn A", "0912345678")])
+def test_what_may_change_depends_on_the_campaign_state(client: Any, make_campaign: Any, make_frame: Any) -> None:
+    campaign_id = make_campaign()
+    content = make_frame([("Đất đai", "Lê Văn A", "0912345678")]).read_bytes()
     assert upload(client, campaign_id, content, rule="census", seed="1").status_code == 201
     assert client.patch(f"{API}/campaigns/{campaign_id}",
                         json={"questionnaire": "sipas-2level-2024", "timezone": "Asia/Bangkok"}).status_code == 200
@@ -269,8 +208,8 @@ def test_what_may_change_depends_on_the_campaign_state(app: Any, client: Any) ->
     assert final.status_code == 409 and "cancelled" in final.json["message"]
 
 
-def test_unknown_questionnaire_message_lists_the_available_ones(client: Any) -> None:
-    response = client.post(f"{API}/campaigns", json={"agency_id": create_agency(client), "name": "Q",
+def test_unknown_questionnaire_message_lists_the_available_ones(client: Any, make_agency: Any) -> None:
+    response = client.post(f"{API}/campaigns", json={"agency_id": make_agency(), "name": "Q",
                                                      "questionnaire": "nope"})
     assert response.status_code == 400
     assert "sipas-2024" in response.json["message"] and "sipas-2level-2024" in response.json["message"]
@@ -283,8 +222,8 @@ def demo_lines() -> list[list[str]]:
         return list(csv.reader(handle))
 
 
-def test_demo_frame_upload_draws_a_reported_stratified_sample(app: Any, client: Any) -> None:
-    campaign_id = create_campaign(client, create_agency(client))
+def test_demo_frame_upload_draws_a_reported_stratified_sample(app: Any, client: Any, make_campaign: Any) -> None:
+    campaign_id = make_campaign()
     response = upload(client, campaign_id, DEMO_FRAME.read_bytes(), rule="fixed", n="50", seed="1")
     assert response.status_code == 201, response.json
     report = response.json
@@ -305,6 +244,7 @@ def test_demo_frame_upload_draws_a_reported_stratified_sample(app: Any, client: 
         cell = lines[rejected["row"] - 1][header.index(rejected["column"])]
         assert cell.strip() == rejected["value"], rejected
     assert len({r["row"] for r in report["rejected"]}) == len(report["rejected"])
+    assert report["excluded"]["duplicate_phone"] > 0 and report["excluded"]["not_returned"] > 0
     # Every data row is accounted for: eligible, excluded by reason, or rejected.
     assert report["rows"] == report["eligible"] + sum(report["excluded"].values()) + len(report["rejected"])
 
@@ -316,6 +256,8 @@ def test_demo_frame_upload_draws_a_reported_stratified_sample(app: Any, client: 
         assert stratum["frame_rows"] == fields[field]
         assert 1 <= stratum["drawn"] <= stratum["eligible"] <= stratum["frame_rows"]
         assert stratum["weight"] == pytest.approx(stratum["eligible"] / stratum["drawn"])
+    assert all(s["drawn"] >= 1 and s["weight"] == s["eligible"] / s["drawn"] for s in report["strata"])
+    assert sum(s["frame_rows"] for s in report["strata"]) == report["rows"]
     assert sum(s["drawn"] for s in strata.values()) == 50
     assert sum(s["eligible"] for s in strata.values()) == report["eligible"]
     # Proportional allocation: no stratum is more than one draw off its share.
@@ -336,9 +278,8 @@ def test_demo_frame_upload_draws_a_reported_stratified_sample(app: Any, client: 
         assert all(c.stratum_weight == pytest.approx(stratum["weight"]) for c in contacts if c.field == field)
 
 
-def test_same_seed_gives_the_same_sample_in_another_campaign(app: Any, client: Any) -> None:
-    agency_id = create_agency(client)
-    first, second, third = (create_campaign(client, agency_id) for _ in range(3))
+def test_same_seed_gives_the_same_sample_in_another_campaign(app: Any, client: Any, make_campaign: Any) -> None:
+    first, second, third = (make_campaign() for _ in range(3))
     content = DEMO_FRAME.read_bytes()
     reports = [upload(client, c, content, rule="fixed", n="50", seed=seed).json
                for c, seed in ((first, "1"), (second, "1"), (third, "2"))]
@@ -349,25 +290,27 @@ def test_same_seed_gives_the_same_sample_in_another_campaign(app: Any, client: A
     assert phones[2] != phones[0]                       # the seed matters
 
 
-def test_frame_without_a_phone_column_is_rejected_and_nothing_is_stored(app: Any, client: Any) -> None:
-    campaign_id = create_campaign(client, create_agency(client))
+def test_frame_without_a_phone_column_is_rejected_and_nothing_is_stored(app: Any, client: Any, make_campaign: Any,
+                                                                        make_frame: Any) -> None:
+    campaign_id = make_campaign()
     content = "Mã hồ sơ,Lĩnh vực,Chủ hồ sơ,Ngày trả kết quả\nHS-1,Đất đai,Lê Văn A,02/11/2026\n".encode()
     response = upload(client, campaign_id, content)
     assert response.status_code == 400
     message = response.json["message"]
     assert "phone" in message and "Mã hồ sơ" in message and "danh-sach.csv" in message
-    assert db_scalar(app, select(func.count()).select_from(Contact)) == 0
-    assert db_scalar(app, select(func.count()).select_from(Stratum)) == 0
+    assert count(app, Contact) == 0
+    assert count(app, Stratum) == 0
     campaign = client.get(f"{API}/campaigns/{campaign_id}").json
     assert (campaign["sample_seed"], campaign["frame_size"], campaign["status"]) == (None, None, "draft")
     # The campaign still takes a good frame afterwards.
-    good = upload(client, campaign_id, frame_csv([("Đất đai", "Lê Văn A", "0912345678")]), rule="census", seed="5")
+    good = upload(client, campaign_id, make_frame([("Đất đai", "Lê Văn A", "0912345678")]).read_bytes(),
+                  rule="census", seed="5")
     assert good.status_code == 201 and good.json["drawn"] == 1
 
 
-def test_frame_upload_conflicts_and_bad_parameters(app: Any, client: Any) -> None:
-    campaign_id = create_campaign(client, create_agency(client))
-    content = frame_csv([("Đất đai", "Lê Văn A", "0912345678"), ("Đất đai", "Lê Văn B", "0987654321")])
+def test_frame_upload_conflicts_and_bad_parameters(app: Any, client: Any, make_campaign: Any, make_frame: Any) -> None:
+    campaign_id = make_campaign()
+    content = make_frame([("Đất đai", "Lê Văn A", "0912345678"), ("Đất đai", "Lê Văn B", "0987654321")]).read_bytes()
     no_file = client.post(f"{API}/campaigns/{campaign_id}/frame", data={"rule": "census"},
                           content_type="multipart/form-data")
     assert no_file.status_code == 422 and "file" in str(no_file.json["detail"])
@@ -376,7 +319,7 @@ def test_frame_upload_conflicts_and_bad_parameters(app: Any, client: Any) -> Non
     fixed_without_n = upload(client, campaign_id, content, rule="fixed")
     assert fixed_without_n.status_code == 400 and "positive n" in fixed_without_n.json["message"]
     assert upload(client, 999, content, rule="census").status_code == 404
-    assert db_scalar(app, select(func.count()).select_from(Contact)) == 0
+    assert count(app, Contact) == 0
 
     assert upload(client, campaign_id, content, rule="census", seed="1").status_code == 201
     again = upload(client, campaign_id, content, rule="census", seed="1")
@@ -384,13 +327,14 @@ def test_frame_upload_conflicts_and_bad_parameters(app: Any, client: Any) -> Non
     assert act(client, campaign_id, "start").status_code == 200
     running = upload(client, campaign_id, content, rule="census", seed="1")
     assert running.status_code == 409 and "running" in running.json["message"]
-    assert db_scalar(app, select(func.count()).select_from(Contact)) == 2
+    assert count(app, Contact) == 2
 
 
 # ============================================================================ lifecycle
 
-def test_lifecycle_actions_and_illegal_transitions(app: Any, client: Any, clock: Any) -> None:
-    campaign_id = create_campaign(client, create_agency(client), calls_per_second=10)
+def test_lifecycle_actions_and_illegal_transitions(client: Any, clock: Any, make_campaign: Any, make_frame: Any,
+                                                   claim: Any) -> None:
+    campaign_id = make_campaign(calls_per_second=10)
 
     def conflict(action: str, state: str) -> None:
         response = act(client, campaign_id, action)
@@ -403,9 +347,9 @@ def test_lifecycle_actions_and_illegal_transitions(app: Any, client: Any, clock:
     assert empty.status_code == 409 and "no sampled contacts" in empty.json["message"]
     assert client.get(f"{API}/campaigns/{campaign_id}").json["status"] == "draft"
 
-    content = frame_csv([("Đất đai", "Lê Văn A", "0912345678"), ("Môi trường", "Lê Văn B", "0987654321")])
+    content = make_frame([("Đất đai", "Lê Văn A", "0912345678"), ("Môi trường", "Lê Văn B", "0987654321")]).read_bytes()
     assert upload(client, campaign_id, content, rule="census", seed="1").status_code == 201
-    assert claim(app) == []                                   # draft: nothing is dialled
+    assert claim() == []                                      # draft: nothing is dialled
 
     started = act(client, campaign_id, "start")
     assert started.status_code == 200 and started.json["status"] == "running"
@@ -416,10 +360,10 @@ def test_lifecycle_actions_and_illegal_transitions(app: Any, client: Any, clock:
     assert act(client, campaign_id, "pause").json["status"] == "paused"
     conflict("pause", "paused")
     conflict("start", "paused")
-    assert claim(app) == []                                   # paused: nothing is dialled
+    assert claim() == []                                      # paused: nothing is dialled
 
     assert act(client, campaign_id, "resume").json["status"] == "running"
-    assert len(claim(app)) == 2
+    assert len(claim()) == 2
 
     clock.advance(minutes=5)
     cancelled = act(client, campaign_id, "cancel")
@@ -434,18 +378,19 @@ def test_lifecycle_actions_and_illegal_transitions(app: Any, client: Any, clock:
     assert missing.status_code == 404 and "999" in missing.json["message"]
 
 
-def test_cancel_a_draft_campaign(client: Any) -> None:
-    campaign_id = create_campaign(client, create_agency(client))
+def test_cancel_a_draft_campaign(client: Any, make_campaign: Any) -> None:
+    campaign_id = make_campaign()
     assert act(client, campaign_id, "cancel").json["status"] == "cancelled"
     assert act(client, campaign_id, "start").status_code == 409
 
 
 # ============================================================================ progress
 
-def test_progress_counts_contacts_attempts_and_dispositions(app: Any, client: Any, clock: Any) -> None:
-    campaign_id = create_campaign(client, create_agency(client), calls_per_second=10)
+def test_progress_counts_contacts_attempts_and_dispositions(client: Any, clock: Any, make_campaign: Any,
+                                                            make_frame: Any, claim: Any, make_call: Any) -> None:
+    campaign_id = make_campaign(calls_per_second=10)
     phones = ["0912345678", "0987654321", "0352222333", "0868111222"]
-    content = frame_csv([("Đất đai", f"Người {i}", p) for i, p in enumerate(phones)])
+    content = make_frame([("Đất đai", f"Người {i}", p) for i, p in enumerate(phones)]).read_bytes()
     assert upload(client, campaign_id, content, rule="census", seed="1").json["drawn"] == 4
     act(client, campaign_id, "start")
 
@@ -460,12 +405,13 @@ def test_progress_counts_contacts_attempts_and_dispositions(app: Any, client: An
     assert [h["hour"] for h in per_hour[:2]] == ["2026-11-16T10:00:00+07:00", "2026-11-16T11:00:00+07:00"]
     assert per_hour[-1] == {"hour": "2026-11-17T09:00:00+07:00", "attempts": 0} and len(per_hour) == 24
 
-    calls = {c.to: Call(client, c) for c in claim(app)}
+    calls = {c.to: make_call(c) for c in claim()}
     assert len(calls) == 4
     complete, refuse, busy, talking = (calls[f"+84{p[1:]}"] for p in phones)
-    complete.survey({"CONSENT": "1", **{c: "4" for c in CRITERIA_I_IV}, "SCREEN_FEEDBACK": "2", "OVERALL": "5"})
+    complete.survey({"CONSENT": "1", **{c: "4" for c in CRITERIA_I_IV}, "SCREEN_FEEDBACK": "2", "OVERALL": "5"},
+                    default=None)
     complete.status("completed", CallDuration="80")
-    refuse.survey({"CONSENT": "9"})
+    refuse.survey({"CONSENT": "9"}, default=None)
     refuse.status("completed", CallDuration="10")
     busy.status("busy")
     talking.answer()                                           # still on the line
@@ -540,18 +486,18 @@ def criterion_tuple(c: dict[str, Any]) -> tuple[Any, ...]:
 
 
 @pytest.fixture
-def surveyed(app: Any, client: Any) -> dict[str, Any]:
+def surveyed(app: Any, client: Any, make_campaign: Any, make_frame: Any, claim: Any, make_call: Any) -> dict[str, Any]:
     """A campaign whose five contacts were called through the webhooks with the keys above."""
-    campaign_id = create_campaign(client, create_agency(client), calls_per_second=10, retry={"max_attempts": 1})
+    campaign_id = make_campaign(calls_per_second=10, retry={"max_attempts": 1})
     rows = [("Đất đai", f"Trần Văn {i}", f"09123456{i:02d}") for i in range(6)]
     rows += [("Môi trường", f"Lê Thị {i}", f"09876543{i:02d}") for i in range(2)]
-    report = upload(client, campaign_id, frame_csv(rows), rule="fixed", n="5", seed="11").json
+    report = upload(client, campaign_id, make_frame(rows).read_bytes(), rule="fixed", n="5", seed="11").json
     assert {s["field"]: (s["eligible"], s["drawn"], s["weight"]) for s in report["strata"]} == {
         "Đất đai": (6, 4, 1.5), "Môi trường": (2, 1, 2.0)}
     assert act(client, campaign_id, "start").status_code == 200
     with app.extensions["sipas"].db.begin() as session:
         field_of = {phone: field for phone, field in session.execute(select(Contact.phone_e164, Contact.field))}
-    claimed = claim(app)
+    claimed = claim()
     assert len(claimed) == 5
     land = [c for c in claimed if field_of[c.to] == "Đất đai"]
     env = [c for c in claimed if field_of[c.to] == "Môi trường"]
@@ -559,8 +505,8 @@ def surveyed(app: Any, client: Any) -> dict[str, Any]:
     plan = [(env[0], M_KEYS, None), (land[0], D1_KEYS, None), (land[1], D2_KEYS, None),
             (land[2], D3_KEYS, "C08"), (land[3], D4_KEYS, None)]
     for claimed_call, keys, stop in plan:
-        call = Call(client, claimed_call)
-        call.survey(keys, stop_before=stop)
+        call = make_call(claimed_call)
+        call.survey(keys, default=None, stop_before=stop)
         call.status("completed", CallDuration="60")
     progress = client.get(f"{API}/campaigns/{campaign_id}/progress").json
     assert progress["by_disposition"] == {"1.1": 3, "1.2": 1, "2.11": 1}
@@ -650,3 +596,48 @@ def test_export_writes_an_xlsx_without_phone_numbers_or_names(app: Any, client: 
 def test_export_of_an_unknown_campaign_is_404(client: Any, tmp_path: Path) -> None:
     response = client.post(f"{API}/campaigns/999/exports")
     assert response.status_code == 404 and "999" in response.json["message"]
+
+
+ITEMS_WITHOUT_FACTOR_V = ["CONSENT", *CRITERIA_I_IV, "SCREEN_FEEDBACK", "OVERALL"]
+
+
+def test_progress_scores_and_export_when_everyone_completes(app: Any, client: Any, make_campaign: Any,
+                                                            make_frame: Any, claim: Any, make_call: Any) -> None:
+    campaign_id = make_campaign(calls_per_second=10)
+    frame = make_frame([("Đất đai", "Lê Văn A", "0912345678"), ("Đất đai", "Lê Văn B", "0987654321"),
+                        ("Môi trường", "Lê Thị C", "0352222333")])
+    assert upload(client, campaign_id, frame.read_bytes(), rule="census").json["drawn"] == 3
+    act(client, campaign_id, "start")
+    calls = [make_call(c) for c in claim(batch=10)]
+    # C01: 5, 4, 1 -> 2 of 3 satisfied; C02: 0 (no opinion), 3, 4 -> 1 of 2 valid.
+    for call, keys in zip(calls, (["1", "5", "0"] + ["4"] * 11 + ["2", "5"],
+                                  ["1", "4", "3"] + ["4"] * 11 + ["2", "4"],
+                                  ["1", "1", "4"] + ["2"] * 11 + ["2", "1"]), strict=True):
+        call.answer()
+        for item, key in zip(ITEMS_WITHOUT_FACTOR_V, keys, strict=True):
+            call.press(item, key)
+        call.status("completed", CallDuration="80")
+
+    progress = client.get(f"{API}/campaigns/{campaign_id}/progress").json
+    assert progress["contacts"] == 3 and progress["by_disposition"] == {"1.1": 3}
+    assert progress["rates"]["RR1"] == 1.0 and progress["calls_in_progress"] == 0
+
+    scores = client.get(f"{API}/campaigns/{campaign_id}/scores").json
+    criteria = {c["item_id"]: c for c in scores["criteria"]}
+    assert criteria["C01"]["index"] == 200 / 3 and criteria["C01"]["mean"] == 10 / 3
+    assert (criteria["C02"]["n"], criteria["C02"]["n_no_opinion"], criteria["C02"]["index"]) == (2, 1, 50.0)
+    assert criteria["C03"]["index"] == 200 / 3 and criteria["C03"]["dissatisfied_flag"] is True
+    assert scores["overall"]["index"] == 200 / 3 and scores["n_respondents"] == 3
+    factor_i = next(f for f in scores["factors"] if f["factor"] == "I")
+    assert factor_i["index"] == (200 / 3 + 50 + 200 / 3) / 3
+
+    export = client.post(f"{API}/campaigns/{campaign_id}/exports")
+    assert export.status_code == 201
+    path = Path(export.json["path"])
+    sheets = pd.read_excel(path, sheet_name=None, dtype=str)
+    with app.extensions["sipas"].db.begin() as session:
+        personal = {v for c in session.scalars(select(Contact)) for v in (c.phone_e164, c.name, c.phone_e164[3:])}
+    for sheet in sheets.values():
+        cells = {str(cell) for cell in sheet.stack()}
+        assert not any(p and p in cell for p in personal for cell in cells)
+    assert client.get(f"{API}/campaigns/999/scores").status_code == 404

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from .conftest import ROOT
-from .test_sampling_interfaces import run_cli
 
 DEMO = ROOT / "config" / "demo" / "transactions.csv"
 
 
-def test_campaign_lifecycle_and_configuration_from_the_cli(tmp_path: Path) -> None:
+def test_campaign_lifecycle_and_configuration_from_the_cli(run_cli: Any, tmp_path: Path) -> None:
     env = {"SIPAS_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "SIPAS_EXPORT_DIR": str(tmp_path / "out")}
     assert run_cli("db", "upgrade", env=env).returncode == 0
     assert run_cli("create-agency", "S", "Sở Demo", env=env).returncode == 0

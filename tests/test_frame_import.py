@@ -13,10 +13,12 @@ import pytest
 from sqlalchemy import func, select
 
 from ivr_service.core.sampling import SampleRule
-from ivr_service.persistence.models import Contact, OptOut
+from ivr_service.persistence.models import Contact, OptOut, Stratum
 from ivr_service.services import campaigns, frames
 from ivr_service.services.errors import Conflict, InvalidInput
 from ivr_service.services.frame_reader import parse_dates, read_frame
+
+from .conftest import scalars
 
 HEADER = ["STT", "Số hồ sơ", "Tên thủ tục", "Lĩnh vực", "Người nộp", "SĐT", "Ngày tiếp nhận", "Ngày trả kết quả"]
 ROWS = [
@@ -138,18 +140,12 @@ def test_dates_in_the_usual_vietnamese_forms() -> None:
 
 
 @pytest.fixture
-def draft(app: Any) -> Any:
-    svc = app.extensions["sipas"]
-    now = svc.clock()
-    with svc.db.begin() as session:
-        agency = campaigns.create_agency(session, "STNMT", "Sở Tài nguyên và Môi trường", now)
-        campaign = campaigns.create_campaign(session, svc.registry, agency_id=agency.id, name="Q4",
-                                             questionnaire="sipas-2024", now=now,
-                                             period_start=date(2026, 10, 1), period_end=date(2026, 10, 31))
-        return campaign.id
+def draft(make_campaign: Any) -> int:
+    """A draft campaign for transactions returned in October 2026."""
+    return make_campaign(period_start=date(2026, 10, 1), period_end=date(2026, 10, 31))
 
 
-def test_import_reports_every_row_it_does_not_use(app: Any, draft: int, tmp_path: Path) -> None:
+def test_import_reports_every_row_it_does_not_use(app: Any, draft: int, import_frame: Any, tmp_path: Path) -> None:
     rows = ROWS + [
         [5, "HS-5", "Cấp GCN", "Khoáng sản", "Đỗ Văn Em", "0912345678", "04/10/2026", "12/10/2026"],   # same person
         [6, "HS-6", "Cấp GCN", "Đất đai", "Hồ Thị Giang", "024 3825 1234", "04/10/2026", "30/09/2026"],  # before period
@@ -161,9 +157,7 @@ def test_import_reports_every_row_it_does_not_use(app: Any, draft: int, tmp_path
     svc = app.extensions["sipas"]
     with svc.db.begin() as session:
         session.add(OptOut(phone_e164="+84935111222", source="operator", created_at=svc.clock()))
-    with svc.db.begin() as session:
-        campaign = campaigns.get_campaign(session, draft)
-        report = frames.import_and_sample(session, campaign, path, SampleRule("census"), 1, svc.clock())
+    report = import_frame(draft, path)
     assert report.header_row == 5 and report.rows == 9
     assert [(r["row"], r["column"], r["value"]) for r in report.rejected] == [
         (9, "SĐT", "không có"), (12, "Ngày trả kết quả", "ngày mai")]
@@ -212,14 +206,10 @@ def multi_agency_frame(path: Path) -> Path:
     return path
 
 
-def test_strata_are_agency_by_field_with_sizes_and_weights_stored(app: Any, draft: int, tmp_path: Path) -> None:
-    from ivr_service.persistence.models import Stratum
-
+def test_strata_are_agency_by_field_with_sizes_and_weights_stored(app: Any, draft: int, import_frame: Any,
+                                                                   tmp_path: Path) -> None:
     svc = app.extensions["sipas"]
-    with svc.db.begin() as session:
-        campaign = campaigns.get_campaign(session, draft)
-        report = frames.import_and_sample(session, campaign, multi_agency_frame(tmp_path / "ds.csv"), None, 11,
-                                          svc.clock(), reserve_share=0.2, replicates=2)
+    report = import_frame(draft, multi_agency_frame(tmp_path / "ds.csv"), None, 11, reserve_share=0.2, replicates=2)
     # seed-002 tiers per agency: Sở Tư pháp 330 → 100, UBND xã 140 → 30
     assert report.drawn == 130 and report.reserve == 26
     with svc.db.begin() as session:
@@ -233,29 +223,19 @@ def test_strata_are_agency_by_field_with_sizes_and_weights_stored(app: Any, draf
         assert all(c.next_attempt_at is None for c in reserve)
 
 
-def test_same_frame_rule_and_seed_give_the_same_sample(app: Any, tmp_path: Path) -> None:
-    svc = app.extensions["sipas"]
+def test_same_frame_rule_and_seed_give_the_same_sample(app: Any, make_campaign: Any, tmp_path: Path) -> None:
     path = multi_agency_frame(tmp_path / "ds.csv")
     phones = []
     for i in range(3):
-        with svc.db.begin() as session:
-            agency = campaigns.create_agency(session, f"A{i}", f"Sở {i}", svc.clock())
-            campaign = campaigns.create_campaign(session, svc.registry, agency_id=agency.id, name=str(i),
-                                                 questionnaire="sipas-2024", now=svc.clock())
-            frames.import_and_sample(session, campaign, path, SampleRule("fixed", n=40), 5 if i < 2 else 6,
-                                     svc.clock(), recent_days=0)
-            phones.append(set(session.scalars(select(Contact.phone_e164).where(Contact.campaign_id == campaign.id))))
+        campaign_id = make_campaign(path, rule=SampleRule("fixed", n=40), seed=5 if i < 2 else 6, start=False,
+                                    sampling={"recent_days": 0})
+        phones.append(set(scalars(app, select(Contact.phone_e164).where(Contact.campaign_id == campaign_id))))
     assert phones[0] == phones[1] != phones[2]
 
 
-def test_releasing_reserve_waves_updates_weights(app: Any, draft: int, tmp_path: Path) -> None:
-    from ivr_service.persistence.models import Stratum
-
+def test_releasing_reserve_waves_updates_weights(app: Any, draft: int, import_frame: Any, tmp_path: Path) -> None:
     svc = app.extensions["sipas"]
-    with svc.db.begin() as session:
-        campaign = campaigns.get_campaign(session, draft)
-        frames.import_and_sample(session, campaign, multi_agency_frame(tmp_path / "ds.csv"), None, 11,
-                                 svc.clock(), reserve_share=0.2, replicates=2)
+    import_frame(draft, multi_agency_frame(tmp_path / "ds.csv"), None, 11, reserve_share=0.2, replicates=2)
     released = []
     for _ in range(2):
         with svc.db.begin() as session:
@@ -270,26 +250,13 @@ def test_releasing_reserve_waves_updates_weights(app: Any, draft: int, tmp_path:
             frames.release_reserve(session, campaigns.get_campaign(session, draft), svc.clock())
 
 
-def test_numbers_surveyed_recently_are_excluded(app: Any, tmp_path: Path) -> None:
-    from ivr_service.services.dispatch import Pacing, claim_due
-
-    svc = app.extensions["sipas"]
+def test_numbers_surveyed_recently_are_excluded(make_campaign: Any, import_frame: Any, claim: Any,
+                                                tmp_path: Path) -> None:
     path = write_csv(tmp_path / "ds.csv", ROWS)
-    ids = []
-    for code in ("A", "B"):
-        with svc.db.begin() as session:
-            agency = campaigns.create_agency(session, code, f"Sở {code}", svc.clock())
-            ids.append(campaigns.create_campaign(session, svc.registry, agency_id=agency.id, name=code,
-                                                 questionnaire="sipas-2024", now=svc.clock(),
-                                                 calls_per_second=10).id)
-    with svc.db.begin() as session:
-        frames.import_and_sample(session, campaigns.get_campaign(session, ids[0]), path, SampleRule("census"), 1,
-                                 svc.clock())
-        campaigns.transition(session, ids[0], "start", svc.clock())
-    assert len(claim_due(svc.db, Pacing("simulator", 1000.0, 1000), svc.clock(), 10)) == 2
-    with svc.db.begin() as session:
-        report = frames.import_and_sample(session, campaigns.get_campaign(session, ids[1]), path,
-                                          SampleRule("census"), 1, svc.clock())
+    make_campaign(path, calls_per_second=10)                         # called first
+    later = make_campaign(calls_per_second=10)
+    assert len(claim(batch=10)) == 2
+    report = import_frame(later, path)
     assert report.excluded["surveyed_recently"] == 2 and report.drawn == 0
 
 

@@ -11,7 +11,6 @@ from ivr_service.persistence.db import make_engine
 from ivr_service.persistence.models import Base
 
 
-
 def test_models_and_migrations_agree(database_url: str) -> None:
     assert migrate.differences(database_url) == []
 

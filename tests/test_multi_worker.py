@@ -24,12 +24,10 @@ import yaml
 from sqlalchemy import func, select
 
 from ivr_service import create_app
-from ivr_service.core.sampling import SampleRule
 from ivr_service.persistence.models import Attempt, Campaign, Contact, ContactStatus
-from ivr_service.services import campaigns, frames
 from ivr_service.settings import Settings
 
-from .conftest import ROOT
+from .conftest import ROOT, count
 
 pytestmark = pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
                                 reason="several workers share work through PostgreSQL row locks; "
@@ -91,28 +89,26 @@ def cluster(clean_db: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
                 process.kill()
 
 
-def load_campaign(env: dict[str, str], tmp_path: Path) -> int:
-    frame = tmp_path / "frame.csv"
-    frame.write_text("Mã hồ sơ,Lĩnh vực,Số điện thoại,Ngày trả kết quả\n" + "".join(
-        f"HS-{i},{('Đất đai', 'Hộ tịch', 'Xây dựng')[i % 3]},09{i:08d},02/11/2026\n" for i in range(CONTACTS)),
-        encoding="utf-8")
-    app = create_app(Settings.from_env(env))
-    svc = app.extensions["sipas"]
-    now = svc.clock()
-    with svc.db.begin() as session:
-        agency = campaigns.create_agency(session, "MW", "Sở Nhiều Worker", now)
-        campaign = campaigns.create_campaign(
-            session, svc.registry, agency_id=agency.id, name="kill test", questionnaire="sipas-short", now=now,
-            window={"weekdays": list(range(7)), "parts": [["00:00", "23:59:59.999999"]], "public_holidays": None},
-            retry={"max_attempts": 3, "min_gap_s": 0,
-                   "delays": {k: 0.5 for k in ("busy", "no_answer", "failed", "machine", "partial", "break_off",
-                                               "canceled")}},
-            calls_per_second=1000)
-        frames.import_and_sample(session, campaign, frame, SampleRule("census"), 1, now)
-        assert session.scalar(select(func.count()).select_from(Contact)) == CONTACTS
-        campaigns.transition(session, campaign.id, "start", now)
-        campaign_id = campaign.id
-    svc.db.dispose()
+@pytest.fixture
+def cluster_app(cluster: dict[str, Any]) -> Iterator[Any]:
+    """The app the test loads and watches the shared database with (disposed even when the
+    test fails, so no connection is left open)."""
+    app = create_app(Settings.from_env(cluster["env"]))
+    yield app
+    app.extensions["sipas"].db.dispose()
+
+
+def load_campaign(app: Any, make_campaign: Any, make_frame: Any) -> int:
+    frame = make_frame([(("Đất đai", "Hộ tịch", "Xây dựng")[i % 3], f"Nguyễn Văn {i}", f"09{i:08d}")
+                        for i in range(CONTACTS)])
+    campaign_id = make_campaign(
+        frame, app=app, name="kill test", questionnaire="sipas-short",
+        window={"weekdays": list(range(7)), "parts": [["00:00", "23:59:59.999999"]], "public_holidays": None},
+        retry={"max_attempts": 3, "min_gap_s": 0,
+               "delays": {k: 0.5 for k in ("busy", "no_answer", "failed", "machine", "partial", "break_off",
+                                           "canceled")}},
+        calls_per_second=1000)
+    assert count(app, Contact) == CONTACTS
     return campaign_id
 
 
@@ -127,17 +123,16 @@ def wait_for_web(port: int) -> None:
     raise AssertionError("gunicorn did not start")
 
 
-def test_four_workers_and_a_sigkill_lose_nothing_and_never_call_twice(cluster: dict[str, Any],
-                                                                      tmp_path: Path) -> None:
+def test_four_workers_and_a_sigkill_lose_nothing_and_never_call_twice(cluster: dict[str, Any], cluster_app: Any,
+                                                                      make_campaign: Any, make_frame: Any) -> None:
     env, call_log = cluster["env"], cluster["call_log"]
-    campaign_id = load_campaign(env, tmp_path)
+    campaign_id = load_campaign(cluster_app, make_campaign, make_frame)
     wait_for_web(cluster["port"])
     workers = [subprocess.Popen([sys.executable, "-m", "ivr_service", "worker"], cwd=ROOT, env=env)
                for _ in range(WORKERS)]
     cluster["processes"].extend(workers)
 
-    app = create_app(Settings.from_env(env))
-    db = app.extensions["sipas"].db
+    db = cluster_app.extensions["sipas"].db
     killed = False
     deadline = time.monotonic() + DEADLINE_S
     status = None
@@ -191,5 +186,3 @@ def test_four_workers_and_a_sigkill_lose_nothing_and_never_call_twice(cluster: d
             start += 1
         worst = max(worst, end - start + 1)
     assert worst <= 2 * SENDER_CPS + 5, f"{worst} calls placed within one second"
-    db.dispose()
-    app.extensions["sipas"].db.dispose()

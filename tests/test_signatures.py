@@ -14,7 +14,7 @@ from twilio.request_validator import RequestValidator
 from ivr_service import create_app
 from ivr_service.settings import SIMULATOR_AUTH_TOKEN, Settings, SettingsError
 
-from .test_voice_webhooks import call, sid, snapshot  # noqa: F401  (fixture)
+from .conftest import new_sid, snapshot
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 PUBLIC = "https://survey.example.gov.vn"
@@ -33,8 +33,8 @@ def sign(url: str, form: dict[str, str], token: str = TOKEN, algorithm: str | No
     return RequestValidator(token).compute_signature(url, form, algorithm)
 
 
-def answer_form(call: dict[str, Any]) -> dict[str, str]:
-    return {"CallSid": call["sid"], "CallStatus": "in-progress", "To": "+84912345678", "From": "+842812345678"}
+def answer_form(call: Any) -> dict[str, str]:
+    return {"CallSid": call.sid, "CallStatus": "in-progress", "To": "+84912345678", "From": "+842812345678"}
 
 
 def post(client: Any, path: str, form: dict[str, str], signature: str | None, **headers: str) -> Any:
@@ -43,22 +43,22 @@ def post(client: Any, path: str, form: dict[str, str], signature: str | None, **
     return client.post(path, data=form, headers=headers, sign=False)
 
 
-def test_a_good_signature_over_the_public_url_is_accepted(app: Any, client: Any, call: dict[str, Any]) -> None:
-    path = f"/voice/{call['token']}/answer?q=sipas-2024"
+def test_a_good_signature_over_the_public_url_is_accepted(app: Any, client: Any, call: Any) -> None:
+    path = f"/voice/{call.token}/answer?q=sipas-2024"
     form = answer_form(call)
     response = post(client, path, form, sign(PUBLIC + path, form))
     assert response.status_code == 200 and b"<Gather" in response.data
 
 
-def test_the_url_twilio_signed_may_carry_the_default_port(app: Any, client: Any, call: dict[str, Any]) -> None:
-    path = f"/voice/{call['token']}/answer"
+def test_the_url_twilio_signed_may_carry_the_default_port(app: Any, client: Any, call: Any) -> None:
+    path = f"/voice/{call.token}/answer"
     form = answer_form(call)
     assert post(client, path, form, sign(f"{PUBLIC}:443{path}", form)).status_code == 200
 
 
 def test_sha256_signatures_named_in_the_settings_header_are_accepted(app: Any, client: Any,
-                                                                    call: dict[str, Any]) -> None:
-    path = f"/voice/{call['token']}/answer"
+                                                                    call: Any) -> None:
+    path = f"/voice/{call.token}/answer"
     form = answer_form(call)
     response = post(client, path, form, sign(PUBLIC + path, form, algorithm="HMAC_SHA256"),
                     **{"X-Twilio-Webhooks-Signature-Settings": "key=webhooks_sharedkey_x,algorithm=HMAC_SHA256"})
@@ -67,14 +67,14 @@ def test_sha256_signatures_named_in_the_settings_header_are_accepted(app: Any, c
     assert post(client, path, form, sign(PUBLIC + path, form, algorithm="HMAC_SHA256")).status_code == 403
 
 
-def signature_cases(call: dict[str, Any]) -> list[tuple[str, str, dict[str, str], str | None]]:
-    token = call["token"]
+def signature_cases(call: Any) -> list[tuple[str, str, dict[str, str], str | None]]:
+    token = call.token
     answer = f"/voice/{token}/answer"
     gather = f"/voice/{token}/gather?item=CONSENT"
     status = f"/voice/{token}/status"
     a = answer_form(call)
-    g = {"CallSid": call["sid"], "Digits": "1"}
-    s = {"CallSid": call["sid"], "CallStatus": "completed", "CallDuration": "30"}
+    g = {"CallSid": call.sid, "Digits": "1"}
+    s = {"CallSid": call.sid, "CallStatus": "completed", "CallDuration": "30"}
     return [
         ("missing", answer, a, None),
         ("empty", answer, a, ""),
@@ -91,10 +91,10 @@ def signature_cases(call: dict[str, Any]) -> list[tuple[str, str, dict[str, str]
 
 
 @pytest.mark.parametrize("case", range(10))
-def test_bad_or_missing_signatures_get_403_and_record_nothing(app: Any, client: Any, call: dict[str, Any],
+def test_bad_or_missing_signatures_get_403_and_record_nothing(app: Any, client: Any, call: Any,
                                                              case: int, caplog: pytest.LogCaptureFixture) -> None:
     # Answer the call first (validly), so a forged gather or status would have something to change.
-    path = f"/voice/{call['token']}/answer"
+    path = f"/voice/{call.token}/answer"
     form = answer_form(call)
     assert post(client, path, form, sign(PUBLIC + path, form)).status_code == 200
     name, path, form, signature = signature_cases(call)[case]
@@ -124,7 +124,7 @@ def test_validation_can_be_turned_off_only_with_the_simulator(make_settings: Any
         unchecked = create_app(make_settings(validate_signatures=False), clock=clock)
     assert "SIPAS_VALIDATE_SIGNATURES is off" in caplog.text
     # Unsigned requests reach the handler: an unknown attempt is a 404, not a 403.
-    response = unchecked.test_client().post(f"/voice/{'0' * 32}/answer", data={"CallSid": sid()}, sign=False)
+    response = unchecked.test_client().post(f"/voice/{'0' * 32}/answer", data={"CallSid": new_sid()}, sign=False)
     assert response.status_code == 404
     unchecked.extensions["sipas"].db.dispose()
 
@@ -137,7 +137,7 @@ def test_signed_requests_through_a_real_http_server(live_server: Any) -> None:
     settings = live_server.extensions["sipas"].settings
     base = urlsplit(settings.public_base_url)
     path = f"/voice/{'0' * 32}/answer"
-    form = {"CallSid": sid()}
+    form = {"CallSid": new_sid()}
     results = []
     for signature in (sign(settings.public_base_url + path, form, token=settings.webhook_auth_token), "forged"):
         conn = http.client.HTTPConnection(base.netloc, timeout=10)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from ivr_service.core.sampling import SampleRule
 from ivr_service.persistence.models import Answer, Attempt, Contact
 from ivr_service.providers.simulator import CitizenProfile, SimulatorProvider, WsgiTransport
-from ivr_service.services import campaigns, frames
 from ivr_service.worker import Worker
 
 from .conftest import ROOT
@@ -33,29 +30,14 @@ def test_bad_profiles_are_rejected(data: dict[str, Any], message: str) -> None:
         CitizenProfile.from_mapping(data)
 
 
-def start_campaign(app: Any, tmp_path: Path, phones: list[str]) -> int:
-    frame = tmp_path / "frame.csv"
-    frame.write_text("Mã hồ sơ,Lĩnh vực,Số điện thoại,Ngày trả kết quả\n" + "".join(
-        f"HS-{i},Đất đai,{phone},02/11/2026\n" for i, phone in enumerate(phones)), encoding="utf-8")
-    svc = app.extensions["sipas"]
-    now = svc.clock()
-    with svc.db.begin() as session:
-        agency = campaigns.create_agency(session, "SIM", "Sở Mô phỏng", now)
-        campaign = campaigns.create_campaign(session, svc.registry, agency_id=agency.id, name="sim",
-                                             questionnaire="sipas-2024", now=now, calls_per_second=50)
-        frames.import_and_sample(session, campaign, frame, SampleRule("census"), 1, now)
-        campaigns.transition(session, campaign.id, "start", now)
-        return campaign.id
-
-
-def test_cooperative_citizens_complete_every_item(app: Any, tmp_path: Path) -> None:
+def test_cooperative_citizens_complete_every_item(app: Any, make_campaign: Any) -> None:
     profile = CitizenProfile(answer_rate=1, busy_rate=0, failed_rate=0, refusal_rate=0, hangup_rate=0,
                              invalid_rate=0, silence_rate=0, repeat_rate=0, no_opinion_rate=0, feedback_rate=1)
     services = app.extensions["sipas"]
     provider = SimulatorProvider.from_settings(services.settings, WsgiTransport(app), profile,
                                               services.registry.get, max_workers=2)
     worker = Worker(app, provider=provider)
-    start_campaign(app, tmp_path, ["0912345678", "0987654321", "0352222333"])
+    make_campaign(["0912345678", "0987654321", "0352222333"])
     assert worker.dispatch() == 3
     provider.wait_idle()
     worker.close()

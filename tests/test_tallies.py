@@ -4,7 +4,6 @@ when a writer commits while a fold runs."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -13,7 +12,7 @@ from ivr_service.persistence import tallies
 from ivr_service.persistence.models import Attempt, AttemptStatus, Contact, ProgressDelta
 from ivr_service.services import campaigns
 
-from .test_engine import RecordingProvider, claim, new_campaign, phones, place_all, status
+from .conftest import phones
 
 
 def counted(app: Any, campaign_id: int) -> dict[str, dict[str, int]]:
@@ -37,20 +36,21 @@ def delta_rows(app: Any) -> int:
         return session.scalar(select(func.count()).select_from(ProgressDelta)) or 0
 
 
-def test_tallies_follow_every_change_and_survive_folding(app: Any, tmp_path: Path, clock: Any) -> None:
+def test_tallies_follow_every_change_and_survive_folding(app: Any, make_campaign: Any, claim: Any, provider: Any,
+                                                         place_calls: Any, make_call: Any, clock: Any) -> None:
     svc = app.extensions["sipas"]
-    first = new_campaign(app, tmp_path, phones(30))
-    second = new_campaign(app, tmp_path, phones(5, base=100))
+    first = make_campaign(phones(30))
+    second = make_campaign(phones(5, base=100))
     assert tallied(app, first) == counted(app, first) == {"contact": {"pending:": 30}, "attempt": {}}
 
-    provider = RecordingProvider()
-    claimed = claim(app, batch=20)                                  # one bulk statement per campaign
-    place_all(app, provider, claimed)
+    claimed = claim(batch=20)                                       # one bulk statement per campaign
+    place_calls(provider, claimed)
     for number, item in enumerate(claimed[:6]):
         with svc.db.begin() as session:
             sid = session.scalar(select(Attempt.provider_id).where(Attempt.token == item.token))
-        status(app, item.token, sid, "ringing")
-        status(app, item.token, sid, "busy" if number % 2 else "no-answer")
+        call = make_call(item, sid=sid)
+        call.status("ringing")
+        call.status("busy" if number % 2 else "no-answer")
     with svc.db.begin() as session:                                 # a Core bulk update
         session.execute(update(Attempt).where(Attempt.status == AttemptStatus.INITIATED)
                         .values(status=AttemptStatus.RINGING))
@@ -75,12 +75,12 @@ def test_tallies_follow_every_change_and_survive_folding(app: Any, tmp_path: Pat
     assert tallied(app, second)["attempt"] == {} == counted(app, second)["attempt"]
 
 
-def test_a_write_committed_during_a_fold_is_kept(app: Any, tmp_path: Path, clock: Any) -> None:
+def test_a_write_committed_during_a_fold_is_kept(app: Any, make_campaign: Any, claim: Any) -> None:
     """The fold removes exactly the rows it read (DELETE … RETURNING): a writer whose
     transaction is still open when the fold runs keeps its tally rows."""
     svc = app.extensions["sipas"]
-    campaign_id = new_campaign(app, tmp_path, phones(3))
-    claim(app)
+    campaign_id = make_campaign(phones(3))
+    claim()
     if svc.db.engine.dialect.name == "postgresql":
         with svc.db.engine.connect() as writer:
             transaction = writer.begin()
@@ -99,10 +99,10 @@ def test_a_write_committed_during_a_fold_is_kept(app: Any, tmp_path: Path, clock
     assert tallied(app, campaign_id)["attempt"] == {"canceled": 3}
 
 
-def test_recount_rebuilds_tallies_from_the_rows(app: Any, tmp_path: Path) -> None:
+def test_recount_rebuilds_tallies_from_the_rows(app: Any, make_campaign: Any, claim: Any) -> None:
     svc = app.extensions["sipas"]
-    campaign_id = new_campaign(app, tmp_path, phones(4))
-    claim(app)
+    campaign_id = make_campaign(phones(4))
+    claim()
     with svc.db.engine.begin() as conn:
         conn.execute(delete(ProgressDelta))
     assert tallied(app, campaign_id) == {"contact": {}, "attempt": {}}

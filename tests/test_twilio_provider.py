@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,8 +24,6 @@ from ivr_service.persistence.models import Attempt, AttemptStatus, Contact, Cont
 from ivr_service.providers import CallRequest, ProviderError, build_provider
 from ivr_service.providers.twilio import TwilioProvider
 from ivr_service.worker import Worker
-
-from .test_simulator import start_campaign
 
 ACCOUNT = "AC" + "0" * 32
 TOKEN = "twilio-test-auth-token"
@@ -222,10 +219,10 @@ def attempts(app: Any) -> list[Attempt]:
 
 
 def test_worker_places_calls_with_webhook_urls_from_the_public_base(twilio_app: Any, twilio_api: FakeTwilio,
-                                                                   tmp_path: Path) -> None:
+                                                                   make_campaign: Any) -> None:
     worker = Worker(twilio_app)
     assert isinstance(worker.provider, TwilioProvider)
-    start_campaign(twilio_app, tmp_path, ["0912345678", "0987654321"])
+    make_campaign(["0912345678", "0987654321"], app=twilio_app)
     assert worker.dispatch() == 2
     rows = attempts(twilio_app)
     assert [a.status for a in rows] == [AttemptStatus.INITIATED] * 2
@@ -240,9 +237,9 @@ def test_worker_places_calls_with_webhook_urls_from_the_public_base(twilio_app: 
 
 
 def test_invalid_number_ends_the_contact_and_rate_limit_retries(twilio_app: Any, twilio_api: FakeTwilio,
-                                                                tmp_path: Path) -> None:
+                                                                make_campaign: Any) -> None:
     twilio_api.replies += [twilio_error(400, 21211), twilio_error(429, 20429)]
-    start_campaign(twilio_app, tmp_path, ["0912345678", "0987654321"])
+    make_campaign(["0912345678", "0987654321"], app=twilio_app)
     assert Worker(twilio_app).dispatch() == 2
     rows = attempts(twilio_app)
     assert [(a.status, a.outcome, a.error_code) for a in rows] == [
@@ -255,9 +252,9 @@ def test_invalid_number_ends_the_contact_and_rate_limit_retries(twilio_app: Any,
 
 
 def test_timeout_then_a_callback_means_the_call_exists_and_is_never_placed_again(
-        twilio_app: Any, twilio_api: FakeTwilio, tmp_path: Path, clock: Any) -> None:
+        twilio_app: Any, twilio_api: FakeTwilio, make_campaign: Any, make_call: Any, clock: Any) -> None:
     twilio_api.replies.append("hang")
-    start_campaign(twilio_app, tmp_path, ["0912345678"])
+    make_campaign(["0912345678"], app=twilio_app)
     worker = Worker(twilio_app)
     assert worker.dispatch() == 1
     [attempt] = attempts(twilio_app)
@@ -266,9 +263,7 @@ def test_timeout_then_a_callback_means_the_call_exists_and_is_never_placed_again
     assert worker.dispatch() == 0  # the contact is still active and the lease holds: no second call
     # Twilio's "initiated" callback names the call the timed-out request created.
     sid = "CA" + "b" * 32
-    response = twilio_app.test_client().post(f"/voice/{attempt.token}/status",
-                                             data={"CallSid": sid, "CallStatus": "initiated"})
-    assert response.status_code == 204
+    make_call(attempt.token, sid=sid, app=twilio_app).status("initiated")
     clock.advance(hours=1)
     assert worker.dispatch() == 0
     [attempt] = attempts(twilio_app)
@@ -277,9 +272,9 @@ def test_timeout_then_a_callback_means_the_call_exists_and_is_never_placed_again
 
 
 def test_timeout_without_any_callback_is_placed_again_with_the_same_token(
-        twilio_app: Any, twilio_api: FakeTwilio, tmp_path: Path, clock: Any) -> None:
+        twilio_app: Any, twilio_api: FakeTwilio, make_campaign: Any, clock: Any) -> None:
     twilio_api.replies.append("hang")
-    start_campaign(twilio_app, tmp_path, ["0912345678"])
+    make_campaign(["0912345678"], app=twilio_app)
     worker = Worker(twilio_app)
     worker.dispatch()
     clock.advance(minutes=6)  # past the lease given to an ambiguous error: nothing was placed

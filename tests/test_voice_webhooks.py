@@ -1,199 +1,209 @@
-"""Telephony webhooks: TwiML structure, whole calls, idempotency, and malformed requests
-that must be rejected with a clear message and leave the database unchanged."""
+"""Robustness of the voice webhooks: the provider's retried, duplicated, late and
+out-of-order requests and status callbacks change nothing they must not, and malformed
+requests are rejected with a clear message and leave the database unchanged.
+
+Whole calls are in test_voice_calls.py; signatures in test_signatures.py."""
 
 from __future__ import annotations
 
-import uuid
-from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
 
 import pytest
-from sqlalchemy import select, text
 
-from ivr_service.core.sampling import SampleRule
 from ivr_service.persistence.models import Answer, Attempt, Contact, Interview, OptOut
-from ivr_service.services.dispatch import Pacing
-from ivr_service.services import campaigns, dispatch, frames
+
+from .conftest import answers, asked, count, hangs_up, message, new_sid, row, says, snapshot, voice_text
+
+# ============================================================================ retried and late gathers
+
+def test_repeated_and_late_gathers_change_nothing(app: Any, call: Any) -> None:
+    call.answer()
+    call.press("CONSENT", "1")
+    assert asked(call.press("C01", "5")) == "C02"
+    before, rows = snapshot(app), count(app, Answer)
+
+    again = call.press("C01", "5")                 # the provider retried the same request
+    assert asked(again) == "C02"
+    assert [say.text for say in again.findall("./Gather/Say")] == [voice_text(app, "C02")]
+    late = call.press("C01", "1")                  # a late, different key for an answered item
+    assert asked(late) == "C02"
+    refusal = call.press("CONSENT", "9")           # a late "decline" after consenting
+    assert asked(refusal) == "C02"
+    assert snapshot(app) == before
+    assert rows == 2 and answers(app)["C01"] == (5, "answered", "5")
+    assert count(app, OptOut) == 0 and row(app, Interview).status.value == "in_progress"
+
+    assert asked(call.press("C02", "4")) == "C03"  # the call carries on normally
+    assert count(app, Answer) == 3
 
 
-def sid() -> str:
-    return "CA" + uuid.uuid4().hex
+def test_a_retried_keypress_with_the_same_idempotency_token_is_applied_once(app: Any, call: Any) -> None:
+    call.answer()
+    call.press("CONSENT", "1")
+    token = {"I-Twilio-Idempotency-Token": "a1b2c3-retry"}
+    first = call.press("C01", "7", **token)
+    retried = call.press("C01", "7", **token)
+    assert asked(first) == asked(retried) == "C01"
+    assert row(app, Interview).retries == 1  # the retry did not use up a second re-prompt
+    call.press("C01", "7", **{"I-Twilio-Idempotency-Token": "d4e5f6"})
+    assert row(app, Interview).retries == 2
 
 
-@pytest.fixture
-def call(app: Any, tmp_path: Path) -> dict[str, Any]:
-    """A running campaign with one answered-to-be call: token and CallSid."""
-    frame = tmp_path / "frame.csv"
-    frame.write_text("Mã hồ sơ,Lĩnh vực,Chủ hồ sơ,Số điện thoại,Ngày trả kết quả\n"
-                     "HS-1,Đất đai,Nguyễn Văn An,0912 345 678,02/11/2026\n", encoding="utf-8")
-    svc = app.extensions["sipas"]
-    now = svc.clock()
-    with svc.db.begin() as session:
-        agency = campaigns.create_agency(session, "STNMT", "Sở Tài nguyên và Môi trường", now)
-        campaign = campaigns.create_campaign(session, svc.registry, agency_id=agency.id, name="Q4",
-                                             questionnaire="sipas-2024", now=now)
-        frames.import_and_sample(session, campaign, frame, SampleRule("census"), 1, now)
-        campaigns.transition(session, campaign.id, "start", now)
-    claimed = dispatch.claim_due(svc.db, Pacing("simulator", 1000.0, 1000), now, 10)
-    assert len(claimed) == 1
-    return {"token": claimed[0].token, "sid": sid(), "attempt_id": claimed[0].attempt_id}
+def test_a_repeated_last_gather_after_completion_only_says_goodbye(app: Any, call: Any) -> None:
+    _, last = call.survey({"CONSENT": "1", "SCREEN_FEEDBACK": "2"})
+    assert hangs_up(last)
+    before = snapshot(app)
+    again = call.press("OVERALL", "1")
+    assert hangs_up(again) and says(again) == [message(app, "thanks")]
+    assert snapshot(app) == before
 
 
-def post(client: Any, call: dict[str, Any], kind: str, query: str = "", **form: str) -> Any:
-    return client.post(f"/voice/{call['token']}/{kind}{query}", data={"CallSid": call["sid"], **form})
+# ============================================================================ late and out-of-order status callbacks
+
+def test_late_ringing_after_completed_changes_nothing(app: Any, call: Any) -> None:
+    call.survey({"CONSENT": "1", "SCREEN_FEEDBACK": "2"})
+    call.status("completed", CallDuration="90")
+    before = snapshot(app)
+    call.status("ringing")
+    call.status("in-progress")
+    call.status("no-answer")
+    assert snapshot(app) == before
+    final = row(app, Attempt, id=call.attempt_id)
+    assert (final.status.value, final.outcome, final.duration_s) == ("completed", "completed", 90)
+    assert row(app, Contact).disposition == "1.1"
 
 
-def gather(client: Any, call: dict[str, Any], item: str, digits: str) -> ElementTree.Element:
-    response = post(client, call, "gather", f"?item={item}", Digits=digits)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return ElementTree.fromstring(response.data)
+def test_out_of_order_and_repeated_status_callbacks_never_undo_a_final_outcome(app: Any, call: Any) -> None:
+    call.status("initiated")
+    call.status("ringing")
+    call.survey({"CONSENT": "1", "SCREEN_FEEDBACK": "1"})
+    call.status("completed", CallDuration="150")
+    before = row(app, Attempt)
+    for late in ("ringing", "in-progress", "initiated", "completed", "busy", "no-answer"):
+        call.status(late, CallDuration="1")
+    after = row(app, Attempt)
+    assert (after.status, after.outcome, after.duration_s, after.ended_at) == \
+        (before.status, before.outcome, before.duration_s, before.ended_at)
+    assert row(app, Contact).disposition == "1.1"
 
 
-def asked(twiml: ElementTree.Element) -> str | None:
-    gather_el = twiml.find("./Gather")
-    return None if gather_el is None else gather_el.get("action").rsplit("item=", 1)[1]
+def test_callbacks_after_a_final_busy_never_undo_it(app: Any, call: Any) -> None:
+    call.status("busy")
+    call.status("ringing")
+    call.status("completed", CallDuration="30")
+    attempt, contact = row(app, Attempt, id=call.attempt_id), row(app, Contact)
+    assert (attempt.status.value, attempt.outcome) == ("busy", "busy")
+    assert contact.status.value == "pending" and contact.next_attempt_at > attempt.created_at
 
 
-def answers(app: Any) -> dict[str, tuple[int | None, str]]:
-    with app.extensions["sipas"].db.begin() as session:
-        return {a.item_id: (a.value, a.status) for a in session.scalars(select(Answer).order_by(Answer.id))}
+def test_a_second_completed_does_not_reschedule(app: Any, call: Any, clock: Any) -> None:
+    call.survey({"CONSENT": "1"}, stop_before="C02")
+    call.status("completed", CallDuration="25")
+    scheduled = row(app, Contact).next_attempt_at
+    assert scheduled is not None
+    before = snapshot(app)
+    clock.advance(minutes=30)
+    call.status("completed", CallDuration="26")
+    assert snapshot(app) == before
+    again = row(app, Contact)
+    assert (again.next_attempt_at, again.attempt_count, again.status.value) == (scheduled, 1, "pending")
 
 
-def test_answer_opens_with_agency_and_consent_gather(client: Any, call: dict[str, Any]) -> None:
-    response = post(client, call, "answer", CallStatus="in-progress")
-    assert response.status_code == 200 and response.mimetype == "text/xml"
-    twiml = ElementTree.fromstring(response.data)
-    gather_el = twiml.find("./Gather")
-    assert gather_el.get("input") == "dtmf" and gather_el.get("numDigits") == "1"
-    assert gather_el.get("actionOnEmptyResult") == "true"
-    assert gather_el.get("action") == f"http://sipas.test/voice/{call['token']}/gather?item=CONSENT"
-    says = gather_el.findall("./Say")
-    assert all(s.get("language") == "vi-VN" and s.get("voice") == "Google.vi-VN-Wavenet-A" for s in says)
-    assert "Sở Tài nguyên và Môi trường" in says[0].text
-    assert "bấm 9" in says[-1].text.lower()
+def test_progress_statuses_only_move_forward(app: Any, call: Any) -> None:
+    call.status("initiated")
+    assert row(app, Attempt, id=call.attempt_id).status.value == "initiated"
+    call.status("ringing")
+    assert row(app, Attempt, id=call.attempt_id).status.value == "ringing"
+    call.status("queued")                      # out of order: ignored
+    call.status("initiated")
+    assert row(app, Attempt, id=call.attempt_id).status.value == "ringing"
+    assert row(app, Contact).status.value == "active"
 
 
-def test_whole_call_records_every_answer_and_completes(app: Any, client: Any, call: dict[str, Any]) -> None:
-    post(client, call, "answer")
-    keys = {"CONSENT": "1", "SCREEN_FEEDBACK": "2", "OVERALL": "5"}
-    item, seen = "CONSENT", []
-    while item is not None:
-        seen.append(item)
-        twiml = gather(client, call, item, keys.get(item, "4"))
-        item = asked(twiml)
-    assert twiml.find("./Hangup") is not None and "Cảm ơn" in twiml.find("./Say").text
-    assert "C14" not in seen and seen[-1] == "OVERALL"
-    stored = answers(app)
-    assert stored["C01"] == (4, "answered") and stored["OVERALL"] == (5, "answered")
-    assert len(stored) == 1 + 13 + 1 + 1
-    assert post(client, call, "status", CallStatus="completed", CallDuration="95").status_code == 204
-    with app.extensions["sipas"].db.begin() as session:
-        contact = session.scalars(select(Contact)).one()
-        assert (contact.status.value, contact.disposition) == ("done", "1.1")
-        assert session.scalars(select(Interview.status)).one().value == "complete"
-        attempt = session.get(Attempt, call["attempt_id"])
-        assert (attempt.duration_s, attempt.outcome, attempt.provider_id) == (95, "completed", call["sid"])
+def test_a_ringing_callback_after_answer_does_not_move_the_call_back(app: Any, call: Any) -> None:
+    call.answer()
+    call.status("ringing")
+    assert row(app, Attempt).status.value == "in_progress"
 
 
-def test_refusal_opts_out_and_says_goodbye(app: Any, client: Any, call: dict[str, Any]) -> None:
-    post(client, call, "answer")
-    twiml = gather(client, call, "CONSENT", "9")
-    assert twiml.find("./Gather") is None and twiml.find("./Hangup") is not None
-    post(client, call, "status", CallStatus="completed", CallDuration="12")
-    with app.extensions["sipas"].db.begin() as session:
-        assert session.scalars(select(OptOut.phone_e164)).all() == ["+84912345678"]
-        assert session.scalars(select(Contact.disposition)).one() == "2.11"
+# ============================================================================ malformed requests
 
-
-def test_invalid_key_and_silence_reprompt_then_move_on(app: Any, client: Any, call: dict[str, Any]) -> None:
-    post(client, call, "answer")
-    gather(client, call, "CONSENT", "1")
-    first = gather(client, call, "C01", "7")
-    assert asked(first) == "C01"
-    assert any("hợp lệ" in (s.text or "") and "1, 2, 3, 4, 5, 0" in (s.text or "") for s in first.iter("Say"))
-    assert asked(gather(client, call, "C01", "")) == "C01"
-    assert asked(gather(client, call, "C01", "8")) == "C02"   # max_invalid = 2 re-prompts, then give up
-    assert answers(app)["C01"] == (None, "unanswered")
-    assert asked(gather(client, call, "C02", "*")) == "C02"   # repeat stores nothing
-    assert "C02" not in answers(app)
-
-
-def test_duplicate_and_late_requests_change_nothing(app: Any, client: Any, call: dict[str, Any]) -> None:
-    post(client, call, "answer")
-    gather(client, call, "CONSENT", "1")
-    assert asked(gather(client, call, "C01", "5")) == "C02"
-    before = answers(app)
-    assert asked(gather(client, call, "C01", "5")) == "C02"   # Twilio retried the same request
-    assert asked(gather(client, call, "C01", "1")) == "C02"   # a late, different key for C01
-    assert answers(app) == before and before["C01"] == (5, "answered")
-
-
-def test_late_status_callbacks_never_undo_a_final_outcome(app: Any, client: Any, call: dict[str, Any]) -> None:
-    post(client, call, "status", CallStatus="busy")
-    post(client, call, "status", CallStatus="ringing")
-    post(client, call, "status", CallStatus="completed", CallDuration="30")
-    with app.extensions["sipas"].db.begin() as session:
-        attempt = session.get(Attempt, call["attempt_id"])
-        contact = session.scalars(select(Contact)).one()
-        assert (attempt.status.value, attempt.outcome) == ("busy", "busy")
-        assert contact.status.value == "pending" and contact.next_attempt_at > attempt.created_at
-
-
-def snapshot(app: Any) -> dict[str, list[tuple[Any, ...]]]:
-    with app.extensions["sipas"].db.engine.connect() as conn:
-        return {table: [tuple(row) for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY id"))]
-                for table in ("contacts", "attempts", "interviews", "answers", "opt_outs", "campaigns")}
-
-
-@pytest.mark.parametrize("kind, query, form, status, words", [
-    ("gather", "?item=C01", {"CallSid": "nope", "Digits": "4"}, 400, "CallSid"),
-    ("gather", "?item=C01", {"CallSid": "", "Digits": "4"}, 400, "CallSid"),
+BAD_REQUESTS = [
+    # (webhook, query, form replacing the defaults, status, words in the message)
+    ("gather", "?item=C02", {"CallSid": None, "Digits": "4"}, 400, "CallSid"),
+    ("gather", "?item=C02", {"CallSid": "", "Digits": "4"}, 400, "CallSid"),
+    ("gather", "?item=C02", {"CallSid": "nope", "Digits": "4"}, 400, "CallSid"),
+    ("gather", "?item=C02", {"CallSid": "CA123", "Digits": "4"}, 400, "CallSid"),
+    ("gather", "?item=C02", {"CallSid": "XX" + "a" * 32, "Digits": "4"}, 400, "CallSid"),
+    ("gather", "?item=C02", {"CallSid": "CA" + "g" * 32, "Digits": "4"}, 400, "CallSid"),
+    ("answer", "", {"CallSid": "CA" + "a" * 32 + "\n"}, 400, "CallSid"),
+    ("status", "", {"CallSid": "", "CallStatus": "completed"}, 400, "CallSid"),
     ("gather", "?item=C99", {"Digits": "4"}, 400, "C99"),
     ("gather", "", {"Digits": "4"}, 400, "item"),
-    ("gather", "?item=C01", {"Digits": "4a"}, 400, "Digits"),
+    ("gather", "?item=C02%3BDROP", {"Digits": "4"}, 400, "item"),
+    ("gather", "?item=C02", {"Digits": "4a"}, 400, "Digits"),
+    ("gather", "?item=C02", {"Digits": "four"}, 400, "Digits"),
+    ("gather", "?item=C02", {"Digits": "123456789"}, 400, "Digits"),
     ("status", "", {"CallStatus": "exploded"}, 400, "CallStatus"),
+    ("status", "", {}, 400, "CallStatus"),
     ("status", "", {"CallStatus": "completed", "CallDuration": "ten"}, 400, "CallDuration"),
-    ("answer", "", {"CallSid": "CA" + "0" * 32}, 409, "CallSid"),
-])
-def test_malformed_requests_are_rejected_and_store_nothing(app: Any, client: Any, call: dict[str, Any], kind: str,
-                                                          query: str, form: dict[str, str], status: int,
-                                                          words: str) -> None:
-    post(client, call, "answer")
-    gather(client, call, "CONSENT", "1")
+    ("status", "", {"CallStatus": "completed", "CallDuration": "-5"}, 400, "CallDuration"),
+    ("status", "", {"CallStatus": "completed", "CallDuration": "1.5"}, 400, "CallDuration"),
+    ("status", "", {"CallStatus": "completed", "CallDuration": "²"}, 400, "CallDuration"),
+    ("status", "", {"CallStatus": "completed", "CallDuration": "9" * 20}, 400, "CallDuration"),
+    ("status", "", {"CallStatus": "failed", "ErrorCode": "E" * 30}, 400, "ErrorCode"),
+    ("answer", "", {"CallSid": "CA" + "0" * 32}, 409, "CallSid"),     # another call's SID
+    ("gather", "?item=C02", {"CallSid": "CA" + "0" * 32, "Digits": "4"}, 409, "CallSid"),
+    ("status", "", {"CallSid": "CA" + "0" * 32, "CallStatus": "completed"}, 409, "CallSid"),
+]
+
+
+@pytest.mark.parametrize("kind, query, form, status, words", BAD_REQUESTS,
+                         ids=[f"{k}-{i}" for i, (k, *_rest) in enumerate(BAD_REQUESTS)])
+def test_malformed_requests_are_rejected_and_change_nothing(app: Any, client: Any, call: Any, kind: str,
+                                                            query: str, form: dict[str, str | None], status: int,
+                                                            words: str) -> None:
+    call.answer()
+    call.press("CONSENT", "1")
+    call.press("C01", "5")
     before = snapshot(app)
-    response = client.post(f"/voice/{call['token']}/{kind}{query}", data={"CallSid": call["sid"], **form})
-    assert response.status_code == status
-    assert words in response.get_data(as_text=True)
+    assert before["counts"]["answers"] == 2 and before["counts"]["interviews"] == 1
+
+    data = {"CallSid": call.sid, **form}
+    response = client.post(f"/voice/{call.token}/{kind}{query}",
+                           data={k: v for k, v in data.items() if v is not None})
+    body = response.get_data(as_text=True)
+    assert response.status_code == status, body
+    assert words in body
+    assert snapshot(app) == before
+    # The call is still usable afterwards.
+    assert asked(call.press("C02", "4")) == "C03"
+
+
+@pytest.mark.parametrize("kind", ["answer", "gather", "status"])
+@pytest.mark.parametrize("token", ["0123456789abcdef" * 2, "not-a-token", "A" * 32])
+def test_unknown_token_is_404_and_changes_nothing(app: Any, client: Any, call: Any, kind: str, token: str) -> None:
+    call.answer()
+    before = snapshot(app)
+    query = "?item=CONSENT" if kind == "gather" else ""
+    response = client.post(f"/voice/{token}/{kind}{query}",
+                           data={"CallSid": new_sid(), "Digits": "1", "CallStatus": "completed"})
+    assert response.status_code == 404
+    assert "unknown call attempt" in response.get_data(as_text=True)
     assert snapshot(app) == before
 
 
-def test_unknown_call_is_404_and_stores_nothing(app: Any, client: Any, call: dict[str, Any]) -> None:
+def test_gather_before_answer_is_a_conflict_and_changes_nothing(app: Any, call: Any) -> None:
     before = snapshot(app)
-    response = client.post(f"/voice/{uuid.uuid4().hex}/answer", data={"CallSid": sid()})
-    assert response.status_code == 404 and "unknown call attempt" in response.get_data(as_text=True)
+    response = call.post("gather", "?item=CONSENT", Digits="1")
+    assert response.status_code == 409 and "not been answered" in response.get_data(as_text=True)
     assert snapshot(app) == before
 
 
-def test_dropped_call_resumes_at_the_first_unanswered_item(app: Any, client: Any, call: dict[str, Any],
-                                                          clock: Any) -> None:
-    post(client, call, "answer")
-    gather(client, call, "CONSENT", "1")
-    gather(client, call, "C01", "5")
-    gather(client, call, "C02", "4")
-    post(client, call, "status", CallStatus="completed", CallDuration="40")   # hung up during C03
-    svc = app.extensions["sipas"]
-    with svc.db.begin() as session:
-        contact = session.scalars(select(Contact)).one()
-        assert (contact.status.value, contact.attempt_count) == ("pending", 1)
-        assert session.get(Attempt, call["attempt_id"]).outcome == "break_off"
-        retry_at = contact.next_attempt_at
-    assert dispatch.claim_due(svc.db, Pacing("simulator", 1000.0, 1000), clock(), 10) == []   # not before the retry time
-    clock.current = retry_at
-    second = dispatch.claim_due(svc.db, Pacing("simulator", 1000.0, 1000), clock(), 10)
-    assert len(second) == 1
-    again = {"token": second[0].token, "sid": sid()}
-    assert asked(ElementTree.fromstring(post(client, again, "answer").data)) == "CONSENT"   # consent every call
-    assert asked(gather(client, again, "CONSENT", "1")) == "C03"                         # resumes after C02
-    stored = answers(app)
-    assert stored["C01"] == (5, "answered") and stored["C02"] == (4, "answered")
+def test_call_sid_with_a_trailing_newline_is_not_stored(app: Any, client: Any, call: Any) -> None:
+    before = snapshot(app)
+    for kind, form in (("answer", {}), ("status", {"CallStatus": "ringing"})):
+        response = client.post(f"/voice/{call.token}/{kind}", data={"CallSid": call.sid + "\n", **form})
+        assert response.status_code == 400 and "CallSid" in response.get_data(as_text=True)
+    assert snapshot(app) == before
+    assert row(app, Attempt, id=call.attempt_id).provider_id is None

@@ -16,7 +16,7 @@ from ivr_service.persistence.models import Campaign, JobRun
 from ivr_service.services import weekly
 from ivr_service.worker import Worker
 
-from .test_engine import RecordingProvider, claim, new_campaign, phones
+from .conftest import phones
 
 MONDAY_7 = WeeklySchedule(0, time(7), "Asia/Ho_Chi_Minh")
 
@@ -42,12 +42,13 @@ def rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_the_export_is_written_once_per_week_without_personal_data(app: Any, tmp_path: Path, clock: Any) -> None:
+def test_the_export_is_written_once_per_week_without_personal_data(app: Any, make_campaign: Any, claim: Any,
+                                                                   tmp_path: Path, clock: Any) -> None:
     svc = app.extensions["sipas"]
     numbers = phones(6)
-    running = new_campaign(app, tmp_path, numbers)
-    draft = new_campaign(app, tmp_path, phones(2, base=50), start=False)
-    claim(app)
+    running = make_campaign(numbers)
+    draft = make_campaign(phones(2, base=50), start=False)
+    claim()
     out = tmp_path / "exports"
 
     directory = weekly.run_if_due(svc.db, svc.registry, MONDAY_7, out, clock())
@@ -73,10 +74,10 @@ def test_the_export_is_written_once_per_week_without_personal_data(app: Any, tmp
     assert weekly.run_if_due(svc.db, svc.registry, MONDAY_7, out, clock()) == out / "weekly" / "2026-W48"
 
 
-def test_an_unfinished_week_is_written_again(app: Any, tmp_path: Path, clock: Any) -> None:
+def test_an_unfinished_week_is_written_again(app: Any, make_campaign: Any, tmp_path: Path, clock: Any) -> None:
     """A worker that died mid-export left a started, unfinished run: the next check redoes it."""
     svc = app.extensions["sipas"]
-    new_campaign(app, tmp_path, phones(2))
+    make_campaign(phones(2))
     with svc.db.begin() as session:
         session.add(JobRun(name="weekly-export", period="2026-W47", started_at=clock()))
     directory = weekly.run_if_due(svc.db, svc.registry, MONDAY_7, tmp_path, clock())
@@ -84,11 +85,11 @@ def test_an_unfinished_week_is_written_again(app: Any, tmp_path: Path, clock: An
     assert not list(directory.glob("*.part"))
 
 
-def test_a_second_worker_waits_for_the_lock_holder(app: Any, tmp_path: Path, clock: Any) -> None:
+def test_a_second_worker_waits_for_the_lock_holder(app: Any, make_campaign: Any, tmp_path: Path, clock: Any) -> None:
     svc = app.extensions["sipas"]
     if svc.db.engine.dialect.name != "postgresql":
         pytest.skip("advisory locks are PostgreSQL's (SQLite runs one worker)")
-    new_campaign(app, tmp_path, phones(2))
+    make_campaign(phones(2))
     with svc.db.cluster_lock("weekly-export") as held:                         # another worker is writing
         assert held
         assert weekly.run_if_due(svc.db, svc.registry, MONDAY_7, tmp_path, clock()) is None
@@ -97,8 +98,8 @@ def test_a_second_worker_waits_for_the_lock_holder(app: Any, tmp_path: Path, clo
     assert weekly.run_if_due(svc.db, svc.registry, MONDAY_7, tmp_path, clock()) is not None
 
 
-def test_every_worker_schedules_the_jobs_with_stable_ids(app: Any) -> None:
-    scheduler = Worker(app, provider=RecordingProvider()).scheduler(blocking=False)
+def test_every_worker_schedules_the_jobs_with_stable_ids(app: Any, provider: Any) -> None:
+    scheduler = Worker(app, provider=provider).scheduler(blocking=False)
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"dispatch", "housekeeping", "reconcile", "weekly-export"}
     assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())
