@@ -33,10 +33,13 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.config.update(SECRET_KEY=settings.secret_key or secrets.token_hex(32), SETTINGS=settings, JSON_SORT_KEYS=False)
     app.config["INFO"] = {"description": "Telephone and SMS surveys of citizen satisfaction with "
                                          "public administrative services (SIPAS)."}
+    log = logging.getLogger(__name__)
+    if settings.provider == "simulator":
+        log.warning("SIPAS_PROVIDER is simulator: no real calls are placed and the answers are invented "
+                    "by simulated citizens (development and tests only)")
     if not settings.validate_signatures:
-        logging.getLogger(__name__).warning(
-            "SIPAS_VALIDATE_SIGNATURES is off: webhooks are accepted without a signature "
-            "(simulator only; never in production)")
+        log.warning("SIPAS_VALIDATE_SIGNATURES is off: webhooks are accepted without a signature "
+                    "(simulator only; never in production)")
     registry = QuestionnaireRegistry(settings.questionnaire_dir)
     registry.load_all()
     app.extensions["sipas"] = Services(
@@ -44,14 +47,24 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         voices={"vi": settings.voice_vi, "en": settings.voice_en},
     )
 
-    from .web import api, errors, voice
+    from .web import access, api, auth, errors, voice
 
     errors.init_app(app)
+    auth.init_app(app, session_hours=settings.session_hours, storage_uri=settings.ratelimit_storage,
+                  secure=settings.public_base_url.startswith("https://"))
+    app.before_request(access.guard)
+    app.security_schemes = {   # stated in the OpenAPI document
+        "ApiToken": {"type": "http", "scheme": "bearer", "description": "An API token: sipas_<prefix>_<secret>"},
+        "Session": {"type": "apiKey", "in": "cookie", "name": "session",
+                    "description": "A console sign-in (POST /auth/login); writes need the X-CSRFToken header"},
+    }
+    app.config["SECURITY_SCHEMES"] = app.security_schemes
     app.register_blueprint(api.bp)
     app.register_blueprint(voice.bp)
 
     @app.get("/healthz")
     @app.doc(hide=True)
+    @access.public
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 

@@ -37,6 +37,8 @@ PROVIDERS = ("simulator", "twilio")
 MACHINE_DETECTION = ("off", "Enable", "DetectMessageEnd")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SIMULATOR_AUTH_TOKEN = "sipas-simulator-development-token"  # not a secret: simulator only
+MIN_SECRET_KEY = 32
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -76,9 +78,11 @@ def setting(default: Any, help: str, *, low: float | None = None, high: float | 
 def _database_url(value: str) -> None:
     try:
         url = make_url(value)
-    except ArgumentError:
+    except (ArgumentError, ValueError):       # ValueError: e.g. a port that is not a number
+        # The value may hold a password: show only its scheme.
+        scheme = value.split(":", 1)[0][:20] if ":" in value else "no scheme"
         raise ValueError("expected a SQLAlchemy URL such as 'sqlite:///instance/sipas.db' or "
-                         f"'postgresql+psycopg://user@host/db', got {value!r}") from None
+                         f"'postgresql+psycopg://user@host/db', got one starting {scheme!r}") from None
     if url.get_backend_name() not in ("sqlite", "postgresql"):
         raise ValueError(f"only sqlite and postgresql are supported, got {url.get_backend_name()!r}")
 
@@ -104,6 +108,11 @@ def _time_zone(value: str) -> None:
 def _weekly_time(value: str) -> None:
     # The form only: the zone is SIPAS_TIMEZONE's, checked on its own.
     WeeklySchedule.parse(value, "UTC")
+
+
+def _storage_uri(value: str) -> None:
+    if not value.startswith(("memory://", "redis://", "rediss://")):
+        raise ValueError(f"expected memory:// or a redis:// URL, got one starting {value.split(':', 1)[0][:20]!r}")
 
 
 def _log_level(value: str) -> None:
@@ -184,6 +193,11 @@ class Settings:
         choices=MACHINE_DETECTION)
     twilio_http_timeout: float = setting(
         10.0, "seconds to wait for the REST API", low=0, above=True, high=120, unit="seconds")
+    session_hours: float = setting(
+        8.0, "how long a console sign-in lasts", low=0.25, high=168, unit="hours")
+    ratelimit_storage: str = setting(
+        "memory://", "where failed sign-ins are counted: `memory://` (per process) or a `redis://` URL shared "
+        "by every web process", check=_storage_uri, secret=True)
 
     @property
     def sender_calls_per_second(self) -> float:
@@ -245,6 +259,17 @@ class Settings:
                     "SIPAS_SECRET_KEY: required when SIPAS_PROVIDER=twilio "
                     "(a long random string shared by every web process)"
                 )
+            # Production: sessions, webhooks and the provider's API only over TLS, and a
+            # session-signing key nobody can guess.
+            if len(self.secret_key) < MIN_SECRET_KEY:
+                raise SettingsError(
+                    f"SIPAS_SECRET_KEY: at least {MIN_SECRET_KEY} characters with SIPAS_PROVIDER=twilio, "
+                    f"got {len(self.secret_key)} (e.g. python -c 'import secrets; print(secrets.token_hex(32))')")
+            for name in ("public_base_url", "twilio_api_base_url"):
+                url = urlsplit(getattr(self, name))
+                # A stand-in on this machine (tests, a local TeXML server) may speak plain http.
+                if url.scheme != "https" and url.hostname not in LOOPBACK:
+                    raise SettingsError(f"SIPAS_{name.upper()}: must be an https:// URL with SIPAS_PROVIDER=twilio")
 
 
 @dataclass(frozen=True)

@@ -41,12 +41,14 @@ from werkzeug.serving import make_server
 
 from ivr_service import create_app
 from ivr_service.core.sampling import SampleRule
+from ivr_service.core.access import TOKEN_SCOPES
 from ivr_service.persistence import migrate
 from ivr_service.persistence.db import make_engine
 from ivr_service.persistence.models import Agency, Answer, Base
 from ivr_service.providers import CallPlaced, CallRequest, CallState
 from ivr_service.services import campaigns, dispatch, frames
 from ivr_service.services.dispatch import Claimed, Pacing
+from ivr_service.services import access
 from ivr_service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,11 +71,18 @@ class Clock:
 class SigningClient(FlaskClient):
     """A test client that signs webhook requests as Twilio does: X-Twilio-Signature over
     the public URL and the form, with the app's webhook token. ``sign=False`` sends a
-    request unsigned; an explicit X-Twilio-Signature header is sent as given."""
+    request unsigned; an explicit X-Twilio-Signature header is sent as given.
 
-    def open(self, *args: Any, sign: bool = True, **kwargs: Any) -> Any:
+    API requests carry the app's test token (an installation-wide token with every scope
+    a token may hold, see ``api_token``) unless ``auth=False`` or an Authorization header
+    is given."""
+
+    def open(self, *args: Any, sign: bool = True, auth: bool = True, **kwargs: Any) -> Any:
         path = args[0] if args and isinstance(args[0], str) else kwargs.get("path", "")
         headers = dict(kwargs.pop("headers", None) or {})
+        token = self.application.config.get("TEST_API_TOKEN")
+        if auth and token and path.startswith("/api/") and "Authorization" not in headers:
+            headers["Authorization"] = f"Bearer {token}"
         if sign and path.startswith("/voice/") and "X-Twilio-Signature" not in headers:
             settings = self.application.extensions["sipas"].settings
             url = settings.public_base_url.rstrip("/") + path
@@ -138,8 +147,18 @@ def make_settings(clean_db: str, tmp_path: Path) -> Callable[..., Settings]:
 @pytest.fixture
 def app(make_settings: Callable[..., Settings], clock: Clock) -> Any:
     application = create_app(make_settings(), clock=clock)
+    api_token(application)
     yield application
     application.extensions["sipas"].db.dispose()
+
+
+def api_token(app: Any, scopes: Any = TOKEN_SCOPES, agency_id: int | None = None) -> str:
+    """Issue a token; the first one becomes what the app's test clients send by default."""
+    svc = app.extensions["sipas"]
+    with svc.db.begin() as session:
+        issued = access.create_token(session, "tests", [str(s) for s in scopes], agency_id, svc.clock())
+    app.config.setdefault("TEST_API_TOKEN", issued.secret)
+    return issued.secret
 
 
 @pytest.fixture

@@ -32,7 +32,8 @@ def upload(client: Any, campaign_id: int, content: bytes, filename: str = "danh-
 
 
 def act(client: Any, campaign_id: int, action: str) -> Any:
-    return client.post(f"{API}/campaigns/{campaign_id}/actions", json={"action": action})
+    reason = {"reason": "kiểm thử / a test"} if action in ("pause", "cancel") else {}
+    return client.post(f"{API}/campaigns/{campaign_id}/actions", json={"action": action, **reason})
 
 
 def campaign_phones(app: Any, campaign_id: int) -> set[str]:

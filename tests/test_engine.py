@@ -304,7 +304,7 @@ def test_reaching_the_target_of_completes_stops_the_campaign(
 
 def test_cancel_closes_the_campaign_and_records_rates(app: Any, client: Any, new_campaign: Any) -> None:
     campaign_id = new_campaign(phones(2))
-    response = client.post(f"/api/v1/campaigns/{campaign_id}/actions", json={"action": "cancel"})
+    response = client.post(f"/api/v1/campaigns/{campaign_id}/actions", json={"action": "cancel", "reason": "kiểm thử"})
     assert response.status_code == 200 and response.json["status"] == "cancelled"
     assert sorted(scalars(app, select(Contact.disposition))) == ["3.11", "3.11"]
     assert fetch_one(app, select(Campaign.rates))[0]["counts"]["UH"] == 2

@@ -17,7 +17,8 @@ from ivr_service.settings import DECLARED, Declared, Settings, SettingsError, ma
 from .conftest import ROOT
 
 TWILIO = {"SIPAS_PROVIDER": "twilio", "SIPAS_TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "SIPAS_TWILIO_AUTH_TOKEN": "t",
-          "SIPAS_TWILIO_CALLER_IDS": "+842812345678", "SIPAS_SECRET_KEY": "s"}
+          "SIPAS_TWILIO_CALLER_IDS": "+842812345678", "SIPAS_SECRET_KEY": "s" * 32,
+          "SIPAS_PUBLIC_BASE_URL": "https://survey.example.gov.vn"}
 
 # A value for every setting, as written in the environment and as parsed; none is the default.
 SAMPLES: dict[str, tuple[str, object]] = {
@@ -49,6 +50,8 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "twilio_ring_timeout": ("45", 45),
     "twilio_machine_detection": ("Enable", "Enable"),
     "twilio_http_timeout": ("5", 5.0),
+    "session_hours": ("12", 12.0),
+    "ratelimit_storage": ("redis://127.0.0.1:6379/1", "redis://127.0.0.1:6379/1"),
 }
 # What a sample needs beside it to pass the rules that tie settings together.
 COMPANIONS = {"provider": TWILIO}
@@ -198,6 +201,11 @@ def test_switches_take_the_usual_words_in_any_case() -> None:
     ({"SIPAS_TWILIO_CALLER_IDS": "0281234"}, "SIPAS_TWILIO_CALLER_IDS"),
     ({"SIPAS_TWILIO_CALLER_IDS": "+842812345678,+84٢812345678"}, "SIPAS_TWILIO_CALLER_IDS"),
     ({"SIPAS_TWILIO_API_BASE_URL": "api.twilio.com"}, "SIPAS_TWILIO_API_BASE_URL"),
+    ({**TWILIO, "SIPAS_SECRET_KEY": "short"}, "SIPAS_SECRET_KEY"),
+    ({**TWILIO, "SIPAS_PUBLIC_BASE_URL": "http://survey.example.gov.vn"}, "SIPAS_PUBLIC_BASE_URL"),
+    ({**TWILIO, "SIPAS_TWILIO_API_BASE_URL": "http://api.twilio.com"}, "SIPAS_TWILIO_API_BASE_URL"),
+    ({"SIPAS_RATELIMIT_STORAGE": "mongodb://x"}, "SIPAS_RATELIMIT_STORAGE"),
+    ({"SIPAS_SESSION_HOURS": "0"}, "SIPAS_SESSION_HOURS"),
 ])
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
     assert error(env).startswith(variable + ":")
@@ -245,3 +253,15 @@ def test_bad_setting_stops_the_cli_with_the_variable_name(tmp_path: Path) -> Non
     assert result.returncode != 0
     assert "SIPAS_TIMEZONE" in result.stderr and "Traceback" not in result.stderr
     assert not db.exists()  # nothing was created
+
+
+def test_production_needs_tls_and_a_real_secret_but_a_local_stand_in_may_use_http() -> None:
+    local = Settings.from_env({**TWILIO, "SIPAS_TWILIO_API_BASE_URL": "http://127.0.0.1:8080",
+                               "SIPAS_PUBLIC_BASE_URL": "http://localhost:5000"})
+    assert local.twilio_api_base_url == "http://127.0.0.1:8080"
+    assert "at least 32 characters" in error({**TWILIO, "SIPAS_SECRET_KEY": "s" * 31})
+
+
+def test_a_database_password_is_never_shown_in_an_error() -> None:
+    message = error({"SIPAS_DATABASE_URL": "postgresql://sipas:Hunter2-secret@db:bad-port/x"})
+    assert message.startswith("SIPAS_DATABASE_URL:") and "Hunter2" not in message

@@ -30,8 +30,9 @@ from .errors import Conflict, InvalidInput, NotFound, invalid
 
 
 def create_agency(session: Session, code: str, name: str, now: datetime,
-                  sample_rule: dict[str, Any] | None = None) -> Agency:
-    """``sample_rule``: the agency's sample-size rule (kind, n, margin); seed-002 tiers if None."""
+                  sample_rule: dict[str, Any] | None = None, parent_id: int | None = None) -> Agency:
+    """``sample_rule``: the agency's sample-size rule (kind, n, margin); seed-002 tiers if None.
+    ``parent_id``: the agency above it in the tree (province → department → commune)."""
     code, name = code.strip(), name.strip()
     if not code or not name:
         raise InvalidInput("agency: code and name are required", field="name" if code else "code")
@@ -46,7 +47,9 @@ def create_agency(session: Session, code: str, name: str, now: datetime,
             raise invalid("sample_rule", str(exc)) from None
     if session.scalar(select(Agency.id).where(Agency.code == code)) is not None:
         raise Conflict(f"agency: code {code!r} is already used", field="code")
-    agency = Agency(code=code, name=name, sample_rule=sample_rule, created_at=now)
+    if parent_id is not None:
+        get_agency(session, parent_id)
+    agency = Agency(code=code, name=name, sample_rule=sample_rule, parent_id=parent_id, created_at=now)
     session.add(agency)
     session.flush()
     return agency
@@ -63,12 +66,16 @@ def get_agency(session: Session, agency_id: int) -> Agency:
     return agency
 
 
-def list_agencies(session: Session) -> list[Agency]:
-    return list(session.scalars(select(Agency).order_by(Agency.id)))
+def list_agencies(session: Session, within: set[int] | None = None) -> list[Agency]:
+    """Every agency, or those in ``within`` (the caller's part of the tree)."""
+    query = select(Agency).order_by(Agency.id)
+    return list(session.scalars(query if within is None else query.where(Agency.id.in_(within))))
 
 
-def list_campaigns(session: Session) -> list[Campaign]:
-    return list(session.scalars(select(Campaign).order_by(Campaign.id)))
+def list_campaigns(session: Session, within: set[int] | None = None) -> list[Campaign]:
+    """Every campaign, or those of the agencies in ``within``."""
+    query = select(Campaign).order_by(Campaign.id)
+    return list(session.scalars(query if within is None else query.where(Campaign.agency_id.in_(within))))
 
 
 def get_campaign(session: Session, campaign_id: int, lock: bool = False) -> Campaign:

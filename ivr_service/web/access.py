@@ -59,6 +59,7 @@ BUILT_IN_RULES = {
     "static": Rule(None, public=True),
     "openapi.spec": Rule(None),
     "openapi.docs": Rule(None),
+    "openapi.swagger_ui_oauth_redirect": Rule(None),
 }
 
 

@@ -5,46 +5,67 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from ...core.access import Permission, allowed
 from ...persistence.models import Agency, Campaign
-from ...services import campaigns
+from ...services import access, audit, campaigns
+from ...services.errors import invalid
+from ..access import Forbidden, actor, principal, requires
 from ..context import services
 from .blueprint import bp
 from .schemas import ActionIn, AgencyIn, AgencyOut, CampaignIn, CampaignOut, CampaignPatchIn, ProgressOut
 
+REASON_NEEDED = frozenset({"pause", "cancel"})
+MANAGER_ACTIONS = frozenset({"start", "cancel"})
+
 
 @bp.get("/agencies")
 @bp.output(AgencyOut(many=True))
+@requires(Permission.AGENCIES_READ)
 def list_agencies() -> list[Agency]:
     with services().db.begin() as session:
-        return campaigns.list_agencies(session)
+        return campaigns.list_agencies(session, access.scope(session, principal(), Permission.AGENCIES_READ))
 
 
 @bp.post("/agencies")
 @bp.input(AgencyIn, arg_name="data")
 @bp.output(AgencyOut, status_code=201)
 @bp.doc(responses={400: "Invalid input", 409: "The code is already used"})
+@requires(Permission.AGENCIES_WRITE)
 def create_agency(data: dict[str, Any]) -> Agency:
+    """A root agency needs an installation-wide admin; one below needs an admin of its parent."""
     svc = services()
+    now = svc.clock()
     with svc.db.begin() as session:
-        return campaigns.create_agency(session, data["code"], data["name"], svc.clock(),
-                                       sample_rule=data["sample_rule"])
+        access.check(session, principal(), Permission.AGENCIES_WRITE, data["parent_id"])
+        agency = campaigns.create_agency(session, data["code"], data["name"], now,
+                                         sample_rule=data["sample_rule"], parent_id=data["parent_id"])
+        audit.record(session, actor(), "agency_created", now, target=f"agency:{agency.id}", agency_id=agency.id,
+                     code=agency.code, parent_id=agency.parent_id)
+        return agency
 
 
 @bp.get("/campaigns")
 @bp.output(CampaignOut(many=True))
+@requires(Permission.CAMPAIGNS_READ)
 def list_campaigns() -> list[Campaign]:
     with services().db.begin() as session:
-        return campaigns.list_campaigns(session)
+        return campaigns.list_campaigns(session, access.scope(session, principal(), Permission.CAMPAIGNS_READ))
 
 
 @bp.post("/campaigns")
 @bp.input(CampaignIn, arg_name="data")
 @bp.output(CampaignOut, status_code=201)
 @bp.doc(responses={400: "Invalid input", 404: "Agency not found"})
+@requires(Permission.CAMPAIGNS_WRITE)
 def create_campaign(data: dict[str, Any]) -> Campaign:
     svc = services()
+    now = svc.clock()
     with svc.db.begin() as session:
-        return campaigns.create_campaign(session, svc.registry, now=svc.clock(), **data)
+        access.check(session, principal(), Permission.CAMPAIGNS_WRITE, data["agency_id"])
+        campaign = campaigns.create_campaign(session, svc.registry, now=now, **data)
+        audit.record(session, actor(), "campaign_created", now, target=f"campaign:{campaign.id}",
+                     agency_id=campaign.agency_id, name=campaign.name)
+        return campaign
 
 
 @bp.patch("/campaigns/<int:campaign_id>")
@@ -54,14 +75,20 @@ def create_campaign(data: dict[str, Any]) -> Campaign:
     "Changes the settings sent. A running campaign applies them at its next dispatch round; "
     "questionnaire and timezone change only in draft, starts_at not while running (pause first); "
     "a completed or cancelled campaign answers 409."), responses={400: "Invalid input", 409: "Not in this state"})
+@requires(Permission.CAMPAIGNS_WRITE, "campaign")
 def configure_campaign(campaign_id: int, data: dict[str, Any]) -> Campaign:
     svc = services()
+    now = svc.clock()
     with svc.db.begin() as session:
-        return campaigns.configure_campaign(session, svc.registry, campaign_id, data)
+        campaign = campaigns.configure_campaign(session, svc.registry, campaign_id, data)
+        audit.record(session, actor(), "campaign_configured", now, target=f"campaign:{campaign_id}",
+                     agency_id=campaign.agency_id, changed=sorted(data))
+        return campaign
 
 
 @bp.get("/campaigns/<int:campaign_id>")
 @bp.output(CampaignOut)
+@requires(Permission.CAMPAIGNS_READ, "campaign")
 def get_campaign(campaign_id: int) -> Campaign:
     with services().db.begin() as session:
         return campaigns.get_campaign(session, campaign_id)
@@ -71,15 +98,29 @@ def get_campaign(campaign_id: int) -> Campaign:
 @bp.input(ActionIn, arg_name="data")
 @bp.output(CampaignOut)
 @bp.doc(responses={409: "The action is not possible in the campaign's state"})
+@requires(Permission.CAMPAIGNS_STEER, "campaign")
 def campaign_action(campaign_id: int, data: dict[str, Any]) -> Campaign:
-    """Start, pause, resume or cancel a campaign."""
+    """Start, pause, resume or cancel a campaign. Operators pause and resume; starting and
+    cancelling need a manager. Pausing and cancelling need a reason, kept in the audit log."""
+    action, reason = data["action"], data["reason"]
+    if action in REASON_NEEDED and not (reason or "").strip():
+        raise invalid("reason", f"required to {action} a campaign")
     svc = services()
+    now = svc.clock()
     with svc.db.begin() as session:
-        return campaigns.transition(session, campaign_id, data["action"], svc.clock(), svc.registry)
+        agency_id = campaigns.get_campaign(session, campaign_id).agency_id
+        if action in MANAGER_ACTIONS and not allowed(principal(), Permission.CAMPAIGNS_WRITE, agency_id,
+                                                     access.agency_parents(session)):
+            raise Forbidden(f"{action} needs the {Permission.CAMPAIGNS_WRITE.value} permission")
+        campaign = campaigns.transition(session, campaign_id, action, now, svc.registry)
+        audit.record(session, actor(), f"campaign_{action}", now, target=f"campaign:{campaign_id}",
+                     agency_id=agency_id, **({"reason": reason.strip()} if reason else {}))
+        return campaign
 
 
 @bp.get("/campaigns/<int:campaign_id>/progress")
 @bp.output(ProgressOut)
+@requires(Permission.CAMPAIGNS_READ, "campaign")
 def campaign_progress(campaign_id: int) -> dict[str, Any]:
     svc = services()
     with svc.db.begin() as session:

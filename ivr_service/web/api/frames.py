@@ -7,8 +7,10 @@ from typing import Any
 
 from flask import Response, request
 
-from ...services import campaigns, frames, sampling_report
+from ...core.access import Permission
+from ...services import audit, campaigns, frames, sampling_report
 from ...services.errors import invalid
+from ..access import actor, requires
 from ..context import services
 from .blueprint import bp
 from .schemas import FrameIn, FrameOut, PreviewIn, ReleaseOut, SamplingReportOut
@@ -33,6 +35,7 @@ def _columns(raw: str | None) -> dict[str, str] | None:
 @bp.input(FrameIn, location="form_and_files", arg_name="data")
 @bp.output(FrameOut, status_code=201)
 @bp.doc(responses={400: "The file or a parameter is invalid", 409: "The campaign is not a draft or has a sample"})
+@requires(Permission.FRAMES_WRITE, "campaign")
 def upload_frame(campaign_id: int, data: dict[str, Any]) -> dict[str, Any]:
     """Import a transaction list into a draft campaign and draw its sample."""
     svc = services()
@@ -44,6 +47,9 @@ def upload_frame(campaign_id: int, data: dict[str, Any]) -> dict[str, Any]:
                                           encoding=data["encoding"], column_map=_columns(data["columns"]),
                                           reserve_share=data["reserve"], replicates=data["replicates"],
                                           recent_days=data["recent_days"])
+        audit.record(session, actor(), "frame_imported", svc.clock(), target=f"campaign:{campaign_id}",
+                     agency_id=campaign.agency_id, file=str(data["file"].filename or "")[:100], rows=report.rows,
+                     drawn=report.drawn, reserve=report.reserve, seed=seed)
     return report.to_dict()
 
 
@@ -51,6 +57,7 @@ def upload_frame(campaign_id: int, data: dict[str, Any]) -> dict[str, Any]:
 @bp.input(PreviewIn, location="form_and_files", arg_name="data")
 @bp.output(FrameOut)
 @bp.doc(responses={400: "The file is not a usable frame"})
+@requires(Permission.FRAMES_WRITE)
 def preview_frame(data: dict[str, Any]) -> dict[str, Any]:
     """Validate a transaction list and report what an import would do; stores nothing."""
     svc = services()
@@ -62,16 +69,21 @@ def preview_frame(data: dict[str, Any]) -> dict[str, Any]:
 @bp.post("/campaigns/<int:campaign_id>/reserve/release")
 @bp.output(ReleaseOut)
 @bp.doc(responses={409: "No reserve left"})
+@requires(Permission.FRAMES_WRITE, "campaign")
 def release_reserve(campaign_id: int) -> dict[str, Any]:
     """Release the next reserve wave of a campaign's sample."""
     svc = services()
     with svc.db.begin() as session:
         campaign = campaigns.get_campaign(session, campaign_id, lock=True)
-        return {"released": frames.release_reserve(session, campaign, svc.clock())}
+        released = frames.release_reserve(session, campaign, svc.clock())
+        audit.record(session, actor(), "reserve_released", svc.clock(), target=f"campaign:{campaign_id}",
+                     agency_id=campaign.agency_id, released=released)
+        return {"released": released}
 
 
 @bp.get("/campaigns/<int:campaign_id>/sampling-report")
 @bp.output(SamplingReportOut)
+@requires(Permission.FRAMES_WRITE, "campaign")
 def get_sampling_report(campaign_id: int) -> dict[str, Any] | Response:
     """Per agency × field stratum and in total: frame rows, eligible, excluded by reason,
     drawn, reserve and weight. ``?format=xlsx`` downloads it as a workbook instead."""
@@ -80,6 +92,8 @@ def get_sampling_report(campaign_id: int) -> dict[str, Any] | Response:
         campaign = campaigns.get_campaign(session, campaign_id)
         if request.args.get("format") == "xlsx":
             path = sampling_report.write_sampling_report(session, campaign, svc.settings.export_dir, svc.clock())
+            audit.record(session, actor(), "sampling_report_downloaded", svc.clock(),
+                         target=f"campaign:{campaign_id}", agency_id=campaign.agency_id, file=path.name)
             return Response(path.read_bytes(), mimetype=XLSX,
                             headers={"Content-Disposition": f"attachment; filename={path.name}"})
         table = sampling_report.sampling_table(session, campaign)
@@ -89,6 +103,7 @@ def get_sampling_report(campaign_id: int) -> dict[str, Any] | Response:
 
 @bp.get("/frames/template.xlsx")
 @bp.doc(summary="Download the frame template", description="XLSX template of the accepted layout, in Vietnamese.")
+@requires(None)
 def frame_template() -> Response:
     return Response(sampling_report.frame_template(), mimetype=XLSX,
                     headers={"Content-Disposition": "attachment; filename=mau-danh-sach-ho-so.xlsx"})

@@ -15,12 +15,15 @@ class AgencyIn(Schema):
     name = String(required=True, validate=Length(1, 200))
     sample_rule = Dict(load_default=None, metadata={
         "description": "Sample-size rule: {kind: seed002|seed003|slovin|cochran|fixed|census, n, margin}"})
+    parent_id = Integer(load_default=None, validate=Range(min=1, max=2**31 - 1), metadata={
+        "description": "The agency above it (province → department or district → commune); null: a root"})
 
 
 class AgencyOut(Schema):
     id = Integer()
     code = String()
     name = String()
+    parent_id = Integer(allow_none=True)
     sample_rule = Dict(allow_none=True)
     created_at = DateTime()
 
@@ -101,6 +104,8 @@ class CampaignOut(Schema):
 
 class ActionIn(Schema):
     action = String(required=True, validate=OneOf(["start", "pause", "resume", "cancel"]))
+    reason = String(load_default=None, validate=Length(1, 500), metadata={
+        "description": "Why: recorded in the audit log; required to pause or cancel"})
 
 
 class PreviewIn(Schema):
