@@ -1,197 +1,44 @@
-"""Calling windows (Asia/Ho_Chi_Minh is UTC+07:00 all year) and the retry policy."""
+"""The retry policy: outcomes that end a contact, the attempt limit, delays moved into the
+calling window, day-part rotation after no answer, the per-number gap, the JSON form and its
+validation, and properties over random windows. (Calling windows themselves are tested in
+test_policy_windows.py, whose strategies these properties share.)"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from ivr_service.core.policy import (
-    FINAL_OUTCOMES,
-    CallingWindow,
-    DayPart,
-    Outcome,
-    RetryPolicy,
+from ivr_service.core.policy import FINAL_OUTCOMES, CallingWindow, DayPart, Outcome, RetryPolicy
+
+from .test_policy_windows import (
+    AFTERNOON,
+    DEFAULT,
+    INSTANTS,
+    JSON,
+    MINUTE,
+    MORNING,
+    NO_HOLIDAYS,
+    any_windows,
+    hanoi,
+    instants,
+    utc,
+    windows,
 )
 
-HCM = ZoneInfo("Asia/Ho_Chi_Minh")
-# These tests are about weekdays and hours, on dates around Tuesday 2026-11-24, which is
-# Vietnam Culture Day (a public holiday from 2026): holidays are off here and tested in
-# test_policy_windows.py.
-WINDOW = CallingWindow(public_holidays=None)
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
-
-
-# 2026-11-24 is a Tuesday, 2026-11-28 a Saturday, 2026-11-29 a Sunday, 2026-11-30 a Monday.
-@pytest.mark.parametrize("instant, is_open", [
-    (utc(2026, 11, 24, 0, 59, 59), False),   # Tue 07:59:59 local
-    (utc(2026, 11, 24, 1, 0), True),         # Tue 08:00 local: the window opens
-    (utc(2026, 11, 24, 5, 30), True),        # Tue 12:30 local
-    (utc(2026, 11, 24, 9, 59, 59), True),    # Tue 16:59:59 local
-    (utc(2026, 11, 24, 10, 0), False),       # Tue 17:00 local: closed
-    (utc(2026, 11, 24, 16, 0), False),       # Tue 23:00 local
-    (utc(2026, 11, 24, 20, 0), False),       # Wed 03:00 local
-    (utc(2026, 11, 28, 3, 0), True),         # Sat 10:00 local
-    (utc(2026, 11, 29, 3, 0), False),        # Sun 10:00 local
-    (utc(2026, 11, 28, 18, 0), False),       # Sun 01:00 local, still Saturday in UTC
-    (utc(2026, 11, 29, 23, 30), False),      # Mon 06:30 local, still Sunday in UTC
-    (utc(2026, 11, 30, 1, 30), True),        # Mon 08:30 local
-])
-def test_default_window_is_monday_to_saturday_8_to_17_in_hanoi(instant: datetime, is_open: bool) -> None:
-    assert WINDOW.timezone == "Asia/Ho_Chi_Minh"
-    assert WINDOW.weekdays == frozenset(range(6))
-    assert WINDOW.is_open(instant) is is_open
-
-
-def test_is_open_accepts_any_aware_time_and_rejects_naive() -> None:
-    assert WINDOW.is_open(datetime(2026, 11, 24, 8, 0, tzinfo=HCM))
-    assert not WINDOW.is_open(datetime(2026, 11, 24, 8, 0, tzinfo=timezone(timedelta(hours=-5))))  # 20:00 local
-    with pytest.raises(ValueError, match="timezone-aware"):
-        WINDOW.is_open(datetime(2026, 11, 24, 9, 0))
-    with pytest.raises(ValueError, match="timezone-aware"):
-        WINDOW.next_open(datetime(2026, 11, 24, 9, 0))
-
-
-def test_closed_dates() -> None:
-    holiday = CallingWindow(closed_dates=frozenset({date(2026, 11, 24)}), public_holidays=None)
-    assert not holiday.is_open(utc(2026, 11, 24, 3, 0))
-    assert holiday.is_open(utc(2026, 11, 25, 3, 0))
-    assert holiday.next_open(utc(2026, 11, 24, 3, 0)) == utc(2026, 11, 25, 1, 0)   # Wed 08:00 local
-
-
-@pytest.mark.parametrize("now, expected", [
-    (utc(2026, 11, 24, 3, 0), utc(2026, 11, 24, 3, 0)),           # open: now itself
-    (utc(2026, 11, 23, 23, 0), utc(2026, 11, 24, 1, 0)),          # Tue 06:00 local → 08:00
-    (utc(2026, 11, 24, 11, 0), utc(2026, 11, 25, 1, 0)),          # Tue 18:00 local → Wed 08:00
-    (utc(2026, 11, 24, 10, 0), utc(2026, 11, 25, 1, 0)),          # Tue 17:00 sharp → Wed 08:00
-    (utc(2026, 11, 24, 16, 59), utc(2026, 11, 25, 1, 0)),         # Tue 23:59 local
-    (utc(2026, 11, 24, 17, 0), utc(2026, 11, 25, 1, 0)),          # Wed 00:00 local
-    (utc(2026, 11, 28, 11, 0), utc(2026, 11, 30, 1, 0)),          # Sat 18:00 local → Mon 08:00
-    (utc(2026, 11, 29, 3, 0), utc(2026, 11, 30, 1, 0)),           # Sun 10:00 local → Mon 08:00
-    (utc(2026, 11, 29, 23, 0), utc(2026, 11, 30, 1, 0)),          # Mon 06:00 local (Sunday in UTC)
-])
-def test_next_open(now: datetime, expected: datetime) -> None:
-    result = WINDOW.next_open(now)
-    assert result == expected
-    assert result.utcoffset() == timedelta(0)
-    assert WINDOW.is_open(result)
-
-
-def test_next_open_of_a_local_time_is_returned_in_utc() -> None:
-    result = WINDOW.next_open(datetime(2026, 11, 24, 18, 0, tzinfo=HCM))
-    assert result == utc(2026, 11, 25, 1, 0) and result.tzinfo == UTC
-    inside = WINDOW.next_open(datetime(2026, 11, 24, 9, 0, tzinfo=HCM))
-    assert inside.tzinfo == UTC and inside == utc(2026, 11, 24, 2, 0)
-
-
-def test_two_day_parts_with_a_lunch_break() -> None:
-    window = CallingWindow(parts=(DayPart(time(13, 30), time(17)), DayPart(time(8), time(11, 30))),
-                           public_holidays=None)
-    assert window.is_open(utc(2026, 11, 24, 4, 0))           # 11:00 local
-    assert not window.is_open(utc(2026, 11, 24, 5, 0))       # 12:00 local
-    assert window.next_open(utc(2026, 11, 24, 5, 0)) == utc(2026, 11, 24, 6, 30)    # → 13:30 local
-    assert window.next_open(utc(2026, 11, 23, 22, 0)) == utc(2026, 11, 24, 1, 0)    # 05:00 → 08:00, parts unsorted
-
-
-def test_window_in_another_time_zone() -> None:
-    paris = CallingWindow(timezone="Europe/Paris")
-    # Summer (UTC+2) and winter (UTC+1): 08:00 local is 06:00 and 07:00 UTC.
-    assert paris.next_open(utc(2026, 7, 1, 4, 0)) == utc(2026, 7, 1, 6, 0)
-    assert paris.next_open(utc(2026, 12, 1, 4, 0)) == utc(2026, 12, 1, 7, 0)
-
-
-def test_next_open_skips_day_parts_lost_to_a_daylight_saving_gap() -> None:
-    # Europe/London jumps from 01:00 to 02:00 on Sunday 2026-03-29: 01:15–01:45 does not exist.
-    london = CallingWindow(timezone="Europe/London", weekdays=frozenset(range(7)),
-                           parts=(DayPart(time(1, 15), time(1, 45)),))
-    result = london.next_open(utc(2026, 3, 29, 0, 30))
-    assert result == utc(2026, 3, 30, 0, 15)          # Monday 01:15 BST
-    assert london.is_open(result)
-    # New York jumps from 02:00 to 03:00 on 2026-03-08: the part's start is lost, not all of it.
-    new_york = CallingWindow(timezone="America/New_York", weekdays=frozenset(range(7)),
-                             parts=(DayPart(time(2, 30), time(3, 15)),))
-    now = utc(2026, 3, 8, 5, 0)
-    result = new_york.next_open(now)
-    assert result is not None and result >= now and new_york.is_open(result)
-
-
-def test_no_open_day_within_a_year_never_opens() -> None:
-    with pytest.raises(ValueError, match="weekdays"):
-        CallingWindow(weekdays=frozenset())
-    mondays = frozenset(date(2026, 11, 23) + timedelta(weeks=n) for n in range(60))
-    never = CallingWindow(weekdays=frozenset({0}), closed_dates=mondays)
-    assert not never.is_open(utc(2026, 11, 23, 3, 0))
-    assert never.next_open(utc(2026, 11, 23, 3, 0)) is None
-
-
-def test_always_open() -> None:
-    window = CallingWindow.always_open()
-    assert window.weekdays == frozenset(range(7))
-    for instant in (utc(2026, 11, 29, 3, 0), utc(2026, 11, 24, 17, 0), utc(2026, 11, 24, 16, 59, 59)):
-        assert window.is_open(instant)
-        assert window.next_open(instant) == instant
-    assert CallingWindow.always_open("UTC").timezone == "UTC"
-
-
-def test_day_part_must_start_before_it_ends() -> None:
-    with pytest.raises(ValueError, match="start must be before end"):
-        DayPart(time(17), time(8))
-    with pytest.raises(ValueError, match="start must be before end"):
-        DayPart(time(8), time(8))
-
-
-def test_window_round_trips_through_a_dict() -> None:
-    window = CallingWindow(timezone="Asia/Bangkok", weekdays=frozenset({0, 2, 4}),
-                           parts=(DayPart(time(8), time(11, 30)), DayPart(time(13, 30), time(16, 45))),
-                           closed_dates=frozenset({date(2026, 9, 2), date(2026, 4, 30)}))
-    data = window.to_dict()
-    assert data == {"timezone": "Asia/Bangkok", "weekdays": [0, 2, 4],
-                    "parts": [["08:00:00", "11:30:00"], ["13:30:00", "16:45:00"]],
-                    "closed_dates": ["2026-04-30", "2026-09-02"], "public_holidays": "VN"}
-    assert CallingWindow.from_dict(data) == window
-    assert CallingWindow.from_dict(CallingWindow().to_dict()) == CallingWindow()
-
-
-def test_window_from_an_empty_dict_is_the_default() -> None:
-    assert CallingWindow.from_dict({}) == CallingWindow()
-    assert CallingWindow.from_dict({"timezone": "UTC"}) == CallingWindow(timezone="UTC")
-
-
-@pytest.mark.parametrize("data, words", [
-    ({"timezone": "Asia/Hanoi_Typo"}, ("unknown time zone", "Asia/Hanoi_Typo")),
-    ({"timezone": None}, ("unknown time zone",)),
-    ({"timezone": 7}, ("unknown time zone",)),
-    ({"parts": [["17:00", "08:00"]]}, ("calling window", "start must be before end")),
-    ({"parts": [["08:00", "25:00"]]}, ("calling window",)),
-    ({"parts": [["08:00"]]}, ("calling window",)),
-    ({"parts": "08:00-17:00"}, ("calling window",)),
-    ({"weekdays": ["monday"]}, ("calling window",)),
-    ({"weekdays": 5}, ("calling window",)),
-    ({"closed_dates": ["30/04/2026"]}, ("calling window",)),
-    ({"closed_dates": [20260430]}, ("calling window",)),
-])
-def test_window_from_dict_errors(data: dict[str, object], words: tuple[str, ...]) -> None:
-    with pytest.raises(ValueError) as error:
-        CallingWindow.from_dict(data)
-    for word in words:
-        assert word in str(error.value)
-
-
-# --- retry policy -----------------------------------------------------------------------------
-
+TWO_PARTS = CallingWindow(parts=(MORNING, AFTERNOON))
 POLICY = RetryPolicy()
 TUE_0900 = utc(2026, 11, 24, 2, 0)       # Tue 09:00 local
 
 
+# --- which outcomes are retried, and how often ---------------------------------------------------
+
 @pytest.mark.parametrize("outcome", sorted(FINAL_OUTCOMES))
 def test_final_outcomes_are_never_retried(outcome: Outcome) -> None:
-    assert POLICY.next_attempt(outcome, 1, TUE_0900, WINDOW) is None
+    assert POLICY.next_attempt(outcome, 1, TUE_0900, NO_HOLIDAYS) is None
 
 
 def test_final_outcomes_are_completed_refused_invalid_number() -> None:
@@ -201,10 +48,24 @@ def test_final_outcomes_are_completed_refused_invalid_number() -> None:
 @pytest.mark.parametrize("outcome", [Outcome.BUSY, Outcome.NO_ANSWER, Outcome.MACHINE, Outcome.FAILED])
 def test_max_attempts_reached_stops(outcome: Outcome) -> None:
     assert POLICY.max_attempts == 3
-    assert POLICY.next_attempt(outcome, 2, TUE_0900, WINDOW) is not None
-    assert POLICY.next_attempt(outcome, 3, TUE_0900, WINDOW) is None
-    assert POLICY.next_attempt(outcome, 4, TUE_0900, WINDOW) is None
+    assert POLICY.next_attempt(outcome, 2, TUE_0900, NO_HOLIDAYS) is not None
+    assert POLICY.next_attempt(outcome, 3, TUE_0900, NO_HOLIDAYS) is None
+    assert POLICY.next_attempt(outcome, 4, TUE_0900, NO_HOLIDAYS) is None
 
+
+def test_max_attempts_bounds() -> None:
+    assert RetryPolicy.from_dict({"max_attempts": 20}).max_attempts == 20
+    assert RetryPolicy.from_dict({"max_attempts": 1}).max_attempts == 1
+    assert RetryPolicy.from_dict({"max_attempts": 4.0}).max_attempts == 4
+
+
+def test_outcome_without_a_delay_is_not_retried() -> None:
+    policy = RetryPolicy(delays={Outcome.BUSY: timedelta(minutes=5)})
+    assert policy.next_attempt(Outcome.NO_ANSWER, 1, TUE_0900, NO_HOLIDAYS) is None
+    assert policy.next_attempt(Outcome.BUSY, 1, TUE_0900, NO_HOLIDAYS) == TUE_0900 + timedelta(minutes=5)
+
+
+# --- when: the delay, moved into the window ---------------------------------------------------------
 
 @pytest.mark.parametrize("outcome, now, expected", [
     (Outcome.BUSY, TUE_0900, utc(2026, 11, 24, 2, 15)),                  # +15 min, inside
@@ -220,16 +81,69 @@ def test_max_attempts_reached_stops(outcome: Outcome) -> None:
     (Outcome.BREAK_OFF, utc(2026, 11, 28, 2, 0), utc(2026, 11, 30, 1, 0)),  # Sat + 1 day = Sunday → Monday
 ])
 def test_retry_delay_adjusted_into_the_window(outcome: Outcome, now: datetime, expected: datetime) -> None:
-    result = POLICY.next_attempt(outcome, 1, now, WINDOW)
+    result = POLICY.next_attempt(outcome, 1, now, NO_HOLIDAYS)
     assert result == expected
-    assert WINDOW.is_open(result)
+    assert NO_HOLIDAYS.is_open(result)
 
 
-def test_outcome_without_a_delay_is_not_retried() -> None:
-    policy = RetryPolicy(delays={Outcome.BUSY: timedelta(minutes=5)})
-    assert policy.next_attempt(Outcome.NO_ANSWER, 1, TUE_0900, WINDOW) is None
-    assert policy.next_attempt(Outcome.BUSY, 1, TUE_0900, WINDOW) == TUE_0900 + timedelta(minutes=5)
+# --- day-part rotation after no answer -------------------------------------------------------------
 
+def test_no_answer_moves_to_the_other_day_part() -> None:
+    policy = RetryPolicy()
+    # Morning attempt unanswered: +2 h is 11:05, still the morning, so 13:30 the same day.
+    result = policy.next_attempt(Outcome.NO_ANSWER, 1, hanoi(2026, 11, 25, 9, 5), TWO_PARTS,
+                                 previous_start=hanoi(2026, 11, 25, 9, 0))
+    assert result == hanoi(2026, 11, 25, 13, 30)
+    # Afternoon attempt: +2 h is 16:05, still the afternoon, so 08:00 the next day.
+    result = policy.next_attempt(Outcome.NO_ANSWER, 1, hanoi(2026, 11, 25, 14, 5), TWO_PARTS,
+                                 previous_start=hanoi(2026, 11, 25, 14, 0))
+    assert result == hanoi(2026, 11, 26, 8, 0)
+    # Already in another part after the delay: no change.
+    result = policy.next_attempt(Outcome.NO_ANSWER, 1, hanoi(2026, 11, 25, 12, 30), TWO_PARTS,
+                                 previous_start=hanoi(2026, 11, 25, 9, 0))
+    assert result == hanoi(2026, 11, 25, 14, 30)
+
+
+def test_part_rotation_only_for_no_answer_with_a_previous_start_and_several_parts() -> None:
+    policy, now, previous = RetryPolicy(), hanoi(2026, 11, 25, 14, 5), hanoi(2026, 11, 25, 14, 0)
+    plain = hanoi(2026, 11, 25, 16, 5)
+    assert policy.next_attempt(Outcome.NO_ANSWER, 1, now, TWO_PARTS) == plain
+    assert policy.next_attempt(Outcome.NO_ANSWER, 1, now, DEFAULT, previous_start=previous) == plain
+    outside = hanoi(2026, 11, 25, 12, 0)                                 # lunch: in no part
+    assert policy.next_attempt(Outcome.NO_ANSWER, 1, now, TWO_PARTS, previous_start=outside) == plain
+    busy = policy.next_attempt(Outcome.BUSY, 1, now, TWO_PARTS, previous_start=previous)
+    assert busy == hanoi(2026, 11, 25, 14, 20)
+    assert policy.next_attempt(Outcome.NO_ANSWER, 3, now, TWO_PARTS, previous_start=previous) is None
+
+
+def test_part_rotation_falls_back_when_the_other_part_is_more_than_7_days_away() -> None:
+    # Closed for ten days from Thursday: the next morning is Monday 7 December, more than
+    # 7 days after 16:05 on Wednesday, so the retry stays in the afternoon.
+    closed = frozenset(date(2026, 11, 26) + timedelta(days=n) for n in range(10))
+    window = CallingWindow(parts=(MORNING, AFTERNOON), closed_dates=closed)
+    result = RetryPolicy().next_attempt(Outcome.NO_ANSWER, 1, hanoi(2026, 11, 25, 14, 5), window,
+                                        previous_start=hanoi(2026, 11, 25, 14, 0))
+    assert result == hanoi(2026, 11, 25, 16, 5) and window.day_part(result) == AFTERNOON
+    # Within 7 days (closed for five days), the morning wins.
+    window = CallingWindow(parts=(MORNING, AFTERNOON),
+                           closed_dates=frozenset(date(2026, 11, 26) + timedelta(days=n) for n in range(5)))
+    result = RetryPolicy().next_attempt(Outcome.NO_ANSWER, 1, hanoi(2026, 11, 25, 14, 5), window,
+                                        previous_start=hanoi(2026, 11, 25, 14, 0))
+    assert result == hanoi(2026, 12, 1, 8, 0)                           # Tuesday; 26–30 Nov closed
+
+
+# --- the per-number gap -----------------------------------------------------------------------------
+
+def test_min_gap_defaults_to_24_hours_and_round_trips() -> None:
+    assert RetryPolicy().min_gap == timedelta(hours=24)
+    assert RetryPolicy().to_dict()["min_gap_s"] == 86400
+    for seconds in (0, 3600, 86400.0):
+        policy = RetryPolicy.from_dict({"min_gap_s": seconds})
+        assert policy.min_gap == timedelta(seconds=seconds)
+        assert RetryPolicy.from_dict(policy.to_dict()) == policy
+
+
+# --- the JSON form and its validation --------------------------------------------------------------
 
 def test_retry_policy_round_trips_through_a_dict() -> None:
     policy = RetryPolicy.from_dict({"max_attempts": 5, "delays": {"busy": 60, "no_answer": "7200"}})
@@ -244,79 +158,74 @@ def test_retry_policy_round_trips_through_a_dict() -> None:
     assert RetryPolicy.from_dict({"delays": None}) == RetryPolicy()
 
 
+def test_retry_policy_to_dict_has_every_key() -> None:
+    assert RetryPolicy().to_dict() == {
+        "max_attempts": 3, "min_gap_s": 86400.0,
+        "delays": {"busy": 900.0, "no_answer": 7200.0, "failed": 1800.0, "machine": 10800.0,
+                   "partial": 86400.0, "break_off": 86400.0, "canceled": 1800.0}}
+
+
+def test_old_retry_json_without_min_gap_loads_with_the_defaults() -> None:
+    old_retry = {"max_attempts": 3, "delays": {"busy": 900.0, "no_answer": 7200.0}}
+    assert RetryPolicy.from_dict(old_retry) == RetryPolicy()
+    assert RetryPolicy.from_dict(old_retry).min_gap == timedelta(hours=24)
+
+
 @pytest.mark.parametrize("data, words", [
-    ({"max_attempts": 0}, ("max_attempts",)),
+    ({"max_attempts": 21}, ("max_attempts", "between 1 and 20")),
+    ({"max_attempts": 0}, ("max_attempts", "between 1 and 20")),
     ({"max_attempts": -2}, ("max_attempts",)),
-    ({"delays": {"sleeping": 60}}, ("unknown outcome", "sleeping")),
-    ({"delays": {"busy": "soon"}}, ("bad delay", "soon")),
-    ({"delays": {"busy": None}}, ("bad delay", "None")),
-    ({"delays": {"busy": float("inf")}}, ("bad delay", "inf")),
-    ({"delays": ["busy", 60]}, ("delays",)),
+    ({"max_attempts": True}, ("max_attempts", "True")),
+    ({"max_attempts": 2.5}, ("max_attempts", "2.5")),
     ({"max_attempts": None}, ("max_attempts",)),
     ({"max_attempts": "three"}, ("max_attempts", "three")),
+    ({"delays": {"busy": -1}}, ("delays.busy", "-1")),
+    ({"delays": {"busy": "soon"}}, ("delays.busy", "bad delay", "soon")),
+    ({"delays": {"busy": None}}, ("delays.busy", "bad delay", "None")),
+    ({"delays": {"busy": float("nan")}}, ("delays.busy", "nan")),
+    ({"delays": {"busy": float("inf")}}, ("delays.busy", "bad delay", "inf")),
+    ({"delays": {"busy": float("-inf")}}, ("delays.busy", "-inf")),
+    ({"delays": {"busy": 1e300}}, ("delays.busy",)),
+    ({"delays": {"busy": True}}, ("delays.busy", "True")),
+    ({"delays": {"no answer": 60}}, ("delays", "unknown outcome", "'no answer'")),
+    ({"delays": {"sleeping": 60}}, ("delays", "unknown outcome", "sleeping")),
+    ({"delays": ["busy", 60]}, ("delays",)),
+    ({"min_gap_s": -60}, ("min_gap_s", "-60")),
+    ({"min_gap_s": None}, ("min_gap_s", "None")),
+    ({"min_gap_s": float("inf")}, ("min_gap_s", "inf")),
+    ({"min_gap_s": "a day"}, ("min_gap_s", "'a day'")),
+    ({"max_attempt": 3}, ("unknown key", "'max_attempt'")),
+    ({"min_gap": 3600}, ("unknown key", "'min_gap'")),
 ])
-def test_retry_policy_from_dict_errors(data: dict[str, object], words: tuple[str, ...]) -> None:
+def test_retry_validation_names_the_field(data: dict[str, object], words: tuple[str, ...]) -> None:
     with pytest.raises(ValueError) as error:
         RetryPolicy.from_dict(data)
+    assert str(error.value).startswith("retry policy: ")
     for word in words:
         assert word in str(error.value)
 
 
-# --- properties -------------------------------------------------------------------------------
-
-ZONES = st.sampled_from(["Asia/Ho_Chi_Minh", "UTC", "Asia/Kolkata", "Pacific/Kiritimati", "America/Los_Angeles",
-                         "Europe/London", "Australia/Lord_Howe"])
-TIMES = st.times().map(lambda t: t.replace(microsecond=0))
-
-
-@st.composite
-def day_parts(draw: st.DrawFn) -> tuple[DayPart, ...]:
-    count = draw(st.integers(1, 2))
-    parts = []
-    for _ in range(count):
-        a, b = draw(TIMES), draw(TIMES)
-        assume(a != b)
-        parts.append(DayPart(min(a, b), max(a, b)))
-    parts.sort(key=lambda p: p.start)
-    assume(all(earlier.end <= later.start for earlier, later in zip(parts, parts[1:])))
-    return tuple(parts)
+def test_retry_constructor_rejects_negative_durations() -> None:
+    with pytest.raises(ValueError, match="min_gap"):
+        RetryPolicy(min_gap=timedelta(seconds=-1))
+    with pytest.raises(ValueError, match="delays"):
+        RetryPolicy(delays={Outcome.BUSY: timedelta(seconds=-1)})
 
 
-@st.composite
-def windows(draw: st.DrawFn) -> CallingWindow:
-    return CallingWindow(
-        timezone=draw(ZONES),
-        weekdays=frozenset(draw(st.sets(st.integers(0, 6), min_size=1))),
-        parts=draw(day_parts()),
-        closed_dates=frozenset(draw(st.sets(st.dates(date(2025, 12, 20), date(2027, 1, 10)), max_size=10))),
-    )
+# --- properties -------------------------------------------------------------------------------------
 
-
-# Real instants, expressed in assorted zones. (Drawing local wall times directly would produce
-# times inside DST gaps, which compare unequal to every instant under PEP 495.)
-INSTANTS = st.builds(
-    lambda t, zone: t.astimezone(zone),
-    st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 31), timezones=st.just(UTC)),
-    st.sampled_from([UTC, HCM, ZoneInfo("America/New_York"), timezone(timedelta(hours=-9, minutes=-30))]))
-
-
-@settings(max_examples=400, deadline=None)
-@given(window=windows(), now=INSTANTS)
-def test_property_next_open_is_open_and_not_earlier(window: CallingWindow, now: datetime) -> None:
-    result = window.next_open(now)
-    if result is None:
-        # Only when no open day exists within the search horizon.
-        assert not window.is_open(now)
-        return
-    assert result >= now
-    assert window.is_open(result)
-    assert result.utcoffset() == timedelta(0)
-    if window.is_open(now):
-        assert result == now.astimezone(UTC)
+def first_open_elsewhere(window: CallingWindow, part: DayPart, start: datetime, stop: datetime) -> datetime | None:
+    """Brute force: the first instant in [start, stop] that is open and not in ``part``."""
+    moment = start
+    while moment <= stop:
+        if window.is_open(moment) and window.day_part(moment) != part:
+            return moment
+        moment = (moment.replace(second=0, microsecond=0) + MINUTE) if moment == start else moment + MINUTE
+    return None
 
 
 @settings(max_examples=300, deadline=None)
-@given(window=windows(), now=INSTANTS, delay=st.timedeltas(timedelta(0), timedelta(days=3)),
+@given(window=any_windows(), now=INSTANTS, delay=st.timedeltas(timedelta(0), timedelta(days=3)),
        outcome=st.sampled_from([Outcome.BUSY, Outcome.NO_ANSWER, Outcome.MACHINE, Outcome.FAILED,
                                 Outcome.PARTIAL, Outcome.BREAK_OFF, Outcome.CANCELED]),
        attempts=st.integers(0, 4))
@@ -332,16 +241,77 @@ def test_property_retries_land_inside_the_window_after_the_delay(
         assert result >= now + delay and window.is_open(result)
 
 
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), delay_s=st.integers(0, 3 * 86400),
+       outcome=st.sampled_from([o for o in Outcome if o not in FINAL_OUTCOMES]),
+       attempts=st.integers(0, 4), with_previous=st.booleans())
+def test_property_retries_are_open_and_not_before_the_delay(
+        data: st.DataObject, delay_s: int, outcome: Outcome, attempts: int, with_previous: bool) -> None:
+    now = data.draw(instants())
+    window = data.draw(windows(now))
+    delay = timedelta(seconds=delay_s)
+    policy = RetryPolicy(max_attempts=3, delays={outcome: delay})
+    previous = now - timedelta(minutes=data.draw(st.integers(0, 600))) if with_previous else None
+    result = policy.next_attempt(outcome, attempts, now, window, previous_start=previous)
+    if attempts >= 3:
+        assert result is None
+        return
+    if result is not None:
+        assert result >= now + delay and window.is_open(result)
+    if outcome is not Outcome.NO_ANSWER or previous is None:
+        assert result == window.next_open(now + delay)
+    elif result is None:
+        assert window.next_open(now + delay) is None
+
+
 @settings(max_examples=200, deadline=None)
-@given(now=INSTANTS, weekdays=st.sets(st.integers(0, 6), min_size=1),
-       start=st.integers(0, 22), length=st.integers(1, 8))
-def test_property_next_open_is_the_earliest_open_instant_in_a_fixed_offset_zone(
-        now: datetime, weekdays: set[int], start: int, length: int) -> None:
-    # Without daylight saving, one second before a later opening must still be closed.
-    window = CallingWindow(weekdays=frozenset(weekdays),
-                           parts=(DayPart(time(start), time(min(start + length, 23), 59)),))
-    result = window.next_open(now)
-    assert result is not None
-    if result > now:
-        assert not window.is_open(result - timedelta(seconds=1))
-        assert result.astimezone(HCM).time() == time(start)
+@given(data=st.data(), delay_s=st.integers(0, 2 * 86400))
+def test_property_no_answer_retries_move_to_another_day_part(data: st.DataObject, delay_s: int) -> None:
+    now = data.draw(instants())
+    window = data.draw(windows(now, min_parts=2))
+    part = data.draw(st.sampled_from(window.parts))
+    # The previous attempt started in that part, on the local day of ``now`` or the one before.
+    zone = ZoneInfo(window.timezone)
+    day = now.astimezone(zone).date() - timedelta(days=data.draw(st.integers(0, 1)))
+    start_min = part.start.hour * 60 + part.start.minute
+    end_min = part.end.hour * 60 + part.end.minute
+    wall = data.draw(st.integers(start_min, end_min - 1))
+    previous = datetime.combine(day, time(wall // 60, wall % 60), tzinfo=zone).astimezone(UTC)
+    assume(window.day_part(previous) == part)      # not a wall time a DST change skipped
+    earliest = now + timedelta(seconds=delay_s)
+
+    policy = RetryPolicy(delays={Outcome.NO_ANSWER: timedelta(seconds=delay_s)})
+    result = policy.next_attempt(Outcome.NO_ANSWER, 1, now, window, previous_start=previous)
+
+    elsewhere = first_open_elsewhere(window, part, earliest, earliest + timedelta(days=7))
+    event("moved to another part" if result != window.next_open(earliest) else "earliest instant kept")
+    if elsewhere is not None:
+        assert result == elsewhere
+        assert window.day_part(result) != part
+    else:
+        assert result == window.next_open(earliest)
+
+
+# See WINDOW_JSON in test_policy_windows.py.
+OUTCOME_NAMES = [o.value for o in Outcome]
+RETRY_JSON = st.fixed_dictionaries({}, optional={
+    "max_attempts": st.integers(-1, 25) | st.sampled_from([2.0, 2.5, "3", True, None]),
+    "delays": st.dictionaries(st.sampled_from(OUTCOME_NAMES) | st.text(max_size=8),
+                              st.integers(-10, 10**8) | st.floats() | JSON, max_size=3),
+    "min_gap_s": st.integers(-10, 10**8) | st.floats() | st.sampled_from(["3600", None, True]),
+}) | st.dictionaries(st.sampled_from(["max_attempts", "delays", "min_gap_s", "other"]), JSON, max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=RETRY_JSON)
+@example(data={})
+@example(data={"max_attempts": 20, "delays": {"busy": 0.5, "machine": 31_622_400}, "min_gap_s": 0})
+def test_property_bad_retry_json_raises_only_value_error(data: dict[str, object]) -> None:
+    # Campaign creation turns ValueError into a 400; anything else would be a 500.
+    try:
+        parsed = RetryPolicy.from_dict(data)
+    except ValueError as error:
+        event(f"rejected: {str(error).split(':')[1].strip().split(' ')[0]}")
+        return
+    event("parsed" if parsed == RetryPolicy() else "parsed, not the default")
+    assert RetryPolicy.from_dict(parsed.to_dict()) == parsed
