@@ -298,6 +298,9 @@ def test_unmodified_dump_loads(tmp_path: Path) -> None:
     path.write_text(_dump(copy.deepcopy(RAW)), encoding="utf-8")
     q = load_questionnaire(path)
     assert q == load_questionnaire(SIPAS)
+    # The order of keys in a mapping does not matter (safe_dump sorts them).
+    path.write_text(yaml.safe_dump(RAW, allow_unicode=True), encoding="utf-8")
+    assert load_questionnaire(path) == q
 
 
 def test_key_must_equal_the_file_name(tmp_path: Path) -> None:
@@ -307,7 +310,7 @@ def test_key_must_equal_the_file_name(tmp_path: Path) -> None:
         load_questionnaire(path)
     message = str(error.value)
     assert message.startswith("sipas-2025.yaml: key:")
-    assert "'sipas-2024'" in message and "'sipas-2025'" in message and "file name" in message
+    assert "'sipas-2024'" in message and "'sipas-2025'" in message and "must equal the file name" in message
 
 
 @pytest.mark.parametrize("content, words", [

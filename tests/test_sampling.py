@@ -1,5 +1,6 @@
-"""Sample sizes against the seed 002 thresholds, proportional allocation with a minimum of one
-per field, and the reproducible stratified draw."""
+"""Sample sizes against the seeds' thresholds and formulas, proportional allocation with a
+minimum of one per field, and the reproducible stratified draw. (Sampling through the CLI and
+the API is in test_sampling_interfaces.py.)"""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ivr_service.core.sampling import SampleRule, allocate, draw, sample_size
 
 # Seed 002: ≥500 transactions → 150; 200–499 → 100; <200 → 30; fewer than 30 → all of them.
 SEED002 = [(0, 0), (1, 1), (29, 29), (30, 30), (31, 30), (199, 30), (200, 100), (201, 100), (499, 100),
-           (500, 150), (501, 150), (10_000, 150), (1_000_000, 150)]
+           (500, 150), (501, 150), (10_000, 150), (100_000, 150), (1_000_000, 150)]
 
 
 @pytest.mark.parametrize("population, expected", SEED002)
@@ -26,21 +27,27 @@ def test_seed002_tiers(population: int, expected: int) -> None:
 
 
 @pytest.mark.parametrize("population, n, expected", [(0, 50, 0), (1, 50, 1), (40, 50, 40), (50, 50, 50),
-                                                     (10_000, 50, 50)])
+                                                     (10_000, 50, 50), (40, 100, 40)])
 def test_fixed(population: int, n: int, expected: int) -> None:
     assert sample_size(population, SampleRule("fixed", n=n)) == expected
 
 
-@pytest.mark.parametrize("population", [0, 1, 29, 30, 500, 12_345])
+@pytest.mark.parametrize("population", [0, 1, 29, 30, 40, 500, 12_345])
 def test_census_takes_everyone(population: int) -> None:
     assert sample_size(population, SampleRule("census")) == population
 
 
+# Seed 003: <100 → 50 %, 100–499 → 30 %, 500–999 → 20 %, ≥1000 → 10 %, rounded up.
 @pytest.mark.parametrize("rule, population, expected", [
-    ("seed003", 60, 30), ("seed003", 100, 30), ("seed003", 101, 31), ("seed003", 500, 100), ("seed003", 1000, 100),
+    ("seed003", 10, 5), ("seed003", 60, 30), ("seed003", 99, 50), ("seed003", 100, 30), ("seed003", 101, 31),
+    ("seed003", 499, 150), ("seed003", 500, 100), ("seed003", 999, 200), ("seed003", 1000, 100),
+    ("seed003", 25_000, 2500),
+    ("slovin", 20, 20), ("slovin", 100, 80),
     ("slovin", 1000, 286),      # 1000 / (1 + 1000·0.0025) = 285.7
-    ("slovin", 20, 20),
+    ("slovin", 10_000, 385), ("slovin", 1_000_000, 400),
+    ("cochran", 100, 80),       # with the finite-population correction
     ("cochran", 1000, 278),     # n0 = 384.1; 384.1 / (1 + 383.1/1000) = 277.7
+    ("cochran", 10_000, 370), ("cochran", 1_000_000, 384),
 ])
 def test_other_rules(rule: str, population: int, expected: int) -> None:
     assert sample_size(population, SampleRule(rule)) == expected
@@ -60,10 +67,14 @@ def test_rule_validation(kwargs: dict[str, object], words: str) -> None:
         SampleRule(**kwargs)  # type: ignore[arg-type]
 
 
+RULE = (st.sampled_from(["seed002", "seed003", "slovin", "cochran", "census"]).map(SampleRule)
+        | st.builds(lambda n: SampleRule("fixed", n=n), st.integers(1, 1000)))
+
+
 @settings(max_examples=200, deadline=None)
-@given(population=st.integers(0, 100_000), rule=st.sampled_from(["seed002", "seed003", "slovin", "cochran", "census"]))
-def test_property_sample_never_exceeds_the_frame(population: int, rule: str) -> None:
-    n = sample_size(population, SampleRule(rule))
+@given(population=st.integers(0, 100_000), rule=RULE)
+def test_property_sample_never_exceeds_the_frame(population: int, rule: SampleRule) -> None:
+    n = sample_size(population, rule)
     assert 0 <= n <= population
     assert (n == 0) is (population == 0)
 
@@ -109,7 +120,10 @@ def test_allocate_does_not_depend_on_dict_order() -> None:
     assert allocate(sizes, 6) == allocate(dict(sorted(sizes.items())), 6) == {"A": 2, "B": 2, "C": 1, "D": 1}
 
 
-SIZES = st.dictionaries(st.text("abcdefgh", min_size=1, max_size=3), st.integers(0, 800), min_size=1, max_size=10)
+# Field names: short ones from a few letters (ties in the remainders are broken by name), or
+# any text, as fields are written in the transaction lists.
+SIZES = st.dictionaries(st.text("abcdefgh", min_size=1, max_size=3) | st.text(min_size=1, max_size=5),
+                        st.integers(0, 800), min_size=1, max_size=12)
 
 
 @settings(max_examples=400, deadline=None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ivr_service.core.flow import AnswerStatus, Response
@@ -65,7 +65,7 @@ def test_no_opinion_and_unanswered_are_left_out_of_the_denominator() -> None:
     assert (c03.n, c03.n_satisfied, c03.n_no_opinion, c03.n_unanswered) == (2, 2, 1, 0)
     assert c03.index == 100.0 and c03.mean == pytest.approx(4.5)   # not 2/3
     c05 = report.criterion("C05")     # nobody answered
-    assert (c05.n, c05.index, c05.mean, c05.ci_low, c05.ci_high, c05.weighted_index) == (0, None, None, None, None, None)
+    assert (c05.n, c05.index, c05.mean, c05.ci_low, c05.ci_high, c05.weighted_index) == (0, *[None] * 5)
     assert c05.dissatisfied_flag is False
 
 
@@ -159,9 +159,12 @@ def test_criterion_reports_the_wilson_interval_of_its_index() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(n=st.integers(1, 5000), data=st.data())
-def test_wilson_interval_contains_the_estimate(n: int, data: st.DataObject) -> None:
-    k = data.draw(st.integers(0, n))
+@given(case=st.integers(1, 5000).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
+@example(case=(0, 1))
+@example(case=(1, 1))
+@example(case=(2500, 5000))            # the widest interval for its n
+def test_wilson_interval_contains_the_estimate(case: tuple[int, int]) -> None:
+    k, n = case
     low, high = wilson_interval(k, n)
     assert 0.0 <= low <= 100 * k / n <= high <= 100.0
     assert high - low <= 100 * 2 * 1.96 / (2 * math.sqrt(n)) + 1e-9   # never wider than the conservative Wald width
@@ -220,17 +223,29 @@ def test_score_item_alone_and_generators() -> None:
     assert score(Q, iter(PEOPLE)).n_respondents == 3   # any iterable of respondents
 
 
+# Stratum weights N_h / n_h. With every weight 1 (as this property had it) the weighted index
+# is the index whatever the weighting does; drawn weights check the weighted share itself.
+WEIGHTS = st.sampled_from([1.0, 2.5, 7.0, 40.0])
+
+
 @settings(max_examples=150, deadline=None)
-@given(answers=st.lists(st.sampled_from([1, 2, 3, 4, 5, NO_OPINION, UNANSWERED]), max_size=40))
-def test_property_criterion_counts_add_up(answers: list[int | str]) -> None:
-    c = score(Q, [person(C01=a) for a in answers]).criterion("C01")
-    valid = [a for a in answers if isinstance(a, int)]
+@given(answers=st.lists(st.tuples(st.sampled_from([1, 2, 3, 4, 5, NO_OPINION, UNANSWERED]), WEIGHTS), max_size=40))
+@example(answers=[(1, 1.0), (4, 1.0), (4, 1.0), (4, 1.0)])                 # 25 % dissatisfied: not flagged
+@example(answers=[(2, 1.0), (4, 40.0), (5, 2.5), (NO_OPINION, 7.0)])       # 1 of 3 dissatisfied: flagged
+def test_property_criterion_counts_add_up(answers: list[tuple[int | str, float]]) -> None:
+    c = score(Q, [person(weight, C01=a) for a, weight in answers]).criterion("C01")
+    valid = [(a, weight) for a, weight in answers if isinstance(a, int)]
+    values = [v for v, _ in valid]
     assert c.n + c.n_no_opinion + c.n_unanswered == len(answers)
-    assert c.n == len(valid) and c.n_satisfied == sum(1 for v in valid if v >= 4)
+    assert c.n == len(valid) and c.n_satisfied == sum(1 for v in values if v >= 4)
+    assert c.n_dissatisfied == sum(1 for v in values if v <= 2)
+    assert c.dissatisfied_flag is (bool(valid) and c.n_dissatisfied / c.n > 0.25)
     if valid:
         assert c.index == pytest.approx(100 * c.n_satisfied / c.n)
-        assert c.mean == pytest.approx(sum(valid) / len(valid))
+        assert c.mean == pytest.approx(sum(values) / len(values))
         assert c.ci_low <= c.index <= c.ci_high
-        assert c.weighted_index == pytest.approx(c.index)
+        assert c.weighted_index == pytest.approx(100 * sum(w for v, w in valid if v >= 4) / sum(w for _, w in valid))
+        if len({w for _, w in valid}) == 1:
+            assert c.weighted_index == pytest.approx(c.index)
     else:
-        assert c.index is None
+        assert c.index is None and c.weighted_index is None

@@ -204,6 +204,11 @@ class CallingWindow:
         assert part is not None
         zone = ZoneInfo(self.timezone)
         end = datetime.combine(local.date(), part.end, tzinfo=zone).replace(fold=local.fold).astimezone(UTC)
+        # A daylight-saving change before that end can move the clock out of the part (past
+        # an end in the skipped hour, or back before its start): the stretch ends there.
+        change = _offset_change(self.timezone, local.date())
+        if change is not None and now < change < end and self.day_part(change) != part:
+            end = change
         # A daylight-saving jump inside the part can put the wall-clock end before now.
         return end if end > now else now
 
