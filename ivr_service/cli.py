@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import getpass
 import json
 import logging
+import secrets
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,11 +21,13 @@ from werkzeug.serving import make_server
 
 from .app import create_app
 from .container import Services
+from .core.access import TOKEN_SCOPES, Grant, Role
 from .core.questionnaire import QuestionnaireError
 from .core.sampling import RULES, SampleRule
 from .persistence import migrate
-from .services import campaigns, frames, results
+from .services import access, audit, campaigns, frames, results
 from .services import sampling_report as sampling_report_service
+from .services.audit import Actor
 from .services.errors import ServiceError
 from .settings import PROJECT_ROOT, Settings, SettingsError
 
@@ -36,6 +41,10 @@ DEMO_RETRY: dict[str, Any] = {"max_attempts": 3, "delays": {"busy": 1, "no_answe
                                                             "partial": 1, "break_off": 1, "canceled": 1},
                               "min_gap_s": 0}  # simulated citizens: no 24 h per-number cap
 DEMO_CALLS_PER_SECOND = 100.0
+
+
+# Commands run by whoever can reach the service's configuration and database.
+CLI_ACTOR = Actor(f"cli:{getpass.getuser()}")
 
 
 class ConfigurationError(click.ClickException):
@@ -347,10 +356,17 @@ def frame_template(path: Path) -> None:
 @cli.command("campaign")
 @click.argument("action", type=click.Choice(["start", "pause", "resume", "cancel"]))
 @click.argument("campaign_id", type=int)
+@click.option("--reason", default=None, help="Why (required to pause or cancel); kept in the audit log")
 @pass_services
-def campaign_action(svc: Services, action: str, campaign_id: int) -> None:
+def campaign_action(svc: Services, action: str, campaign_id: int, reason: str | None) -> None:
+    """Start, pause, resume or cancel a campaign."""
+    if action in ("pause", "cancel") and not (reason or "").strip():
+        raise click.UsageError(f"--reason is required to {action} a campaign")
+    now = svc.clock()
     with svc.db.begin() as session:
-        campaign = campaigns.transition(session, campaign_id, action, svc.clock(), svc.registry)
+        campaign = campaigns.transition(session, campaign_id, action, now, svc.registry)
+        audit.record(session, CLI_ACTOR, f"campaign_{action}", now, target=f"campaign:{campaign_id}",
+                     agency_id=campaign.agency_id, **({"reason": reason.strip()} if reason else {}))
     click.echo(f"campaign {campaign.id} is {campaign.status.value}")
 
 
@@ -394,12 +410,40 @@ def load_demo(app: Any, frame: Path = DEMO_FRAME, n: int = 200, seed: int = 2024
         return campaign.id
 
 
+DEMO_ADMIN = "demo-admin"
+
+
+def demo_admin(app: Any) -> tuple[str, str]:
+    """An installation-wide admin for the demo with a fresh password, and a fresh API token."""
+    svc = app.extensions["sipas"]
+    now = svc.clock()
+    password = secrets.token_urlsafe(12)
+    with svc.db.begin() as session:
+        user = next((u for u in access.list_users(session) if u.username == DEMO_ADMIN), None)
+        if user is None:
+            user = access.create_user(session, DEMO_ADMIN, password, now, "Quản trị demo",
+                                      grants=[Grant(Role.ADMIN, None)])
+        else:
+            access.set_password(session, user, password)
+        issued = access.create_token(session, "demo", TOKEN_SCOPES, None, now, created_by=user.id)
+        audit.record(session, CLI_ACTOR, "demo_admin_reset", now, target=f"user:{user.id}")
+    return password, issued.secret
+
+
 @cli.command("demo")
 def demo() -> None:
-    """Load the demo agency and transaction list, sample it and start the campaign."""
+    """Load the demo agency and transaction list, sample it and start the campaign; print
+    how to sign in."""
     app = _app()
     campaign_id = load_demo(app)
+    password, token = demo_admin(app)
+    base = app.extensions["sipas"].settings.public_base_url
     click.echo(f"demo campaign {campaign_id} is running")
+    click.echo(f"sign in at {base}/auth/login as {DEMO_ADMIN} / {password}")
+    click.echo(f"or call the API: curl -H 'Authorization: Bearer {token}' "
+               f"{base}/api/v1/campaigns/{campaign_id}/progress")
+
+
 
 
 @cli.command("worker")
@@ -467,3 +511,110 @@ def _report(app: Any) -> None:
 
 def main() -> None:
     cli(standalone_mode=True)
+
+
+# --- users, tokens, audit --------------------------------------------------------------------
+
+def _agency_option(value: str | None, svc: Services) -> int | None:
+    """--agency as an id or a code; none means the whole installation."""
+    if value is None:
+        return None
+    with svc.db.begin() as session:
+        found = next((a.id for a in campaigns.list_agencies(session) if str(a.id) == value or a.code == value), None)
+    if found is None:
+        raise click.BadParameter(f"no agency with id or code {value!r}", param_hint="--agency")
+    return found
+
+
+@cli.command("create-user")
+@click.argument("username")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--agency", default=None, help="Agency id or code the role applies to (with its subtree); "
+                                             "omit for the whole installation")
+@click.option("--display-name", default=None)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of a prompt")
+@pass_services
+def create_user(svc: Services, username: str, role: str, agency: str | None, display_name: str | None,
+                password_stdin: bool) -> None:
+    """Create a user (on a fresh install: the first admin, with no --agency)."""
+    agency_id = _agency_option(agency, svc)
+    password = (sys.stdin.readline().rstrip("\n") if password_stdin
+                else str(click.prompt("password", hide_input=True, confirmation_prompt=True)))
+    now = svc.clock()
+    with svc.db.begin() as session:
+        user = access.create_user(session, username, password, now, display_name,
+                                  grants=[Grant(Role(role), agency_id)])
+        audit.record(session, CLI_ACTOR, "user_created", now, target=f"user:{user.id}", username=user.username)
+        audit.record(session, CLI_ACTOR, "role_granted", now, target=f"user:{user.id}", agency_id=agency_id,
+                     role=role)
+    click.echo(f"user {user.id} {user.username}: {role} on {agency or 'the whole installation'}")
+
+
+@cli.command("grant")
+@click.argument("username")
+@click.argument("role", type=click.Choice([r.value for r in Role]))
+@click.option("--agency", default=None, help="Agency id or code; omit for the whole installation")
+@pass_services
+def grant(svc: Services, username: str, role: str, agency: str | None) -> None:
+    """Give a user a role on an agency node (replacing their role there)."""
+    agency_id = _agency_option(agency, svc)
+    now = svc.clock()
+    with svc.db.begin() as session:
+        user = _user_named(session, username)
+        access.grant_role(session, user.id, role, agency_id, now)
+        audit.record(session, CLI_ACTOR, "role_granted", now, target=f"user:{user.id}", agency_id=agency_id,
+                     role=role)
+    click.echo(f"{username}: {role} on {agency or 'the whole installation'}")
+
+
+def _user_named(session: Any, username: str) -> Any:
+    user = next((u for u in access.list_users(session) if u.username == username.strip().lower()), None)
+    if user is None:
+        raise click.BadParameter(f"no user {username!r}", param_hint="USERNAME")
+    return user
+
+
+@cli.command("create-token")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(sorted(TOKEN_SCOPES)),
+              help="A permission the token holds; repeat for several")
+@click.option("--agency", default=None, help="Agency id or code (with its subtree); omit for all agencies")
+@click.option("--expires-days", type=click.IntRange(1, 3650), default=None, help="Expire after N days")
+@pass_services
+def create_token(svc: Services, name: str, scopes: tuple[str, ...], agency: str | None,
+                 expires_days: int | None) -> None:
+    """Issue an API token for a system (a one-stop-shop, a script). Printed once."""
+    agency_id = _agency_option(agency, svc)
+    now = svc.clock()
+    expires = now + timedelta(days=expires_days) if expires_days else None
+    with svc.db.begin() as session:
+        issued = access.create_token(session, name, scopes, agency_id, now, expires_at=expires)
+        audit.record(session, CLI_ACTOR, "token_created", now, target=f"token:{issued.token.id}",
+                     agency_id=agency_id, prefix=issued.token.prefix, scopes=issued.token.scopes)
+    click.echo(f"token {issued.token.id} ({issued.token.prefix}); store it now, it is not shown again:")
+    click.echo(issued.secret)
+
+
+@cli.command("revoke-token")
+@click.argument("token_id", type=int)
+@pass_services
+def revoke_token(svc: Services, token_id: int) -> None:
+    now = svc.clock()
+    with svc.db.begin() as session:
+        token = access.revoke_token(session, token_id, now)
+        audit.record(session, CLI_ACTOR, "token_revoked", now, target=f"token:{token.id}",
+                     agency_id=token.agency_id, prefix=token.prefix)
+    click.echo(f"token {token_id} revoked")
+
+
+@cli.command("audit")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--action", default=None, help="Only this action, e.g. campaign_pause")
+@pass_services
+def audit_log(svc: Services, limit: int, action: str | None) -> None:
+    """The audit log, newest first, one JSON object per line."""
+    with svc.db.begin() as session:
+        for entry in audit.entries(session, limit, action=action):
+            click.echo(json.dumps({"id": entry.id, "at": entry.at.isoformat(), "actor": entry.actor,
+                                   "action": entry.action, "target": entry.target, "agency_id": entry.agency_id,
+                                   "address": entry.address, "detail": entry.detail}, ensure_ascii=False))

@@ -45,9 +45,14 @@ def test_campaign_lifecycle_and_configuration_from_the_cli(run_cli: Any, tmp_pat
     progress = json.loads(run_cli("progress", "1", env=env).stdout)
     assert progress["status"] == "running" and progress["by_status"]["pending"] == progress["contacts"] > 0
     assert len(progress["attempts_per_hour"]) == 24 and progress["calls_in_progress"] == 0
-    assert "is paused" in run_cli("campaign", "pause", "1", env=env).stdout
+    no_reason = run_cli("campaign", "pause", "1", env=env)
+    assert no_reason.returncode != 0 and "--reason is required" in no_reason.stderr
+    assert "is paused" in run_cli("campaign", "pause", "1", "--reason", "Tết", env=env).stdout
     assert "is running" in run_cli("campaign", "resume", "1", env=env).stdout
-    assert "is cancelled" in run_cli("campaign", "cancel", "1", env=env).stdout
+    assert "is cancelled" in run_cli("campaign", "cancel", "1", "--reason", "xong", env=env).stdout
+    pauses = [json.loads(line) for line in run_cli("audit", "--action", "campaign_pause", env=env).stdout.splitlines()]
+    assert [(e["target"], e["detail"]["reason"]) for e in pauses] == [("campaign:1", "Tết")]
+    assert pauses[0]["actor"].startswith("cli:")
     closed = json.loads(run_cli("progress", "1", env=env).stdout)
     assert closed["by_status"]["done"] == closed["contacts"]
     assert sum(closed["by_disposition"].values()) == closed["contacts"] and "RR1" in closed["rates"]
