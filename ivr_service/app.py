@@ -30,7 +30,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     app = APIFlask(__name__, title="SIPAS survey service", version="1.0",
                    spec_path="/api/v1/openapi.json", docs_path="/api/v1/docs")
-    app.config.update(SECRET_KEY=settings.secret_key or secrets.token_hex(32), SETTINGS=settings, JSON_SORT_KEYS=False)
+    app.config.update(SECRET_KEY=settings.secret_key or secrets.token_hex(32), SETTINGS=settings, JSON_SORT_KEYS=False,
+                      MAX_CONTENT_LENGTH=int(settings.max_request_mb * 1024 * 1024),
+                      MAX_JSON_BYTES=int(settings.max_json_kb * 1024))
     app.config["INFO"] = {"description": "Telephone and SMS surveys of citizen satisfaction with "
                                          "public administrative services (SIPAS)."}
     log = logging.getLogger(__name__)

@@ -193,6 +193,12 @@ class Settings:
         choices=MACHINE_DETECTION)
     twilio_http_timeout: float = setting(
         10.0, "seconds to wait for the REST API", low=0, above=True, high=120, unit="seconds")
+    max_request_mb: float = setting(
+        50.0, "largest request body, in MB (a frame upload; a province's quarter as XLSX is a few MB); "
+        "larger ones get 413", low=0.1, high=1024, unit="megabytes")
+    max_json_kb: float = setting(
+        64.0, "largest JSON request body, in KB (a campaign's settings are a few hundred bytes)",
+        low=1, high=10240, unit="kilobytes")
     session_hours: float = setting(
         8.0, "how long a console sign-in lasts", low=0.25, high=168, unit="hours")
     ratelimit_storage: str = setting(

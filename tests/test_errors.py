@@ -151,3 +151,23 @@ def test_the_cli_stops_on_configuration_errors_with_exit_code_2(run: Any, tmp_pa
     broken.mkdir()
     (broken / "bad.yaml").write_text("key: bad\nitems: 3\n", encoding="utf-8")
     _clean_failure(run("progress", "1", SIPAS_QUESTIONNAIRE_DIR=str(broken)), 2, "questionnaire error")
+
+
+def test_oversized_requests_get_413_naming_the_setting(make_settings: Any, clock: Any) -> None:
+    from ivr_service import create_app
+
+    from .conftest import api_token
+
+    app = create_app(make_settings(max_request_mb=0.1, max_json_kb=1), clock=clock)
+    api_token(app)
+    client = app.test_client()
+    window = {"weekdays": [0, 1, 2], "parts": [["08:00", "17:00"]], "closed_dates": ["2027-02-15"] * 200}
+    big_json = client.post("/api/v1/campaigns", json={"agency_id": 1, "name": "x", "window": window})
+    assert big_json.status_code == 413 and "SIPAS_MAX_JSON_KB" in big_json.json["message"]
+    assert _is_error_body(big_json.json)
+    upload = {"file": (io.BytesIO(b"x" * 200_000), "ds.csv")}
+    big_file = client.post("/api/v1/frames/preview", data=upload, content_type="multipart/form-data")
+    assert big_file.status_code == 413 and "SIPAS_MAX_REQUEST_MB" in big_file.json["message"]
+    small = client.post("/api/v1/campaigns", json={"agency_id": 1, "name": "x"})
+    assert small.status_code == 404          # within both limits: it reaches the service (no agency 1)
+    app.extensions["sipas"].db.dispose()

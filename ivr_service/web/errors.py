@@ -17,7 +17,9 @@ from typing import Any
 
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
+from flask import request
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..services.errors import Conflict, InvalidInput, NotFound, ServiceError
 from .access import Forbidden, Unauthorized
@@ -83,6 +85,21 @@ def init_app(app: APIFlask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError) -> tuple[dict[str, Any], int]:
         return body(f"csrf_token: {exc.description}", "csrf_token"), 400
+
+    @app.before_request
+    def _bounded_json() -> None:
+        # Checked on the declared length before anything reads the body (the whole-request
+        # limit, MAX_CONTENT_LENGTH, still applies to bodies sent without one).
+        limit = app.config["MAX_JSON_BYTES"]
+        if request.is_json and (request.content_length or 0) > limit:
+            raise RequestEntityTooLarge(f"a JSON body may hold at most {limit} bytes (SIPAS_MAX_JSON_KB)")
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge) -> tuple[dict[str, Any], int]:
+        default = RequestEntityTooLarge.description
+        message = (exc.description if exc.description != default else
+                   f"the request is larger than {app.config['MAX_CONTENT_LENGTH']} bytes (SIPAS_MAX_REQUEST_MB)")
+        return body(message), 413
 
     @app.error_processor
     def http_error(error: HTTPError) -> tuple[dict[str, Any], int, Any]:
