@@ -14,9 +14,11 @@ from sqlalchemy.orm import Session
 from ..core import flow
 from ..core.dispositions import CODES, OPTED_OUT
 from ..core.flow import AnswerStatus, Response
+from ..core.phones import normalise
 from ..core.policy import FINAL_OUTCOMES, Outcome, RetryPolicy
 from ..core.questionnaire import Questionnaire
 from ..persistence.models import Campaign, CampaignStatus, Contact, ContactStatus, InterviewStatus, OptOut
+from .errors import NotFound, invalid
 
 # Keyed by Outcome | None: a contact closed before any attempt has no outcome.
 _INTERVIEW_STATUS: dict[Outcome | None, InterviewStatus] = {
@@ -105,3 +107,20 @@ def finish_with_answers(session: Session, q: Questionnaire, contact: Contact, ou
             outcome = (Outcome.PARTIAL if flow.disposition(q, responses, "voice") is flow.Disposition.PARTIAL
                        else Outcome.BREAK_OFF)
     finish_contact(session, contact, outcome, now)
+
+
+def phone_number(raw: str) -> str:
+    """The E.164 form of a number an operator typed, or InvalidInput naming the field."""
+    phone = normalise(raw)
+    if phone.e164 is None:
+        raise invalid("phone", phone.reason or "not a phone number")
+    return phone.e164
+
+
+def remove_opt_out(session: Session, phone_e164: str) -> None:
+    """Take a number off the do-not-contact list (the citizen asked to be surveyed again).
+    Contacts it stopped stay stopped: only future samples may include it."""
+    entry = session.scalar(select(OptOut).where(OptOut.phone_e164 == phone_e164))
+    if entry is None:
+        raise NotFound("phone: not on the do-not-contact list")
+    session.delete(entry)

@@ -290,3 +290,12 @@ class AuditOut(Schema):
     agency_id = Integer(allow_none=True)
     address = String(allow_none=True)
     detail = Dict(allow_none=True)
+
+
+class OptOutIn(Schema):
+    phone = String(required=True, validate=Length(1, 40), metadata={"description": "e.g. 0912 345 678"})
+
+
+class OptOutOut(Schema):
+    phone = String(metadata={"description": "Masked: +84******678"})
+    opted_out = Boolean()
