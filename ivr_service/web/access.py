@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import Flask, g, request
-from flask_login import current_user
+from flask import Flask, current_app, g, request, session
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.orm import Session
 
 from ..core.access import Permission, Principal
 from ..services import access, campaigns
@@ -91,59 +91,54 @@ def actor() -> Actor:
     return Actor.of(principal(), request.remote_addr)
 
 
-def _authenticate() -> tuple[Principal | None, bool]:
+def _authenticate(db_session: Session) -> tuple[Principal | None, bool]:
     """The caller and whether it came from the session cookie."""
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer":
             return None, False
-        svc = services()
-        with svc.db.begin() as session:
-            return access.token_principal(session, presented.strip(), svc.clock()), False
-    if current_user.is_authenticated:
-        return current_user.principal, True
+        return access.token_principal(db_session, presented.strip(), services().clock()), False
+    # Flask-Login keeps "<user id>:<session version>" (see web/auth.py SessionUser); read
+    # here in the guard's one transaction rather than through its loader's own.
+    user_id, _, version = str(session.get("_user_id", "")).partition(":")
+    if user_id.isdigit() and version.isdigit():
+        return access.user_principal(db_session, int(user_id), int(version)), True
     return None, False
 
 
-def _target_agency(rule: Rule) -> int | None:
+def _target_agency(db_session: Session, rule: Rule) -> int:
     args = request.view_args or {}
-    svc = services()
-    with svc.db.begin() as session:
-        if rule.target == "campaign":
-            return campaigns.get_campaign(session, int(args["campaign_id"])).agency_id
-        if rule.target == "agency":
-            return campaigns.get_agency(session, int(args["agency_id"])).id
+    if rule.target == "campaign":
+        return campaigns.get_campaign(db_session, int(args["campaign_id"])).agency_id
+    if rule.target == "agency":
+        return campaigns.get_agency(db_session, int(args["agency_id"])).id
     raise ValueError(f"unknown access target {rule.target!r}")
 
 
 def guard() -> None:
-    from flask import current_app
-
+    """Authenticate and authorise the request in one database transaction."""
     rule = rule_for(current_app, request.endpoint)
     if request.endpoint is None:
         return    # no such route: 404 or 405 follows
     if rule is not None and rule.public:
         return
-    found, from_cookie = _authenticate()
-    if found is None:
-        raise Unauthorized("sign in or send an API token (Authorization: Bearer sipas_…)")
-    g.principal = found
-    if rule is None:
-        raise Forbidden(f"no access rule for {request.endpoint}")
-    if from_cookie and request.method not in SAFE_METHODS:
-        csrf.protect()
-    if rule.permission is None:
-        return
-    if not found.holds(rule.permission):
-        raise Forbidden(f"this needs the {rule.permission.value} permission")
-    if rule.target is not None:
-        agency_id = _target_agency(rule)
-        svc = services()
-        with svc.db.begin() as session:
+    with services().db.begin() as db_session:
+        found, from_cookie = _authenticate(db_session)
+        if found is None:
+            raise Unauthorized("sign in or send an API token (Authorization: Bearer sipas_…)")
+        g.principal = found
+        if rule is None:
+            raise Forbidden(f"no access rule for {request.endpoint}")
+        if rule.permission is not None and not found.holds(rule.permission):
+            raise Forbidden(f"this needs the {rule.permission.value} permission")
+        if rule.permission is not None and rule.target is not None:
+            agency_id = _target_agency(db_session, rule)
             try:
-                access.check(session, found, rule.permission, agency_id)
+                access.check(db_session, found, rule.permission, agency_id)
             except NotFound:
                 # Out of scope answers as if absent, naming what the route named.
                 name = rule.target
                 raise NotFound(f"{name} {(request.view_args or {})[f'{name}_id']} not found") from None
+    if from_cookie and request.method not in SAFE_METHODS:
+        csrf.protect()
