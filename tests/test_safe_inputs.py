@@ -1,0 +1,150 @@
+"""Inputs that cannot hurt (issue 11): spreadsheet cells that cannot run as formulas, names
+that can be spoken and printed, JSON bodies that cannot crash the parser, frames parsed
+before any transaction, a CallSid bound to another attempt, numbers out of range."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from ivr_service.core.cells import FORMULA_STARTS, safe_cell, safe_frame
+from ivr_service.core.sampling import SampleRule
+from ivr_service.persistence.models import (
+    Agency,
+    Answer,
+    Attempt,
+    AttemptStatus,
+    Campaign,
+    CampaignStatus,
+    Contact,
+    Interview,
+    InterviewStatus,
+)
+from ivr_service.services import frames, results, sampling_report, weekly
+
+API = "/api/v1"
+HEADER = "Mã hồ sơ,Cơ quan,Lĩnh vực,Chủ hồ sơ,Số điện thoại,Ngày trả kết quả\n"
+HYPERLINK = '=HYPERLINK("http://x","y")'
+DDE = "=cmd|' /C calc'!A0"
+
+
+def write_csv(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    """A frame of (agency, field, phone) rows."""
+    lines = [f'HS-{i},"{agency.replace(chr(34), chr(34) * 2)}","{field.replace(chr(34), chr(34) * 2)}",'
+             f"Nguyễn Văn {i},{phone},02/11/2026" for i, (agency, field, phone) in enumerate(rows, 1)]
+    path.write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- 1. formula injection
+
+def test_safe_cell_quotes_text_a_spreadsheet_would_evaluate() -> None:
+    for start in FORMULA_STARTS:
+        assert safe_cell(f"{start}1+1") == f"'{start}1+1"
+    assert safe_cell(HYPERLINK) == "'" + HYPERLINK
+    assert safe_cell("Sở Tài nguyên") == "Sở Tài nguyên"
+    assert safe_cell("a=b") == "a=b" and safe_cell("") == ""
+    assert safe_cell(-3) == -3 and safe_cell(-2.5) == -2.5 and safe_cell(None) is None   # numbers stay numbers
+    assert safe_cell("-3") == "'-3"                                                         # text does not
+    frame = safe_frame(pd.DataFrame({"=k": ["=1", "x", None], "n": [-1, 2, 3]}))
+    assert list(frame.columns) == ["'=k", "n"]
+    assert frame["'=k"].tolist()[:2] == ["'=1", "x"]
+    assert frame["n"].tolist() == [-1, 2, 3]
+
+
+@pytest.fixture
+def poisoned(app: Any, tmp_path: Path, clock: Any) -> int:
+    """A running campaign whose agency, campaign and frame texts are formulas (names stored
+    before names were checked, fields and agencies as the uploaded frame wrote them), with
+    one complete interview."""
+    svc = app.extensions["sipas"]
+    now = clock()
+    frame = write_csv(tmp_path / "frame.csv", [(DDE, HYPERLINK, "0912345678"), (DDE, "+1+1", "0987654321"),
+                                              ("@SUM(A1)", "-2+3", "0352222333")])
+    with svc.db.begin() as session:
+        agency = Agency(code="EVIL", name=DDE, created_at=now)
+        session.add(agency)
+        session.flush()
+        campaign = Campaign(agency_id=agency.id, name=HYPERLINK, questionnaire_key="sipas-2024",
+                            window={"timezone": "Asia/Ho_Chi_Minh"}, retry={}, created_at=now)
+        session.add(campaign)
+        session.flush()
+        frames.import_and_sample(session, campaign, frame, SampleRule("census"), 7, now)
+        campaign.status = CampaignStatus.RUNNING
+        contact = session.query(Contact).filter_by(campaign_id=campaign.id, field=HYPERLINK).one()
+        attempt = Attempt(contact_id=contact.id, campaign_id=campaign.id, number=1, provider="simulator",
+                          status=AttemptStatus.COMPLETED, created_at=now)
+        interview = Interview(contact_id=contact.id, campaign_id=campaign.id, questionnaire_key="sipas-2024",
+                              status=InterviewStatus.COMPLETE, started_at=now)
+        session.add_all([attempt, interview])
+        session.flush()
+        session.add(Answer(interview_id=interview.id, attempt_id=attempt.id, item_id="C01", value=4,
+                           status="answered", digits="4", answered_at=now))
+        return campaign.id
+
+
+def assert_workbook_is_inert(path: Path) -> int:
+    """No cell of any sheet is a formula, and no text cell starts like one; returns how many
+    quoted cells there are."""
+    workbook = openpyxl.load_workbook(path)
+    quoted = 0
+    for sheet in workbook.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", f"{path.name}!{sheet.title}!{cell.coordinate}: {cell.value!r}"
+                if isinstance(cell.value, str):
+                    assert not cell.value.startswith(FORMULA_STARTS), (sheet.title, cell.coordinate, cell.value)
+                    quoted += cell.value.startswith("'")
+    return quoted
+
+
+def assert_csv_is_inert(path: Path) -> int:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        cells = [cell for row in csv.reader(handle) for cell in row]
+    bad = [cell for cell in cells if cell.startswith(FORMULA_STARTS)]
+    assert not bad, f"{path.name}: {bad}"
+    return sum(cell.startswith("'") for cell in cells)
+
+
+def test_exports_neutralise_formulas_in_every_xlsx_and_csv(app: Any, poisoned: int, tmp_path: Path,
+                                                           clock: Any) -> None:
+    svc = app.extensions["sipas"]
+    out = tmp_path / "out"
+    with svc.db.begin() as session:
+        workbook = results.write_export(session, svc.registry, poisoned, out, clock())
+        campaign = session.get(Campaign, poisoned)
+        report = sampling_report.write_sampling_report(session, campaign, out, clock())
+    summary = openpyxl.load_workbook(workbook)["summary"]
+    values = {row[0].value: row[1].value for row in summary.iter_rows(min_row=2)}
+    assert values["campaign"] == "'" + HYPERLINK and values["agency"] == "'" + DDE
+    assert values["respondents"] == 1                                                   # numbers stay numbers
+    responses = openpyxl.load_workbook(workbook)["responses"]
+    assert [c.value for c in responses[2]][1] == "'" + HYPERLINK
+    assert assert_workbook_is_inert(workbook) >= 3
+    assert assert_workbook_is_inert(report) >= 4                                       # agencies, fields, name
+    for path in out.glob("*.csv"):
+        assert_csv_is_inert(path)
+    strata = openpyxl.load_workbook(report)["strata"]
+    assert {"'" + DDE, "'@SUM(A1)"} <= {row[0].value for row in strata.iter_rows(min_row=2)}
+    assert {"'" + HYPERLINK, "'+1+1", "'-2+3"} <= {row[1].value for row in strata.iter_rows(min_row=2)}
+
+    weekly_dir = tmp_path / "weekly"
+    weekly.export_week(svc.db, svc.registry, weekly_dir, clock(), clock())
+    assert assert_csv_is_inert(weekly_dir / "summary.csv") == 2                        # agency and campaign
+    for path in weekly_dir.glob("*.xlsx"):
+        assert_workbook_is_inert(path)
+    with (weekly_dir / "summary.csv").open(encoding="utf-8-sig", newline="") as handle:
+        row = next(csv.DictReader(handle))
+    assert row["campaign"] == "'" + HYPERLINK and row["agency"] == "'" + DDE and row["respondents"] == "1"
+
+
+def test_the_sampling_report_download_is_inert(client: Any, poisoned: int) -> None:
+    response = client.get(f"{API}/campaigns/{poisoned}/sampling-report?format=xlsx")
+    assert response.status_code == 200
+    path = Path(client.application.extensions["sipas"].settings.export_dir)
+    assert assert_workbook_is_inert(next(path.glob("*-sampling-*.xlsx"))) >= 4
