@@ -5,6 +5,8 @@ before any transaction, a CallSid bound to another attempt, numbers out of range
 from __future__ import annotations
 
 import csv
+import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import pandas as pd
 import pytest
 
 from ivr_service.core.cells import FORMULA_STARTS, safe_cell, safe_frame
+from ivr_service.core.names import check_code, check_name
 from ivr_service.core.sampling import SampleRule
 from ivr_service.persistence.models import (
     Agency,
@@ -148,3 +151,111 @@ def test_the_sampling_report_download_is_inert(client: Any, poisoned: int) -> No
     assert response.status_code == 200
     path = Path(client.application.extensions["sipas"].settings.export_dir)
     assert assert_workbook_is_inert(next(path.glob("*-sampling-*.xlsx"))) >= 4
+
+
+# --------------------------------------------------------------------------- 2. names
+
+GOOD_NAMES = [
+    "Sở Tài nguyên và Môi trường tỉnh Bắc Kạn",
+    "UBND xã Nậm Cắn (huyện Kỳ Sơn)",
+    "Quý 4/2026",
+    "Trung tâm Phục vụ hành chính công tỉnh Đắk Lắk – đợt 2",
+    "Chi cục Thuế khu vực I; Bộ phận một cửa: \"Tiếp nhận\" & trả kết quả #3",
+    "Sở Tư pháp — Phòng Hành chính tư pháp [2026]",
+    "Văn phòng Đăng ký đất đai ‘chi nhánh’ Q.1, Q.3",
+    "So Tu phap tinh Dong Thap",                                          # without diacritics
+    "Sở Y tế",                                                            # NFD: combining marks
+    "Bộ Nội vụ",
+    "x" * 200,
+    "7",
+]
+BAD_NAMES = [
+    (HYPERLINK, "'='"),
+    (DDE, "'='"),
+    ("Sở A\nSở B", "U+000A"),
+    ("Sở A\x00", "U+0000"),
+    ("Sở\tA", "U+0009"),
+    ("Sở\u200bA", "ZERO WIDTH SPACE"),
+    ("x" * 201, "at most 200 characters, got 201"),
+    ("<<<", "'<'"),
+    ("Sở <b>A</b>", "'<'"),
+    ("Sở A 😀", "U+1F600"),
+    ("Sở A | B", "'|'"),
+    ("- - -", "at least one letter or digit"),
+    ("   ", "required"),
+]
+
+
+@pytest.mark.parametrize("name", GOOD_NAMES)
+def test_names_of_vietnamese_agencies_pass(name: str) -> None:
+    assert check_name(name) == unicodedata.normalize("NFC", name)
+    assert check_name(f"  {name}\u00a0") == unicodedata.normalize("NFC", name)   # stripped, no-break space too
+
+
+def test_decomposed_names_are_composed_and_other_spaces_become_plain() -> None:
+    assert check_name("Sở Y tế") == "Sở Y tế"
+    assert check_name("Sở\u00a0Y\u202ftế") == "Sở Y tế"
+
+
+@pytest.mark.parametrize(("name", "words"), BAD_NAMES)
+def test_names_that_cannot_be_spoken_or_printed_are_refused(name: str, words: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(words)):
+        check_name(name)
+
+
+def test_agency_codes() -> None:
+    for code in ("STNMT", "DEMO-STNMT-20261117020000000000", "so_tu.phap", "A" * 40, " H19 "):
+        assert check_code(code) == code.strip()
+    for code, words in (("", "required"), ("A" * 41, "at most 40"), ("SỞ", "'Ở'"), ("A B", "U+0020"),
+                        ("=1", "'='"), ("A\nB", "U+000A")):
+        with pytest.raises(ValueError, match=re.escape(words)):
+            check_code(code)
+
+
+@pytest.mark.parametrize(("name", "words"), BAD_NAMES[:6] + BAD_NAMES[7:11])
+def test_the_api_refuses_bad_agency_and_campaign_names(client: Any, name: str, words: str) -> None:
+    response = client.post(f"{API}/agencies", json={"code": "STP", "name": name})
+    assert response.status_code == 400, response.json
+    assert response.json["field"] == "name" and words in response.json["message"]
+    good = client.post(f"{API}/agencies", json={"code": "STP", "name": GOOD_NAMES[1]})
+    assert good.status_code == 201 and good.json["name"] == GOOD_NAMES[1]
+    response = client.post(f"{API}/campaigns", json={"agency_id": good.json["id"], "name": name})
+    assert response.status_code == 400 and response.json["field"] == "name", response.json
+    assert words in response.json["message"]
+    created = client.post(f"{API}/campaigns", json={"agency_id": good.json["id"], "name": GOOD_NAMES[0]})
+    assert created.status_code == 201
+    response = client.patch(f"{API}/campaigns/{created.json['id']}", json={"name": name})
+    assert response.status_code == 400 and response.json["field"] == "name", response.json
+    assert client.get(f"{API}/campaigns/{created.json['id']}").json["name"] == GOOD_NAMES[0]
+    assert client.get(f"{API}/campaigns").json[-1]["name"] == GOOD_NAMES[0]
+    assert len(client.get(f"{API}/agencies").json) == 1
+
+
+def test_long_names_and_bad_codes_through_the_api(client: Any) -> None:
+    response = client.post(f"{API}/agencies", json={"code": "STP", "name": "x" * 201})
+    assert response.status_code in (400, 422) and response.json["field"] == "name"
+    response = client.post(f"{API}/agencies", json={"code": "SỞ TƯ PHÁP", "name": "Sở Tư pháp"})
+    assert response.status_code == 400 and response.json["field"] == "code"
+    assert "'Ở'" in response.json["message"]
+    agency = client.post(f"{API}/agencies", json={"code": "STP", "name": "Sở Tư pháp"}).json["id"]
+    response = client.post(f"{API}/campaigns", json={"agency_id": agency, "name": "x" * 201})
+    assert response.status_code in (400, 422) and response.json["field"] == "name"
+
+
+def test_a_stored_name_that_is_no_longer_allowed_does_not_block_other_settings(app: Any, client: Any,
+                                                                               clock: Any) -> None:
+    """Names stored before the rule stay until renamed; changing another setting still works."""
+    svc = app.extensions["sipas"]
+    with svc.db.begin() as session:
+        agency = Agency(code="OLD", name="Sở <cũ>", created_at=clock())
+        session.add(agency)
+        session.flush()
+        campaign = Campaign(agency_id=agency.id, name="Đợt <1>", questionnaire_key="sipas-2024",
+                            window={"timezone": "Asia/Ho_Chi_Minh"}, retry={}, created_at=clock())
+        session.add(campaign)
+        session.flush()
+        campaign_id = campaign.id
+    response = client.patch(f"{API}/campaigns/{campaign_id}", json={"calls_per_second": 2})
+    assert response.status_code == 200 and response.json["name"] == "Đợt <1>"
+    response = client.patch(f"{API}/campaigns/{campaign_id}", json={"name": "Đợt 1"})
+    assert response.status_code == 200 and response.json["name"] == "Đợt 1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from ..core.dispositions import response_rates
+from ..core.names import check_code, check_name
 from ..core.policy import CallingWindow, Outcome, RetryPolicy
 from ..core.questionnaire import QuestionnaireRegistry
 from ..core.sampling import SampleRule
@@ -35,6 +37,7 @@ def create_agency(session: Session, code: str, name: str, now: datetime,
     code, name = code.strip(), name.strip()
     if not code or not name:
         raise InvalidInput("agency: code and name are required", field="name" if code else "code")
+    code, name = _checked("code", check_code, code), _checked("name", check_name, name)
     if sample_rule is not None:
         unknown = set(sample_rule) - {"kind", "n", "margin"}
         if unknown:
@@ -137,19 +140,28 @@ def configure_campaign(session: Session, registry: QuestionnaireRegistry, campai
             raise Conflict(f"{key}: pause the campaign first; it is running", field=key)
     if "timezone" in changed and "window" not in changed:
         changed["window"] = {**current["window"], "timezone": changed["timezone"]}
-    config = _validated(registry, {**current, **changed})
+    config = _validated(registry, {**current, **changed}, new_name="name" in changed)
     for key in changed:
         setattr(campaign, _COLUMNS.get(key, key), config[key])
     return campaign
 
 
-def _validated(registry: QuestionnaireRegistry, config: dict[str, Any]) -> dict[str, Any]:
-    """Check a whole campaign configuration; returns it normalised (name stripped, the
-    window carrying the time zone, the channel plan in its stored form)."""
+def _checked(field: str, check: Callable[[object], str], value: object) -> str:
+    """``check(value)`` (``core.names``), its ValueError as ``invalid(field, …)``."""
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise invalid(field, str(exc)) from None
+
+
+def _validated(registry: QuestionnaireRegistry, config: dict[str, Any], new_name: bool = True) -> dict[str, Any]:
+    """Check a whole campaign configuration; returns it normalised (name stripped and
+    composed, the window carrying the time zone, the channel plan in its stored form).
+    ``new_name`` False leaves a stored name as it is (one stored before names were checked
+    does not block other changes)."""
     config = dict(config)
-    if not isinstance(config["name"], str) or not config["name"].strip():
-        raise invalid("name", "required")
-    config["name"] = config["name"].strip()
+    if new_name:
+        config["name"] = _checked("name", check_name, config["name"])
     questionnaire = config["questionnaire"]
     if questionnaire not in registry.keys():
         raise invalid("questionnaire", f"unknown key {questionnaire!r}; available: {', '.join(registry.keys())}")
