@@ -259,3 +259,75 @@ def test_a_stored_name_that_is_no_longer_allowed_does_not_block_other_settings(a
     assert response.status_code == 200 and response.json["name"] == "Đợt <1>"
     response = client.patch(f"{API}/campaigns/{campaign_id}", json={"name": "Đợt 1"})
     assert response.status_code == 200 and response.json["name"] == "Đợt 1"
+
+
+# --------------------------------------------------------------------------- 3. JSON bodies
+
+def deep_array(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+def deep_object(levels: int) -> str:
+    return '{"a": ' * levels + "1" + "}" * levels
+
+
+def send(client: Any, method: str, path: str, body: str | bytes) -> Any:
+    return client.open(path, method=method, data=body, content_type="application/json")
+
+
+@pytest.fixture
+def campaign_id(client: Any) -> int:
+    agency = client.post(f"{API}/agencies", json={"code": "STP", "name": "Sở Tư pháp"}).json["id"]
+    return client.post(f"{API}/campaigns", json={"agency_id": agency, "name": "Quý 4"}).json["id"]
+
+
+@pytest.mark.parametrize("body", [
+    deep_array(100_000),
+    '{"agency_id": 1, "name": "x", "window": ' + deep_object(100_000) + "}",
+    '{"agency_id": 1, "name": "x", "window": ' + deep_object(40) + "}",
+    '{"agency_id": 1, "name": "x", "channel_plan": ' + deep_array(33) + "}",
+    '{"a": "' + "[" * 50 + '\\"' + "[" * 50 + '", ' * 1 + '"b": ' + deep_array(40) + "}",
+])
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+def test_deeply_nested_json_is_refused(client: Any, campaign_id: int, method: str, body: str) -> None:
+    path = f"{API}/campaigns" if method == "POST" else f"{API}/campaigns/{campaign_id}"
+    response = send(client, method, path, body)
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert response.json["message"] == "request body: JSON nested deeper than 32 levels"
+    assert set(response.json) == {"message", "field", "detail"} and response.json["field"] is None
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    ('{"agency_id": ', "not valid JSON"),
+    ("  ", "not valid JSON"),
+    (b'{"name": "\xff"}', "not UTF-8"),
+    ('{"agency_id": ' + "9" * 5000 + ', "name": "x"}', "a number with too many digits"),
+    ("[" * 32 + "1" + "]" * 31, "not valid JSON"),
+])
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+def test_unreadable_json_is_refused(client: Any, campaign_id: int, method: str, body: str | bytes,
+                                    words: str) -> None:
+    path = f"{API}/campaigns" if method == "POST" else f"{API}/campaigns/{campaign_id}"
+    response = send(client, method, path, body)
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert response.json["message"].startswith("request body: ") and words in response.json["message"]
+
+
+def test_nesting_up_to_the_limit_and_brackets_in_strings_are_fine(client: Any, campaign_id: int) -> None:
+    # 32 levels: the body is read and the schema or the service answers about its content.
+    body = '{"agency_id": 1, "name": "x", "window": ' + deep_object(31) + "}"
+    response = send(client, "POST", f"{API}/campaigns", body)
+    assert response.status_code == 400 and response.json["field"] == "window"
+    name = "Quý 4 " + "[" * 20 + "{" * 20
+    response = send(client, "PATCH", f"{API}/campaigns/{campaign_id}",
+                    '{"name": "' + name + '\\\\", "calls_per_second": 2, "window": {"parts": [["08:00", "11:00"]]}}')
+    assert response.status_code == 400 and response.json["field"] == "name" and "'{'" in response.json["message"]
+    response = send(client, "PATCH", f"{API}/campaigns/{campaign_id}", '{"calls_per_second": 2}')
+    assert response.status_code == 200 and response.json["calls_per_second"] == 2
+
+
+def test_an_empty_body_is_left_to_the_route(client: Any, campaign_id: int) -> None:
+    response = send(client, "POST", f"{API}/campaigns", "")             # the schema needs a body
+    assert response.status_code == 422 and response.json["field"] == "agency_id"
+    response = send(client, "POST", f"{API}/campaigns/{campaign_id}/exports", "")   # takes none
+    assert response.status_code == 201
