@@ -5,18 +5,26 @@ before any transaction, a CallSid bound to another attempt, numbers out of range
 from __future__ import annotations
 
 import csv
+import io
 import re
+import sqlite3
 import unicodedata
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pandas as pd
 import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
+from ivr_service import cli as cli_module
 from ivr_service.core.cells import FORMULA_STARTS, safe_cell, safe_frame
 from ivr_service.core.names import check_code, check_name
 from ivr_service.core.sampling import SampleRule
+from ivr_service.persistence.db import make_engine
 from ivr_service.persistence.models import (
     Agency,
     Answer,
@@ -28,7 +36,8 @@ from ivr_service.persistence.models import (
     Interview,
     InterviewStatus,
 )
-from ivr_service.services import frames, results, sampling_report, weekly
+from ivr_service.services import campaigns, frames, results, sampling_report, weekly
+from ivr_service.services.errors import Conflict, InvalidInput, NotFound
 
 API = "/api/v1"
 HEADER = "Mã hồ sơ,Cơ quan,Lĩnh vực,Chủ hồ sơ,Số điện thoại,Ngày trả kết quả\n"
@@ -315,7 +324,8 @@ def test_unreadable_json_is_refused(client: Any, campaign_id: int, method: str, 
 
 def test_nesting_up_to_the_limit_and_brackets_in_strings_are_fine(client: Any, campaign_id: int) -> None:
     # 32 levels: the body is read and the schema or the service answers about its content.
-    body = '{"agency_id": 1, "name": "x", "window": ' + deep_object(31) + "}"
+    agency = client.get(f"{API}/campaigns/{campaign_id}").json["agency_id"]
+    body = f'{{"agency_id": {agency}, "name": "x", "window": ' + deep_object(31) + "}"
     response = send(client, "POST", f"{API}/campaigns", body)
     assert response.status_code == 400 and response.json["field"] == "window"
     name = "Quý 4 " + "[" * 20 + "{" * 20
@@ -331,3 +341,149 @@ def test_an_empty_body_is_left_to_the_route(client: Any, campaign_id: int) -> No
     assert response.status_code == 422 and response.json["field"] == "agency_id"
     response = send(client, "POST", f"{API}/campaigns/{campaign_id}/exports", "")   # takes none
     assert response.status_code == 201
+
+
+# --------------------------------------------------------------------------- 4. frames parsed outside transactions
+
+FRAME_CSV = ("Mã hồ sơ,Lĩnh vực,Chủ hồ sơ,Số điện thoại,Ngày trả kết quả\n"
+             "HS-1,Đất đai,Nguyễn Văn A,0912345678,02/11/2026\n"
+             "HS-2,Hộ tịch,Trần Thị B,0987654321,03/11/2026\n").encode()
+
+
+class Probe:
+    """Tries, from a connection of its own, to do what a webhook does while the file is
+    being read: write (SQLite, no busy wait) or lock the campaign row (PostgreSQL, NOWAIT).
+    Either fails at once if the import holds a transaction or the campaign's lock."""
+
+    def __init__(self, database_url: str, campaign_id: int) -> None:
+        self.url, self.campaign_id = database_url, campaign_id
+        self.results: list[str] = []
+
+    def __call__(self) -> None:
+        url = make_url(self.url)
+        try:
+            if url.get_backend_name() == "sqlite":
+                connection = sqlite3.connect(url.database or "", timeout=0, isolation_level=None)
+                try:
+                    connection.execute("BEGIN IMMEDIATE")
+                    connection.execute("UPDATE campaigns SET name = name WHERE id = ?", (self.campaign_id,))
+                    connection.execute("COMMIT")
+                finally:
+                    connection.close()
+            else:
+                engine = make_engine(self.url)
+                try:
+                    with engine.begin() as conn:
+                        conn.execute(text("SELECT id FROM campaigns WHERE id = :id FOR UPDATE NOWAIT"),
+                                     {"id": self.campaign_id})
+                finally:
+                    engine.dispose()
+            self.results.append("ok")
+        except Exception as exc:   # what the webhook would have met
+            self.results.append(f"blocked: {exc}")
+
+
+class ProbingFile(io.BytesIO):
+    """A frame file whose reading runs the probe first."""
+
+    name = "frame.csv"
+
+    def __init__(self, content: bytes, probe: Probe) -> None:
+        super().__init__(content)
+        self.probe = probe
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.probe()
+        return super().read(size)
+
+
+@pytest.fixture
+def draft(app: Any, clock: Any) -> int:
+    svc = app.extensions["sipas"]
+    with svc.db.begin() as session:
+        agency = campaigns.create_agency(session, "STP", "Sở Tư pháp", clock())
+        return campaigns.create_campaign(session, svc.registry, agency_id=agency.id, name="Quý 4",
+                                         questionnaire="sipas-2024", now=clock()).id
+
+
+@pytest.fixture
+def probe(database_url: str, draft: int) -> Probe:
+    return Probe(database_url, draft)
+
+
+@pytest.fixture
+def probing_reader(monkeypatch: pytest.MonkeyPatch, probe: Probe) -> Probe:
+    """``frames.read_frame`` runs the probe before it reads, whoever calls it."""
+    read_frame = frames.read_frame
+
+    def probing(*args: Any, **kwargs: Any) -> Any:
+        probe()
+        return read_frame(*args, **kwargs)
+
+    monkeypatch.setattr(frames, "read_frame", probing)
+    return probe
+
+
+def test_import_file_reads_the_file_with_no_transaction_open(app: Any, draft: int, probe: Probe,
+                                                             clock: Any) -> None:
+    svc = app.extensions["sipas"]
+    report = frames.import_file(svc.db, draft, ProbingFile(FRAME_CSV, probe), SampleRule("census"), 7, clock())
+    assert probe.results == ["ok"]
+    assert report.drawn == 2 and report.seed == 7
+    with svc.db.begin() as session:
+        assert session.get(Campaign, draft).sample_seed == 7
+
+
+def test_import_file_checks_the_campaign_before_reading(app: Any, draft: int, probe: Probe, clock: Any) -> None:
+    svc = app.extensions["sipas"]
+    frames.import_file(svc.db, draft, io.BytesIO(FRAME_CSV), SampleRule("census"), 7, clock())
+    source = ProbingFile(FRAME_CSV, probe)
+    with pytest.raises(Conflict, match="already has a sample"):
+        frames.import_file(svc.db, draft, source, SampleRule("census"), 7, clock())
+    with pytest.raises(NotFound, match="campaign 999 not found"):
+        frames.import_file(svc.db, 999, source, SampleRule("census"), 7, clock())
+    with pytest.raises(InvalidInput, match="seed"):
+        frames.import_file(svc.db, draft, source, SampleRule("census"), -1, clock())
+    assert probe.results == []                                                 # never read
+
+
+def test_the_upload_route_parses_before_its_transaction(client: Any, draft: int, probing_reader: Probe) -> None:
+    response = client.post(f"{API}/campaigns/{draft}/frame",
+                           data={"file": (io.BytesIO(FRAME_CSV), "ds.csv"), "rule": "census", "seed": "7"})
+    assert response.status_code == 201, response.json
+    assert probing_reader.results == ["ok"] and response.json["drawn"] == 2
+
+
+def test_the_preview_route_parses_before_its_transaction(client: Any, probing_reader: Probe) -> None:
+    response = client.post(f"{API}/frames/preview", data={"file": (io.BytesIO(FRAME_CSV), "ds.csv")})
+    assert response.status_code == 200, response.json
+    assert probing_reader.results == ["ok"] and response.json["eligible"] == 2
+
+
+@pytest.fixture
+def run_cli(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Runs a command in this process (so monkeypatches apply); disposes the engines of the
+    apps the commands built."""
+    built: list[Any] = []
+    build = cli_module._app
+
+    def app() -> Any:
+        built.append(build())
+        return built[-1]
+
+    monkeypatch.setattr(cli_module, "_app", app)
+    env = {"SIPAS_DATABASE_URL": database_url, "SIPAS_EXPORT_DIR": str(tmp_path / "out")}
+    yield lambda *args: CliRunner().invoke(cli_module.cli, [str(a) for a in args], env=env)
+    for application in built:
+        application.extensions["sipas"].db.dispose()
+
+
+def test_the_cli_parses_before_its_transaction(run_cli: Any, draft: int, probing_reader: Probe,
+                                               tmp_path: Path) -> None:
+    path = tmp_path / "ds.csv"
+    path.write_bytes(FRAME_CSV)
+    previewed = run_cli("preview-frame", path)
+    assert previewed.exit_code == 0, previewed.output
+    imported = run_cli("import-frame", draft, path, "--rule", "census", "--seed", "7")
+    assert imported.exit_code == 0, imported.output
+    assert probing_reader.results == ["ok", "ok"] and '"drawn": 2' in imported.output

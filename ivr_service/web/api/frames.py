@@ -38,12 +38,10 @@ def upload_frame(campaign_id: int, data: dict[str, Any]) -> dict[str, Any]:
     svc = services()
     rule = frames.sample_rule(data["rule"], data["n"], data["margin"])
     seed = data["seed"] if data["seed"] is not None else int(svc.clock().timestamp())
-    with svc.db.begin() as session:
-        campaign = campaigns.get_campaign(session, campaign_id, lock=True)
-        report = frames.import_and_sample(session, campaign, data["file"], rule, seed, svc.clock(),
-                                          encoding=data["encoding"], column_map=_columns(data["columns"]),
-                                          reserve_share=data["reserve"], replicates=data["replicates"],
-                                          recent_days=data["recent_days"])
+    report = frames.import_file(svc.db, campaign_id, data["file"], rule, seed, svc.clock(),
+                                encoding=data["encoding"], column_map=_columns(data["columns"]),
+                                reserve_share=data["reserve"], replicates=data["replicates"],
+                                recent_days=data["recent_days"])
     return report.to_dict()
 
 
@@ -54,9 +52,8 @@ def upload_frame(campaign_id: int, data: dict[str, Any]) -> dict[str, Any]:
 def preview_frame(data: dict[str, Any]) -> dict[str, Any]:
     """Validate a transaction list and report what an import would do; stores nothing."""
     svc = services()
-    with svc.db.begin() as session:
-        return frames.preview(session, data["file"], svc.clock(), encoding=data["encoding"],
-                              column_map=_columns(data["columns"])).to_dict()
+    return frames.preview_file(svc.db, data["file"], svc.clock(), encoding=data["encoding"],
+                               column_map=_columns(data["columns"])).to_dict()
 
 
 @bp.post("/campaigns/<int:campaign_id>/reserve/release")
