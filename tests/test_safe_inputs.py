@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import sqlite3
 import unicodedata
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from ivr_service.persistence.models import (
     Interview,
     InterviewStatus,
 )
-from ivr_service.services import campaigns, frames, results, sampling_report, weekly
+from ivr_service.services import campaigns, dispatch, frames, results, sampling_report, voice, weekly
 from ivr_service.services.errors import Conflict, InvalidInput, NotFound
 
 API = "/api/v1"
@@ -487,3 +489,55 @@ def test_the_cli_parses_before_its_transaction(run_cli: Any, draft: int, probing
     imported = run_cli("import-frame", draft, path, "--rule", "census", "--seed", "7")
     assert imported.exit_code == 0, imported.output
     assert probing_reader.results == ["ok", "ok"] and '"drawn": 2' in imported.output
+
+
+# --------------------------------------------------------------------------- 5. a CallSid bound to another attempt
+
+@pytest.fixture
+def two_calls(app: Any, clock: Any, tmp_path: Path) -> list[Any]:
+    """A running campaign of two contacts, both claimed: two attempts waiting for callbacks."""
+    svc = app.extensions["sipas"]
+    with svc.db.begin() as session:
+        agency = campaigns.create_agency(session, "STP", "Sở Tư pháp", clock())
+        campaign = campaigns.create_campaign(session, svc.registry, agency_id=agency.id, name="Quý 4",
+                                             questionnaire="sipas-2024", now=clock(), calls_per_second=50.0)
+        frames.import_and_sample(session, campaign, io.BytesIO(FRAME_CSV), SampleRule("census"), 7, clock())
+        campaigns.transition(session, campaign.id, "start", clock())
+    claimed = dispatch.claim_due(svc.db, dispatch.Pacing("simulator", 1000.0, 1000), clock(), 50)
+    assert len(claimed) == 2
+    return claimed
+
+
+def test_a_callsid_already_bound_to_another_attempt_is_a_conflict(app: Any, client: Any, two_calls: list[Any],
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    first, second = two_calls
+    sid = "CA" + uuid.uuid4().hex
+    assert client.post(f"/voice/{first.token}/answer", data={"CallSid": sid}).status_code == 200
+    caplog.set_level(logging.WARNING)
+    for kind, form in (("status", {"CallStatus": "ringing"}), ("status", {"CallStatus": "completed"}),
+                       ("answer", {})):
+        response = client.post(f"/voice/{second.token}/{kind}", data={"CallSid": sid, **form})
+        assert response.status_code == 409, response.get_data(as_text=True)
+        assert "CallSid" in response.get_data(as_text=True)
+    assert any(sid in record.getMessage() and "another" in record.getMessage() for record in caplog.records)
+    with app.extensions["sipas"].db.begin() as session:
+        attempt = session.get(Attempt, second.attempt_id)
+        assert attempt.provider_id is None and attempt.status is AttemptStatus.QUEUED   # nothing stored
+        assert session.get(Attempt, first.attempt_id).provider_id == sid
+    # The second attempt's own call still goes through.
+    own = "CA" + uuid.uuid4().hex
+    response = client.post(f"/voice/{second.token}/status", data={"CallSid": own, "CallStatus": "ringing"})
+    assert response.status_code == 204
+    response = client.post(f"/voice/{first.token}/status", data={"CallSid": sid, "CallStatus": "ringing"})
+    assert response.status_code == 204
+
+
+def test_the_service_refuses_a_callsid_of_another_attempt(app: Any, two_calls: list[Any], clock: Any) -> None:
+    svc = app.extensions["sipas"]
+    first, second = two_calls
+    sid = "CA" + "1" * 32
+    with svc.db.begin() as session:
+        voice.call_status(session, svc.registry, first.token, sid, "ringing", None, None, None, clock())
+    with pytest.raises(Conflict) as caught, svc.db.begin() as session:
+        voice.call_status(session, svc.registry, second.token, sid, "no-answer", None, None, None, clock())
+    assert caught.value.field == "CallSid"
