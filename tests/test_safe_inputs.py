@@ -541,3 +541,128 @@ def test_the_service_refuses_a_callsid_of_another_attempt(app: Any, two_calls: l
     with pytest.raises(Conflict) as caught, svc.db.begin() as session:
         voice.call_status(session, svc.registry, second.token, sid, "no-answer", None, None, None, clock())
     assert caught.value.field == "CallSid"
+
+
+# --------------------------------------------------------------------------- 6. numbers out of range
+
+BIG = 2**31          # one past the INTEGER columns
+HUGE = 10**30
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"agency_id": BIG}, "agency_id"),
+    ({"agency_id": HUGE}, "agency_id"),
+    ({"agency_id": 0}, "agency_id"),
+    ({"agency_id": -1}, "agency_id"),
+    ('{"agency_id": 1e400}', "agency_id"),
+    ({"target_completes": HUGE}, "target_completes"),
+    ({"target_completes": BIG}, "target_completes"),
+    ('{"calls_per_second": 1e400}', "calls_per_second"),
+    ('{"calls_per_second": NaN}', "calls_per_second"),
+    ('{"calls_per_second": -Infinity}', "calls_per_second"),
+    ({"calls_per_second": HUGE}, "calls_per_second"),
+    ({"starts_at": "9999-12-31T23:59:59-14:00"}, "starts_at"),
+    ({"starts_at": "0001-01-01T00:00:00+14:00"}, "starts_at"),
+    ({"ends_at": "9999-12-31T23:00:00-01:00"}, "ends_at"),
+    ({"retry": {"delays": {"busy": HUGE}}}, "retry"),
+    ('{"retry": {"delays": {"busy": 1e400}}}', "retry"),
+    ('{"retry": {"min_gap_s": NaN}}', "retry"),
+    ('{"retry": {"max_attempts": 1e400}}', "retry"),
+    ({"window": {"weekdays": [HUGE]}}, "window"),
+    ({"channel_plan": [{"channel": "voice", "max_attempts": HUGE}]}, "channel_plan"),
+])
+def test_numbers_out_of_range_in_a_new_campaign_name_their_field(client: Any, body: dict[str, Any] | str,
+                                                                  field: str) -> None:
+    agency = client.post(f"{API}/agencies", json={"code": "STP", "name": "Sở Tư pháp"}).json["id"]
+    if isinstance(body, str):
+        text_body = body.replace("{", f'{{"agency_id": {agency}, "name": "Q", ', 1).replace(", }", "}")
+        if '"agency_id": 1e400' in body:
+            text_body = '{"name": "Q", ' + body[1:]
+        response = send(client, "POST", f"{API}/campaigns", text_body)
+    else:
+        response = client.post(f"{API}/campaigns", json={"agency_id": agency, "name": "Q", **body})
+    assert response.status_code in (400, 422), response.get_data(as_text=True)[:300]
+    assert response.json["field"] == field, response.json
+    assert client.get(f"{API}/campaigns").json == []
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"target_completes": HUGE}, "target_completes"),
+    ('{"calls_per_second": NaN}', "calls_per_second"),
+    ('{"calls_per_second": 1e400}', "calls_per_second"),
+    ({"ends_at": "0001-01-01T00:00:00+01:00"}, "ends_at"),
+    ({"starts_at": "9999-12-31T23:59:59-14:00"}, "starts_at"),
+    ({"name": "x" * 201}, "name"),
+])
+def test_numbers_out_of_range_in_a_change_name_their_field(client: Any, campaign_id: int,
+                                                           body: dict[str, Any] | str, field: str) -> None:
+    path = f"{API}/campaigns/{campaign_id}"
+    response = send(client, "PATCH", path, body) if isinstance(body, str) else client.patch(path, json=body)
+    assert response.status_code in (400, 422), response.get_data(as_text=True)[:300]
+    assert response.json["field"] == field, response.json
+
+
+@pytest.mark.parametrize(("rule", "field"), [
+    ({"kind": "fixed", "n": HUGE}, "sample_rule"),
+    ({"kind": "fixed", "n": 2.5}, "sample_rule"),
+    ({"kind": "fixed", "n": True}, "sample_rule"),
+    ('{"kind": "fixed", "n": 1e400}', "sample_rule"),
+    ('{"kind": "slovin", "margin": NaN}', "sample_rule"),
+    ('{"kind": "slovin", "margin": -Infinity}', "sample_rule"),
+    ({"kind": "slovin", "margin": True}, "sample_rule"),
+])
+def test_sample_rules_out_of_range_are_refused(client: Any, rule: dict[str, Any] | str, field: str) -> None:
+    if isinstance(rule, str):
+        response = send(client, "POST", f"{API}/agencies", '{"code": "X", "name": "Sở X", "sample_rule": ' + rule + "}")
+    else:
+        response = client.post(f"{API}/agencies", json={"code": "X", "name": "Sở X", "sample_rule": rule})
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert response.json["field"] == field
+    assert client.get(f"{API}/agencies").json == []
+
+
+@pytest.mark.parametrize(("form", "field"), [
+    ({"rule": "fixed", "n": str(HUGE)}, "n"),
+    ({"rule": "fixed", "n": str(BIG)}, "n"),
+    ({"rule": "fixed", "n": "0"}, "n"),
+    ({"rule": "slovin", "margin": "nan"}, "margin"),
+    ({"rule": "slovin", "margin": "inf"}, "margin"),
+    ({"rule": "slovin", "margin": "1e400"}, "margin"),
+    ({"seed": str(HUGE)}, "seed"),
+    ({"reserve": "nan"}, "reserve"),
+    ({"replicates": str(HUGE)}, "replicates"),
+    ({"recent_days": str(HUGE)}, "recent_days"),
+])
+def test_frame_parameters_out_of_range_name_their_field(client: Any, campaign_id: int, form: dict[str, str],
+                                                        field: str) -> None:
+    response = client.post(f"{API}/campaigns/{campaign_id}/frame",
+                           data={"file": (io.BytesIO(FRAME_CSV), "ds.csv"), **form})
+    assert response.status_code in (400, 422), response.get_data(as_text=True)[:300]
+    assert response.json["field"] == field, response.json
+    assert client.get(f"{API}/campaigns/{campaign_id}").json["sample_seed"] is None
+
+
+def test_the_cli_names_the_field_of_a_number_out_of_range(run_cli: Any, draft: int, tmp_path: Path) -> None:
+    path = tmp_path / "ds.csv"
+    path.write_bytes(FRAME_CSV)
+    for args, words in (
+        (("create-campaign", "--agency-id", BIG, "--name", "Q"), "agency_id: "),
+        (("create-campaign", "--agency-id", -5, "--name", "Q"), "agency_id: "),
+        (("create-campaign", "--agency-id", 1, "--name", "Q", "--calls-per-second", "inf"), "calls_per_second: "),
+        (("create-campaign", "--agency-id", 1, "--name", "Q", "--calls-per-second", "nan"), "calls_per_second: "),
+        (("create-campaign", "--agency-id", 1, "--name", "Q", "--target-completes", HUGE), "target_completes: "),
+        (("configure-campaign", draft, "--starts-at", "9999-12-31T23:59:59-14:00"), "starts_at: "),
+        (("configure-campaign", draft, "--calls-per-second", "-inf"), "calls_per_second: "),
+        (("import-frame", draft, path, "--rule", "fixed", "--n", HUGE), "n: "),
+        (("import-frame", draft, path, "--rule", "fixed", "--n", 0), "n: "),
+        (("import-frame", draft, path, "--rule", "slovin", "--margin", "nan"), "margin: "),
+        (("import-frame", draft, path, "--rule", "cochran", "--margin", "inf"), "margin: "),
+        (("import-frame", draft, path, "--reserve", "nan"), "reserve: "),
+        (("import-frame", draft, path, "--seed", HUGE), "seed: "),
+        (("create-agency", "X", "Sở X", "--rule", "fixed", "--n", HUGE), "sample_rule: "),
+        (("create-agency", "X", "Sở X", "--rule", "slovin", "--margin", "nan"), "sample_rule: "),
+        (("campaign", "start", HUGE), "not found"),
+    ):
+        result = run_cli(*args)
+        assert result.exit_code == 1 and words in result.output, (args, result.output)
+        assert isinstance(result.exception, SystemExit), (args, result.exception)

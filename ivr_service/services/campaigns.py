@@ -99,6 +99,8 @@ def create_campaign(session: Session, registry: QuestionnaireRegistry, *, agency
                     starts_at: datetime | None = None, ends_at: datetime | None = None,
                     target_completes: int | None = None, channel_plan: list[dict[str, Any]] | None = None,
                     spread: bool = False) -> Campaign:
+    if isinstance(agency_id, bool) or not isinstance(agency_id, int) or not 1 <= agency_id <= MAX_ID:
+        raise invalid("agency_id", f"expected a whole number from 1 to {MAX_ID}, got {agency_id!r}")
     get_agency(session, agency_id)
     config = _validated(registry, {
         "name": name, "questionnaire": questionnaire, "timezone": timezone, "window": window, "retry": retry,
@@ -188,6 +190,12 @@ def _validated(registry: QuestionnaireRegistry, config: dict[str, Any], new_name
         if moment is not None and (not isinstance(moment, datetime) or moment.tzinfo is None):
             shown = moment.isoformat() if isinstance(moment, datetime) else repr(moment)
             raise invalid(label, f"expected a date-time with a time zone, got {shown}")
+        if moment is not None:
+            try:
+                moment.astimezone(UTC)   # how it is stored; 9999-12-31T23:00-01:00 has no UTC form
+            except OverflowError:
+                raise invalid(label, f"expected a date-time between the years 1 and 9999 in UTC, "
+                                     f"got {moment.isoformat()}") from None
     if starts_at and ends_at and not starts_at < ends_at:
         raise invalid("ends_at", "must be after starts_at")
     period_start, period_end = config["period_start"], config["period_end"]

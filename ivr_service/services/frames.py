@@ -302,8 +302,8 @@ def sample_rule(kind: str | None, n: int | None = None, margin: float = 0.05) ->
         return None
     try:
         return sampling.SampleRule(kind=kind, n=n, margin=margin)
-    except ValueError as exc:
-        raise invalid("rule", str(exc)) from None
+    except sampling.SampleRuleError as exc:
+        raise invalid("rule" if exc.part == "kind" else exc.part, str(exc)) from None
 
 
 def agency_rule(agency: Agency) -> sampling.SampleRule:
