@@ -286,13 +286,12 @@ def import_frame(svc: Services, campaign_id: int, path: Path, rule: str | None, 
                  columns: tuple[str, ...]) -> None:
     """Import a transaction list into a draft campaign and draw the sample."""
     sample_rule = frames.sample_rule(rule, n, margin)
-    with svc.db.begin() as session:
-        campaign = campaigns.get_campaign(session, campaign_id, lock=True)
-        report = frames.import_and_sample(session, campaign, path, sample_rule,
-                                          seed if seed is not None else int(svc.clock().timestamp()),
-                                          svc.clock(), encoding=encoding, reserve_share=reserve,
-                                          replicates=replicates, recent_days=recent_days,
-                                          column_map=_column_map(columns))
+    report = frames.import_file(svc.db, campaign_id, path, sample_rule,
+                                seed if seed is not None else int(svc.clock().timestamp()),
+                                svc.clock(), encoding=encoding, reserve_share=reserve,
+                                replicates=replicates, recent_days=recent_days,
+                                column_map=_column_map(columns), max_rows=svc.settings.max_frame_rows,
+                                actor=CLI_ACTOR)
     _echo_json(report.to_dict())
 
 
@@ -313,9 +312,8 @@ def _column_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
 @pass_services
 def preview_frame(svc: Services, path: Path, encoding: str | None, columns: tuple[str, ...]) -> None:
     """Validate a transaction list and report what an import would do; stores nothing."""
-    with svc.db.begin() as session:
-        _echo_json(frames.preview(session, path, svc.clock(), encoding=encoding,
-                                  column_map=_column_map(columns)).to_dict())
+    _echo_json(frames.preview_file(svc.db, path, svc.clock(), encoding=encoding, column_map=_column_map(columns),
+                                   max_rows=svc.settings.max_frame_rows).to_dict())
 
 
 @cli.command("sampling-report")

@@ -199,6 +199,8 @@ class Settings:
     max_json_kb: float = setting(
         64.0, "largest JSON request body, in KB (a campaign's settings are a few hundred bytes)",
         low=1, high=10240, unit="kilobytes")
+    max_frame_rows: int = setting(
+        1_000_000, "most data rows a transaction list may hold (imports and previews)", low=1, high=10_000_000)
     session_hours: float = setting(
         8.0, "how long a console sign-in lasts", low=0.25, high=168, unit="hours")
     ratelimit_storage: str = setting(

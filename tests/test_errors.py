@@ -171,3 +171,22 @@ def test_oversized_requests_get_413_naming_the_setting(make_settings: Any, clock
     small = client.post("/api/v1/campaigns", json={"agency_id": 1, "name": "x"})
     assert small.status_code == 404          # within both limits: it reaches the service (no agency 1)
     app.extensions["sipas"].db.dispose()
+
+
+def test_a_frame_over_the_row_cap_is_refused_and_nothing_is_stored(make_settings: Any, clock: Any) -> None:
+    from ivr_service import create_app
+
+    from .conftest import api_token
+
+    app = create_app(make_settings(max_frame_rows=50), clock=clock)
+    api_token(app)
+    client = app.test_client()
+    agency = client.post("/api/v1/agencies", json={"code": "S", "name": "Sở Demo"}).json["id"]
+    campaign_id = client.post("/api/v1/campaigns", json={"agency_id": agency, "name": "Q"}).json["id"]
+    for path in (f"/api/v1/campaigns/{campaign_id}/frame", "/api/v1/frames/preview"):
+        data = {"file": (io.BytesIO(DEMO_FRAME.read_bytes()), "ds.csv")}
+        response = client.post(path, data=data, content_type="multipart/form-data")
+        assert response.status_code == 400 and response.json["field"] == "file", response.json
+        assert "1000 rows" in response.json["message"] and "SIPAS_MAX_FRAME_ROWS" in response.json["message"]
+    assert client.get(f"/api/v1/campaigns/{campaign_id}/progress").json["contacts"] == 0
+    app.extensions["sipas"].db.dispose()

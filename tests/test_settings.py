@@ -53,6 +53,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "session_hours": ("12", 12.0),
     "max_request_mb": ("20", 20.0),
     "max_json_kb": ("16", 16.0),
+    "max_frame_rows": ("5000", 5000),
     "ratelimit_storage": ("redis://127.0.0.1:6379/1", "redis://127.0.0.1:6379/1"),
 }
 # What a sample needs beside it to pass the rules that tie settings together.

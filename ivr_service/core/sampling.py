@@ -7,6 +7,7 @@ every non-empty stratum (seed 000, stage 3); the draw is reproducible from its s
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -15,6 +16,15 @@ import pandas as pd
 
 RULES = ("seed002", "seed003", "slovin", "cochran", "fixed", "census")
 Z95 = 1.959963984540054
+MAX_SAMPLE_SIZE = 10_000_000   # far beyond any frame; keeps n a sane integer
+
+
+class SampleRuleError(ValueError):
+    """A sample rule that cannot be used; ``part`` is the field at fault: kind, n or margin."""
+
+    def __init__(self, part: str, message: str) -> None:
+        super().__init__(message)
+        self.part = part
 
 
 @dataclass(frozen=True)
@@ -32,12 +42,20 @@ class SampleRule:
     margin: float = 0.05      # e, for slovin and cochran
 
     def __post_init__(self) -> None:
+        # Rules arrive from JSON (an agency's rule) and the command line: floats, booleans,
+        # infinities and 30-digit numbers included.
         if self.kind not in RULES:
-            raise ValueError(f"sample rule: expected one of {', '.join(RULES)}, got {self.kind!r}")
-        if self.kind == "fixed" and (self.n is None or self.n < 1):
-            raise ValueError("sample rule 'fixed' needs a positive n")
-        if not 0 < self.margin < 0.5:
-            raise ValueError(f"sample rule: margin must be between 0 and 0.5, got {self.margin}")
+            raise SampleRuleError("kind", f"sample rule: expected one of {', '.join(RULES)}, got {self.kind!r}")
+        n = self.n
+        if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral)
+                              or not 1 <= n <= MAX_SAMPLE_SIZE):
+            raise SampleRuleError("n", f"sample rule {self.kind!r} needs a positive n of at most "
+                                       f"{MAX_SAMPLE_SIZE:,}, got {n!r}")
+        if self.kind == "fixed" and n is None:
+            raise SampleRuleError("kind", "sample rule 'fixed' needs a positive n")
+        margin = self.margin
+        if isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not 0 < margin < 0.5:
+            raise SampleRuleError("margin", f"sample rule: margin must be between 0 and 0.5, got {margin!r}")
 
 
 def sample_size(population: int, rule: SampleRule) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from ..core.dispositions import response_rates
+from ..core.names import check_code, check_name
 from ..core.policy import CallingWindow, Outcome, RetryPolicy
 from ..core.questionnaire import QuestionnaireRegistry
 from ..core.sampling import SampleRule
@@ -36,6 +38,7 @@ def create_agency(session: Session, code: str, name: str, now: datetime,
     code, name = code.strip(), name.strip()
     if not code or not name:
         raise InvalidInput("agency: code and name are required", field="name" if code else "code")
+    code, name = _checked("code", check_code, code), _checked("name", check_name, name)
     if sample_rule is not None:
         unknown = set(sample_rule) - {"kind", "n", "margin"}
         if unknown:
@@ -103,6 +106,8 @@ def create_campaign(session: Session, registry: QuestionnaireRegistry, *, agency
                     starts_at: datetime | None = None, ends_at: datetime | None = None,
                     target_completes: int | None = None, channel_plan: list[dict[str, Any]] | None = None,
                     spread: bool = False) -> Campaign:
+    if isinstance(agency_id, bool) or not isinstance(agency_id, int) or not 1 <= agency_id <= MAX_ID:
+        raise invalid("agency_id", f"expected a whole number from 1 to {MAX_ID}, got {agency_id!r}")
     get_agency(session, agency_id)
     config = _validated(registry, {
         "name": name, "questionnaire": questionnaire, "timezone": timezone, "window": window, "retry": retry,
@@ -144,19 +149,28 @@ def configure_campaign(session: Session, registry: QuestionnaireRegistry, campai
             raise Conflict(f"{key}: pause the campaign first; it is running", field=key)
     if "timezone" in changed and "window" not in changed:
         changed["window"] = {**current["window"], "timezone": changed["timezone"]}
-    config = _validated(registry, {**current, **changed})
+    config = _validated(registry, {**current, **changed}, new_name="name" in changed)
     for key in changed:
         setattr(campaign, _COLUMNS.get(key, key), config[key])
     return campaign
 
 
-def _validated(registry: QuestionnaireRegistry, config: dict[str, Any]) -> dict[str, Any]:
-    """Check a whole campaign configuration; returns it normalised (name stripped, the
-    window carrying the time zone, the channel plan in its stored form)."""
+def _checked(field: str, check: Callable[[object], str], value: object) -> str:
+    """``check(value)`` (``core.names``), its ValueError as ``invalid(field, …)``."""
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise invalid(field, str(exc)) from None
+
+
+def _validated(registry: QuestionnaireRegistry, config: dict[str, Any], new_name: bool = True) -> dict[str, Any]:
+    """Check a whole campaign configuration; returns it normalised (name stripped and
+    composed, the window carrying the time zone, the channel plan in its stored form).
+    ``new_name`` False leaves a stored name as it is (one stored before names were checked
+    does not block other changes)."""
     config = dict(config)
-    if not isinstance(config["name"], str) or not config["name"].strip():
-        raise invalid("name", "required")
-    config["name"] = config["name"].strip()
+    if new_name:
+        config["name"] = _checked("name", check_name, config["name"])
     questionnaire = config["questionnaire"]
     if questionnaire not in registry.keys():
         raise invalid("questionnaire", f"unknown key {questionnaire!r}; available: {', '.join(registry.keys())}")
@@ -183,6 +197,12 @@ def _validated(registry: QuestionnaireRegistry, config: dict[str, Any]) -> dict[
         if moment is not None and (not isinstance(moment, datetime) or moment.tzinfo is None):
             shown = moment.isoformat() if isinstance(moment, datetime) else repr(moment)
             raise invalid(label, f"expected a date-time with a time zone, got {shown}")
+        if moment is not None:
+            try:
+                moment.astimezone(UTC)   # how it is stored; 9999-12-31T23:00-01:00 has no UTC form
+            except OverflowError:
+                raise invalid(label, f"expected a date-time between the years 1 and 9999 in UTC, "
+                                     f"got {moment.isoformat()}") from None
     if starts_at and ends_at and not starts_at < ends_at:
         raise invalid("ends_at", "must be after starts_at")
     period_start, period_end = config["period_start"], config["period_end"]

@@ -1,4 +1,11 @@
-"""Sampling frames: read a one-stop-shop transaction list, clean it, draw the sample."""
+"""Sampling frames: read a one-stop-shop transaction list, clean it, draw the sample.
+
+A frame file is read and parsed before any transaction is opened (:func:`import_file`,
+:func:`preview_file`): a 2 MB workbook takes seconds to parse, and on SQLite a transaction
+holds the database's one write lock (``BEGIN IMMEDIATE``), on PostgreSQL the campaign's
+row lock, so every webhook would wait behind the parse. Only cleaning against the
+do-not-contact list and the recent calls, the draw and the inserts run in the transaction.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +22,18 @@ from sqlalchemy.orm import Session
 
 from ..core import sampling
 from ..core.phones import normalise_many
+from ..persistence.db import Database
 from ..persistence.models import Agency, Attempt, Campaign, CampaignStatus, Contact, ContactStatus, OptOut, Stratum
+from . import audit
+from .audit import Actor
+from .campaigns import get_campaign
 from .errors import Conflict, InvalidInput, invalid
-from .frame_reader import fold, parse_dates, read_frame
+from .frame_reader import ReadReport, fold, parse_dates, read_frame
 
-__all__ = ["FrameReport", "clean_frame", "import_and_sample", "preview", "release_reserve", "sample_rule"]
+__all__ = ["FrameReport", "clean_frame", "import_and_sample", "import_file", "preview", "preview_file",
+           "release_reserve", "sample_rule"]
+
+Source = str | Path | IO[bytes]
 
 RETURNED_STATUSES = ("da tra", "da tra ket qua", "tra ket qua", "hoan thanh", "da hoan thanh", "returned", "completed")
 RECENT_SURVEY_DAYS = 90
@@ -142,10 +156,27 @@ def _exclude(report: FrameReport, reason: str, mask: pd.Series, frame: pd.DataFr
         counts[reason] = counts.get(reason, 0) + number
 
 
-def preview(session: Session, source: str | Path | IO[bytes], now: datetime, encoding: str | None = None,
-            column_map: dict[str, str] | None = None, recent_days: int = RECENT_SURVEY_DAYS) -> FrameReport:
-    """Validate a file and report what an import would do, without storing anything."""
+def preview_file(db: Database, source: Source, now: datetime, encoding: str | None = None,
+                 column_map: dict[str, str] | None = None, recent_days: int = RECENT_SURVEY_DAYS,
+                 max_rows: int | None = None) -> FrameReport:
+    """Validate a file and report what an import would do, without storing anything; the
+    file is parsed before the (read-only) transaction that checks opt-outs and recent calls."""
     frame, read = read_frame(source, encoding, column_map)
+    _check_rows(len(frame), max_rows)
+    with db.begin() as session:
+        return _preview(session, frame, read, now, recent_days)
+
+
+def preview(session: Session, source: Source, now: datetime, encoding: str | None = None,
+            column_map: dict[str, str] | None = None, recent_days: int = RECENT_SURVEY_DAYS) -> FrameReport:
+    """:func:`preview_file` inside the caller's transaction (the file is parsed in it: for
+    small files only; the API and the command line use :func:`preview_file`)."""
+    frame, read = read_frame(source, encoding, column_map)
+    return _preview(session, frame, read, now, recent_days)
+
+
+def _preview(session: Session, frame: pd.DataFrame, read: ReadReport, now: datetime,
+             recent_days: int) -> FrameReport:
     report = FrameReport(header_row=read.header_row, columns=read.columns, ignored_rows=read.ignored_rows)
     clean_frame(frame, session, report, now, recent_days=recent_days)
     return report
@@ -157,29 +188,81 @@ MAX_REPLICATES = 20
 MAX_RECENT_DAYS = 3650
 
 
-def import_and_sample(session: Session, campaign: Campaign, source: str | Path | IO[bytes],
+def import_file(db: Database, campaign_id: int, source: Source, rule: sampling.SampleRule | None, seed: int,
+                now: datetime, encoding: str | None = None, column_map: dict[str, str] | None = None,
+                reserve_share: float = 0.0, replicates: int = 1,
+                recent_days: int = RECENT_SURVEY_DAYS, max_rows: int | None = None,
+                actor: Actor | None = None) -> FrameReport:
+    """Import a frame file into a draft campaign and draw its sample (see
+    :func:`import_and_sample`), parsing the file while no transaction is open.
+
+    The parameters and the campaign are checked first (a short transaction, so a campaign
+    that cannot take a frame answers before a large file is parsed); then the file is read
+    and parsed with nothing open; then one transaction locks the campaign, checks it again,
+    cleans, draws and stores, with the audit entry of ``actor`` when given.
+    """
+    _check_parameters(seed, reserve_share, replicates, recent_days)
+    with db.begin() as session:
+        _check_campaign(session, get_campaign(session, campaign_id))
+    frame, read = read_frame(source, encoding, column_map)
+    _check_rows(len(frame), max_rows)
+    with db.begin() as session:
+        campaign = get_campaign(session, campaign_id, lock=True)
+        _check_campaign(session, campaign)
+        report = _sample(session, campaign, frame, read, rule, seed, now, reserve_share, replicates, recent_days)
+        if actor is not None:
+            audit.record(session, actor, "frame_imported", now, target=f"campaign:{campaign_id}",
+                         agency_id=campaign.agency_id, rows=report.rows, drawn=report.drawn,
+                         reserve=report.reserve, seed=seed)
+        return report
+
+
+def _check_rows(rows: int, max_rows: int | None) -> None:
+    if max_rows is not None and rows > max_rows:
+        raise InvalidInput(f"file: {rows} rows is more than the {max_rows} a frame may hold "
+                           "(SIPAS_MAX_FRAME_ROWS); split the list by agency or period", field="file")
+
+
+def import_and_sample(session: Session, campaign: Campaign, source: Source,
                       rule: sampling.SampleRule | None, seed: int, now: datetime, encoding: str | None = None,
                       column_map: dict[str, str] | None = None, reserve_share: float = 0.0,
                       replicates: int = 1, recent_days: int = RECENT_SURVEY_DAYS) -> FrameReport:
-    """Import a frame into a draft campaign and draw its sample, in one transaction.
+    """Import a frame into a draft campaign and draw its sample, in the caller's transaction
+    (the file is parsed in it: for small files, such as the demo's; the API and the command
+    line use :func:`import_file`).
 
     ``rule`` defaults to the agency's configured rule (seed-002 tiers when none). With
     ``reserve_share`` > 0 a reserve pool of that share of the sample is drawn too, split
     into ``replicates`` waves that stay undialled until released.
     """
-    if rule is None:
-        rule = agency_rule(campaign.agency)
+    _check_parameters(seed, reserve_share, replicates, recent_days)
+    _check_campaign(session, campaign)
+    frame, read = read_frame(source, encoding, column_map)
+    return _sample(session, campaign, frame, read, rule, seed, now, reserve_share, replicates, recent_days)
+
+
+def _check_parameters(seed: int, reserve_share: float, replicates: int, recent_days: int) -> None:
     if not 0 <= reserve_share <= 1:
         raise invalid("reserve", f"expected a share between 0 and 1, got {reserve_share}")
     for name, value, low, high in (("seed", seed, 0, MAX_SEED), ("replicates", replicates, 1, MAX_REPLICATES),
                                    ("recent_days", recent_days, 0, MAX_RECENT_DAYS)):
         if not low <= value <= high:
             raise invalid(name, f"expected {low} to {high}, got {value}")
+
+
+def _check_campaign(session: Session, campaign: Campaign) -> None:
     if campaign.status is not CampaignStatus.DRAFT:
         raise Conflict(f"campaign {campaign.id} is {campaign.status.value}; only draft campaigns take a frame")
     if session.scalar(select(func.count()).select_from(Contact).where(Contact.campaign_id == campaign.id)):
         raise Conflict(f"campaign {campaign.id} already has a sample")
-    frame, read = read_frame(source, encoding, column_map)
+
+
+def _sample(session: Session, campaign: Campaign, frame: pd.DataFrame, read: ReadReport,
+            rule: sampling.SampleRule | None, seed: int, now: datetime, reserve_share: float, replicates: int,
+            recent_days: int) -> FrameReport:
+    """Clean a parsed frame, draw the sample and store strata and contacts."""
+    if rule is None:
+        rule = agency_rule(campaign.agency)
     report = FrameReport(seed=seed, header_row=read.header_row, columns=read.columns, ignored_rows=read.ignored_rows)
     frame = clean_frame(frame, session, report, now, (campaign.period_start, campaign.period_end),
                         recent_days=recent_days, exclude_campaign=campaign.id, default_agency=campaign.agency.name)
@@ -236,8 +319,8 @@ def sample_rule(kind: str | None, n: int | None = None, margin: float = 0.05) ->
         return None
     try:
         return sampling.SampleRule(kind=kind, n=n, margin=margin)
-    except ValueError as exc:
-        raise invalid("rule", str(exc)) from None
+    except sampling.SampleRuleError as exc:
+        raise invalid("rule" if exc.part == "kind" else exc.part, str(exc)) from None
 
 
 def agency_rule(agency: Agency) -> sampling.SampleRule:

@@ -10,6 +10,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..core.cells import safe_frame
 from ..core.flow import AnswerStatus, Response
 from ..core.questionnaire import Questionnaire, QuestionnaireRegistry
 from ..core.scoring import Aggregation, Respondent, ScoreReport, score
@@ -97,6 +98,8 @@ def export_with_scores(session: Session, registry: QuestionnaireRegistry, campai
          for pseudonym, field, r in people],
         columns=["respondent", "field", "weight", *rated],
     )
+    # Names and fields are whatever agencies typed: no text may start a formula.
+    summary, criteria, factors, responses = map(safe_frame, (summary, criteria, factors, responses))
     directory = Path(export_dir)
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"campaign-{campaign.id}-{now:%Y%m%dT%H%M%SZ}"

@@ -13,6 +13,7 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..core.cells import safe_frame
 from ..persistence.models import Campaign, Stratum
 
 REASONS = ("invalid_phone", "invalid_date", "not_returned", "outside_period", "duplicate_phone", "do_not_contact",
@@ -42,10 +43,12 @@ def write_sampling_report(session: Session, campaign: Campaign, directory: str |
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"campaign-{campaign.id}-sampling-{now:%Y%m%dT%H%M%SZ}.xlsx"
-    table = sampling_table(session, campaign)
     meta = pd.DataFrame([("campaign_id", campaign.id), ("campaign", campaign.name), ("seed", campaign.sample_seed),
                          ("eligible_frame", campaign.frame_size), ("generated_at_utc", now.isoformat())],
                         columns=["key", "value"])
+    # Names typed by agencies, agencies and fields as the frame file wrote them: no text may
+    # start a formula.
+    meta, table = safe_frame(meta), safe_frame(sampling_table(session, campaign))
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
         meta.to_excel(writer, sheet_name="summary", index=False)
         table.to_excel(writer, sheet_name="strata", index=False)

@@ -7,6 +7,7 @@ before the next question is asked.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -31,6 +32,8 @@ from ..persistence.models import (
 )
 from .contacts import finish_contact, opt_out, settle_contact
 from .errors import Conflict, NotFound, invalid
+
+log = logging.getLogger(__name__)
 
 CALL_STATUSES = {
     "queued": AttemptStatus.INITIATED, "initiated": AttemptStatus.INITIATED,
@@ -69,9 +72,18 @@ def _attempt(session: Session, token: str | None = None, attempt_id: int | None 
     return attempt
 
 
-def _check_call(attempt: Attempt, call_sid: str) -> None:
-    """The first callback names the call; any later one must name the same call."""
+def _check_call(session: Session, attempt: Attempt, call_sid: str) -> None:
+    """The first callback names the call; any later one must name the same call.
+
+    A call belongs to one attempt: naming a call already bound to another attempt is a
+    conflict (and would break the unique provider_id). That is looked up only when the
+    attempt has no call yet, so the callbacks of a bound call cost no query.
+    """
     if attempt.provider_id is None:
+        other = session.scalar(select(Attempt.id).where(Attempt.provider_id == call_sid))
+        if other is not None:
+            log.warning("CallSid %s refused for attempt %s: it is bound to attempt %s", call_sid, attempt.id, other)
+            raise Conflict(f"CallSid {call_sid!r} belongs to another call attempt", field="CallSid")
         attempt.provider_id = call_sid
     elif attempt.provider_id != call_sid:
         raise Conflict(f"CallSid {call_sid!r} does not belong to this attempt", field="CallSid")
@@ -123,7 +135,7 @@ def answer_call(session: Session, registry: QuestionnaireRegistry, token: str,
     campaign = attempt.campaign
     q = registry.get(campaign.questionnaire_key)
     lang = campaign.language
-    _check_call(attempt, call_sid)
+    _check_call(session, attempt, call_sid)
     if attempt.status in FINAL_ATTEMPT_STATUSES:
         return VoiceReply(lang, closing=q.messages["thanks"].get(lang))
     if answered_by and answered_by.startswith(("machine", "fax")):
@@ -210,7 +222,7 @@ def call_status(session: Session, registry: QuestionnaireRegistry, token: str, c
     """Apply a status callback. Late or out-of-order callbacks never undo a final status."""
     new_status = call_status_of(status)
     attempt = _attempt(session, token)
-    _check_call(attempt, call_sid)
+    _check_call(session, attempt, call_sid)
     if attempt.status in FINAL_ATTEMPT_STATUSES:
         return attempt
     if new_status not in FINAL_ATTEMPT_STATUSES:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import or_, select
 
+from ..core.cells import safe_cell
 from ..core.questionnaire import QuestionnaireRegistry
 from ..core.schedule import WeeklySchedule
 from ..persistence.db import Database
@@ -90,6 +91,6 @@ def export_week(db: Database, registry: QuestionnaireRegistry, directory: Path, 
     with partial.open("w", newline="", encoding="utf-8-sig") as handle:
         writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: safe_cell(value) for key, value in row.items()} for row in rows)
     partial.replace(directory / "summary.csv")
     return list(ids)

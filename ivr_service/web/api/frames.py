@@ -41,15 +41,11 @@ def upload_frame(campaign_id: int, data: dict[str, Any]) -> dict[str, Any]:
     svc = services()
     rule = frames.sample_rule(data["rule"], data["n"], data["margin"])
     seed = data["seed"] if data["seed"] is not None else int(svc.clock().timestamp())
-    with svc.db.begin() as session:
-        campaign = campaigns.get_campaign(session, campaign_id, lock=True)
-        report = frames.import_and_sample(session, campaign, data["file"], rule, seed, svc.clock(),
-                                          encoding=data["encoding"], column_map=_columns(data["columns"]),
-                                          reserve_share=data["reserve"], replicates=data["replicates"],
-                                          recent_days=data["recent_days"])
-        audit.record(session, actor(), "frame_imported", svc.clock(), target=f"campaign:{campaign_id}",
-                     agency_id=campaign.agency_id, file=str(data["file"].filename or "")[:100], rows=report.rows,
-                     drawn=report.drawn, reserve=report.reserve, seed=seed)
+    report = frames.import_file(svc.db, campaign_id, data["file"], rule, seed, svc.clock(),
+                                encoding=data["encoding"], column_map=_columns(data["columns"]),
+                                reserve_share=data["reserve"], replicates=data["replicates"],
+                                recent_days=data["recent_days"], max_rows=svc.settings.max_frame_rows,
+                                actor=actor())
     return report.to_dict()
 
 
@@ -61,9 +57,8 @@ def upload_frame(campaign_id: int, data: dict[str, Any]) -> dict[str, Any]:
 def preview_frame(data: dict[str, Any]) -> dict[str, Any]:
     """Validate a transaction list and report what an import would do; stores nothing."""
     svc = services()
-    with svc.db.begin() as session:
-        return frames.preview(session, data["file"], svc.clock(), encoding=data["encoding"],
-                              column_map=_columns(data["columns"])).to_dict()
+    return frames.preview_file(svc.db, data["file"], svc.clock(), encoding=data["encoding"],
+                               column_map=_columns(data["columns"]), max_rows=svc.settings.max_frame_rows).to_dict()
 
 
 @bp.post("/campaigns/<int:campaign_id>/reserve/release")

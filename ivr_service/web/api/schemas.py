@@ -6,7 +6,8 @@ from apiflask import Schema
 from apiflask.fields import Boolean, Date, DateTime, Dict, File, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 
-from ...core.sampling import RULES
+from ...core.sampling import MAX_SAMPLE_SIZE, RULES
+from ...services.campaigns import MAX_ID
 from ...services.frames import MAX_RECENT_DAYS, MAX_REPLICATES, MAX_SEED
 
 
@@ -29,7 +30,7 @@ class AgencyOut(Schema):
 
 
 class CampaignIn(Schema):
-    agency_id = Integer(required=True)
+    agency_id = Integer(required=True, validate=Range(min=1, max=MAX_ID))
     name = String(required=True, validate=Length(1, 200))
     questionnaire = String(load_default="sipas-2024")
     timezone = String(load_default="Asia/Ho_Chi_Minh")
@@ -118,7 +119,7 @@ class PreviewIn(Schema):
 class FrameIn(PreviewIn):
     rule = String(load_default=None, validate=OneOf(list(RULES)),
                   metadata={"description": "Sample-size rule; default: the agency's rule (seed002 tiers)"})
-    n = Integer(load_default=None, validate=Range(min=1))
+    n = Integer(load_default=None, validate=Range(min=1, max=MAX_SAMPLE_SIZE))
     margin = Float(load_default=0.05, validate=Range(min=0.001, max=0.49))
     seed = Integer(load_default=None, validate=Range(min=0, max=MAX_SEED))
     reserve = Float(load_default=0.0, validate=Range(min=0, max=1),
