@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import math
 import re
 import time
@@ -22,18 +23,19 @@ from typing import Any
 import limits
 import limits.storage.memory
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from ivr_service import create_app
 from ivr_service.core.access import ROLE_PERMISSIONS, TOKEN_SCOPES, Grant, Permission, Role
-from ivr_service.persistence.models import Agency, ApiToken, AuditEntry, Campaign, CampaignStatus, User
+from ivr_service.persistence.models import Agency, ApiToken, AuditEntry, Campaign, CampaignStatus, RoleGrant, User
 from ivr_service.services import access
 from ivr_service.web import auth as web_auth
 from ivr_service.web.access import Rule, rule_for
 
-from .conftest import api_token, count, phones, row, scalars, snapshot
+from .conftest import api_token, count, fetch, phones, row, scalars, snapshot
 
 API = "/api/v1"
 PASSWORD = "mat-khau-du-dai-1"
@@ -139,6 +141,16 @@ def make_user(app: Flask) -> Callable[..., int]:
     return make
 
 
+@pytest.fixture
+def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests that sign in dozens of times (the route matrix, rate limits): argon2id
+    with minimal cost instead of the library's ~50 ms parameters. What they prove does not
+    depend on the hashing cost; the other tests keep the real parameters."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(access, "HASHER", cheap)
+    monkeypatch.setattr(access, "_DUMMY_HASH", cheap.hash("not a password of anyone"))
+
+
 @dataclass(frozen=True)
 class Tree:
     """Province → district (→ commune) and province → other district; a draft campaign in
@@ -174,6 +186,7 @@ class Case:
     method: str
     path: str
     rule: Rule
+    names: str | None       # "campaign" or "agency" when the URL names one (campaign_id, agency_id)
 
 
 def unruled(app: Flask) -> list[str]:
@@ -195,7 +208,8 @@ def route_cases(app: Flask, values: dict[str, Any]) -> list[Case]:
         assert not missing, f"{url_rule.rule}: the route matrix has no test value for {sorted(missing)}; add one"
         for method in sorted((url_rule.methods or set()) - {"HEAD", "OPTIONS"}):
             path = adapter.build(url_rule.endpoint, {a: values[a] for a in url_rule.arguments}, method=method)
-            cases.append(Case(url_rule.endpoint, method, path, rule))
+            names = next((kind for kind in ("campaign", "agency") if f"{kind}_id" in url_rule.arguments), None)
+            cases.append(Case(url_rule.endpoint, method, path, rule, names))
     return sorted(cases, key=lambda c: c.endpoint == "auth.logout")
 
 
@@ -241,26 +255,34 @@ def test_a_route_without_a_rule_is_caught_and_refused(app: Flask, client: Any) -
 
 
 def test_route_matrix_anonymous_roles_in_and_out_of_the_subtree_and_tokens(
-        app: Flask, tree: Tree, make_user: Callable[..., int]) -> None:
+        app: Flask, tree: Tree, make_user: Callable[..., int], cheap_hashing: None) -> None:
     victim = make_user("nan-nhan", ("viewer", tree.district))
     svc = app.extensions["sipas"]
     with svc.db.begin() as session:
-        victim_token = access.create_token(session, "victim", ["exports:write"], tree.district, svc.clock()).token.id
+        issued = access.create_token(session, "victim", ["exports:write"], tree.district, svc.clock())
+        victim_token, victim_prefix = issued.token.id, issued.token.prefix
     values = {"campaign_id": tree.campaign, "agency_id": tree.district, "user_id": victim,
               "token_id": victim_token, "token": "unknown-call-token", "filename": "none.txt"}
     cases = route_cases(app, values)
     assert len(cases) >= 36
-    assert {c.rule.target for c in cases} >= {None, "campaign"}
+    assert {c.names for c in cases} >= {None, "campaign"}
 
-    failures: list[str] = []
+    # A route that names a campaign or an agency checks it (the rule is read from the URL,
+    # not trusted from the declaration).
+    failures = [f"{c.endpoint}: names a {c.names} in its URL but its rule checks {c.rule.target!r}"
+                for c in cases if c.names is not None and not c.rule.public and c.rule.target != c.names]
     checked = 0
+    hidden = (CAMPAIGN_NAME, "nan-nhan", victim_prefix)      # what no one outside the district may see
 
     def check(who: str, case: Case, response: Any, permissions: frozenset[Permission] | None,
               in_scope: bool, cookie: bool = False) -> None:
         nonlocal checked
         checked += 1
         status, label = response.status_code, f"{who}: {case.method} {case.path} ({case.endpoint})"
-        body = response.data.decode("utf-8", "replace")
+        body = (json.dumps(response.json, ensure_ascii=False) if response.is_json
+                else response.data.decode("utf-8", "replace"))
+        if permissions is not None and not in_scope and any(secret in body for secret in hidden):
+            failures.append(f"{label}: shows the other district's data: {body[:200]}")
         if status >= 500:
             failures.append(f"{label}: {status}")
         elif case.rule.public:
@@ -272,10 +294,10 @@ def test_route_matrix_anonymous_roles_in_and_out_of_the_subtree_and_tokens(
         elif case.rule.permission is not None and case.rule.permission not in permissions:
             if status != 403:
                 failures.append(f"{label}: without {case.rule.permission} got {status}, expected 403")
-        elif case.rule.target is not None and not in_scope:
-            if status != 404 or CAMPAIGN_NAME in body:
-                failures.append(f"{label}: outside the subtree got {status}, expected 404 without its data")
-        elif status in (401, 403) or (case.rule.target is not None and status == 404):
+        elif case.names is not None and not in_scope:
+            if status != 404:
+                failures.append(f"{label}: outside the subtree got {status}, expected 404")
+        elif status in (401, 403) or (case.names is not None and status == 404):
             failures.append(f"{label}: allowed but got {status}: {body[:200]}")
         elif cookie and case.method not in SAFE and response.is_json and response.json.get("field") == "csrf_token":
             failures.append(f"{label}: the CSRF token was refused")
@@ -412,6 +434,7 @@ def test_a_wrong_password_answers_401_and_nothing_else(app: Flask, make_user: Ca
     assert browser.get("/auth/me").status_code == 401
     assert browser.get(f"{API}/users").status_code == 401
     assert row(app, User, id=user).last_login_at is None
+    assert row(app, User, id=user).password_hash.startswith("$argon2id$")
     form_page = browser.client.get("/auth/login", auth=False).get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', form_page).group(1)  # type: ignore[union-attr]
     wrong_form = browser.client.post("/auth/login", auth=False,
@@ -487,7 +510,7 @@ class LimiterClock:
 
 
 @pytest.fixture
-def limiter_clock(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[LimiterClock]:
+def limiter_clock(app: Flask, monkeypatch: pytest.MonkeyPatch, cheap_hashing: None) -> Iterator[LimiterClock]:
     # The app's settings use memory:// (the default), and each app gets a fresh storage.
     assert isinstance(web_auth.limiter.storage, limits.storage.MemoryStorage)
     web_auth.limiter.reset()
@@ -908,6 +931,51 @@ def test_what_viewers_and_operators_may_not_do(app: Flask, tree: Tree, make_camp
         "campaign_pause", "campaign_resume"]
 
 
+def test_a_subtree_admin_manages_only_its_subtrees_users_and_tokens(app: Flask, tree: Tree,
+                                                                   make_user: Callable[..., int]) -> None:
+    victim = make_user("nan-nhan", ("operator", tree.district))
+    both = make_user("hai-noi", ("viewer", tree.district), ("viewer", tree.other))
+    lonely = make_user("chua-co-quyen")                  # no role anywhere yet
+    make_user("quan-tri-huyen", ("admin", tree.district))
+    make_user("quan-tri-khac", ("admin", tree.other))
+    make_user("quan-tri-tinh", ("admin", None))
+    svc = app.extensions["sipas"]
+    with svc.db.begin() as session:
+        token = access.create_token(session, "mot-cua", ["campaigns:read"], tree.district, svc.clock()).token.id
+    other_admin, district_admin = signed_in(app, "quan-tri-khac"), signed_in(app, "quan-tri-huyen")
+
+    assert sorted(u["username"] for u in other_admin.get(f"{API}/users").json) == ["quan-tri-khac"]
+    assert sorted(u["username"] for u in district_admin.get(f"{API}/users").json) == ["nan-nhan", "quan-tri-huyen"]
+    assert [t["id"] for t in other_admin.get(f"{API}/tokens").json] == []
+    assert [t["id"] for t in district_admin.get(f"{API}/tokens").json] == [token]   # not installation-wide ones
+
+    before = {u: (row(app, User, id=u).password_hash, row(app, User, id=u).active) for u in (victim, both, lonely)}
+    for user in (victim, both, lonely):
+        for change in ({"password": "da-doi-mat-khau"}, {"active": False}):
+            refused = other_admin.patch(f"{API}/users/{user}", json=change)
+            assert refused.status_code == 404 and refused.json["message"] == f"user {user} not found", (user, change)
+    assert district_admin.patch(f"{API}/users/{both}", json={"active": False}).status_code == 404
+    assert {u: (row(app, User, id=u).password_hash, row(app, User, id=u).active) for u in before} == before
+    assert other_admin.put(f"{API}/users/{victim}/grants", json={"role": "admin", "agency_id": tree.district}
+                           ).status_code == 404
+    assert other_admin.delete(f"{API}/users/{victim}/grants?agency_id={tree.district}").status_code == 404
+    assert fetch(app, select(RoleGrant.role, RoleGrant.agency_id).where(RoleGrant.user_id == victim)) == [
+        ("operator", tree.district)]
+    assert other_admin.post(f"{API}/users", json={"username": "gian-diep", "password": PASSWORD,
+                                                  "grants": [{"role": "viewer", "agency_id": tree.district}]}
+                            ).status_code == 404
+    assert scalars(app, select(User.id).where(User.username == "gian-diep")) == []
+    assert other_admin.delete(f"{API}/tokens/{token}").status_code == 404
+    assert row(app, ApiToken, id=token).revoked_at is None                  # the revocation was rolled back
+
+    # The district's own admin, and the installation-wide one, may.
+    assert district_admin.patch(f"{API}/users/{victim}", json={"active": False}).json["active"] is False
+    installation = signed_in(app, "quan-tri-tinh")
+    assert installation.patch(f"{API}/users/{both}", json={"active": False}).json["active"] is False
+    assert installation.patch(f"{API}/users/{lonely}", json={"active": False}).json["active"] is False
+    assert district_admin.delete(f"{API}/tokens/{token}").json["revoked_at"] is not None
+
+
 # ============================================================================ 7. OpenAPI
 
 def test_openapi_declares_the_security_schemes_and_needs_a_caller(app: Flask, client: Any,
@@ -926,3 +994,4 @@ def test_openapi_declares_the_security_schemes_and_needs_a_caller(app: Flask, cl
     browser = signed_in(app, "xem")
     assert browser.get(f"{API}/openapi.json").json["components"]["securitySchemes"] == schemes
     assert browser.get(f"{API}/docs").status_code == 200
+
