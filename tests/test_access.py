@@ -50,7 +50,7 @@ class Browser:
     token, and the CSRF token from the sign-in answer sent on every write."""
 
     def __init__(self, app: Flask, address: str = "127.0.0.1") -> None:
-        self.client = app.test_client()
+        self.client: Any = app.test_client()
         self.client.environ_base["REMOTE_ADDR"] = address
         self.csrf: str | None = None
 
@@ -680,7 +680,7 @@ def test_a_malformed_authorization_header_is_401(app: Flask, tree: Tree, make_us
     good = api_token(app, ["campaigns:read"], tree.district)
     prefix, secret = TOKEN_SHAPE.fullmatch(good).groups()  # type: ignore[union-attr]
     other_secret = ("A" if secret[0] != "A" else "B") + secret[1:]
-    client = app.test_client()
+    client: Any = app.test_client()
     for header in ("Bearer", "Bearer ", "Bearer sipas_", f"Basic {good}", f"Token {good}", good,
                    f"Bearer {good}x", f"Bearer {good[:-1]}", f"Bearer sipas_{prefix}_{other_secret}",
                    f"Bearer sipas_zzzzzzzz_{secret}", f"Bearer {good.upper()}", "Bearer sipas_a_b_c",
@@ -770,7 +770,7 @@ def test_every_action_writes_an_audit_entry(app: Flask, tree: Tree, make_user: C
         (manager_actor, "campaign_cancel", f"campaign:{campaign}", tree.district, address),
     ]
     assert [summary(e) for e in entries] == expected       # refused requests wrote nothing
-    details = {e.action: e.detail for e in entries}
+    details: dict[str, Any] = {e.action: e.detail for e in entries}
     assert entries[0].detail == {"username": "quan-tri"}
     assert details["user_created"] == {"username": "quan-ly"}
     assert entries[3].detail == {"role": "manager"} and entries[4].detail == {"role": "operator"}
