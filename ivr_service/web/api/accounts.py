@@ -26,9 +26,11 @@ def _user_out(user: User) -> dict[str, Any]:
 
 def _manageable(session: Session, user: User) -> None:
     """An admin manages users whose every role lies inside the admin's part of the tree;
-    anyone else's account is answered as absent."""
+    anyone else's account is answered as absent. A user with no role at all lies in no
+    part of the tree: only an installation-wide admin manages it (as ``list_users`` shows)."""
     scope = access.scope(session, principal(), Permission.USERS_WRITE)
-    if scope is not None and any(g.agency_id is None or g.agency_id not in scope for g in user.grants):
+    if scope is not None and (not user.grants or any(g.agency_id is None or g.agency_id not in scope
+                                                      for g in user.grants)):
         raise NotFound(f"user {user.id} not found")
 
 
