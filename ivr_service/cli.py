@@ -291,7 +291,7 @@ def import_frame(svc: Services, campaign_id: int, path: Path, rule: str | None, 
                                 svc.clock(), encoding=encoding, reserve_share=reserve,
                                 replicates=replicates, recent_days=recent_days,
                                 column_map=_column_map(columns), max_rows=svc.settings.max_frame_rows,
-                                actor=CLI_ACTOR)
+                                actor=CLI_ACTOR, file_name=path.name)
     _echo_json(report.to_dict())
 
 

@@ -192,7 +192,7 @@ def import_file(db: Database, campaign_id: int, source: Source, rule: sampling.S
                 now: datetime, encoding: str | None = None, column_map: dict[str, str] | None = None,
                 reserve_share: float = 0.0, replicates: int = 1,
                 recent_days: int = RECENT_SURVEY_DAYS, max_rows: int | None = None,
-                actor: Actor | None = None) -> FrameReport:
+                actor: Actor | None = None, file_name: str | None = None) -> FrameReport:
     """Import a frame file into a draft campaign and draw its sample (see
     :func:`import_and_sample`), parsing the file while no transaction is open.
 
@@ -212,8 +212,8 @@ def import_file(db: Database, campaign_id: int, source: Source, rule: sampling.S
         report = _sample(session, campaign, frame, read, rule, seed, now, reserve_share, replicates, recent_days)
         if actor is not None:
             audit.record(session, actor, "frame_imported", now, target=f"campaign:{campaign_id}",
-                         agency_id=campaign.agency_id, rows=report.rows, drawn=report.drawn,
-                         reserve=report.reserve, seed=seed)
+                         agency_id=campaign.agency_id, file=(file_name or "")[:100], rows=report.rows,
+                         drawn=report.drawn, reserve=report.reserve, seed=seed)
         return report
 
 

@@ -45,7 +45,7 @@ def upload_frame(campaign_id: int, data: dict[str, Any]) -> dict[str, Any]:
                                 encoding=data["encoding"], column_map=_columns(data["columns"]),
                                 reserve_share=data["reserve"], replicates=data["replicates"],
                                 recent_days=data["recent_days"], max_rows=svc.settings.max_frame_rows,
-                                actor=actor())
+                                actor=actor(), file_name=data["file"].filename)
     return report.to_dict()
 
 
