@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -42,3 +43,12 @@ def test_broken_questionnaire_stops_the_cli_and_leaves_the_database_alone(tmp_pa
     assert result.returncode != 0
     assert "C05" in result.stderr and "Traceback" not in result.stderr
     assert not db.exists()
+
+
+def test_the_simulator_says_at_start_that_its_answers_are_invented(make_settings: Any,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="ivr_service.app"):
+        app = create_app(make_settings())
+    app.extensions["sipas"].db.dispose()
+    assert any("SIPAS_PROVIDER is simulator" in r.getMessage() and "invented" in r.getMessage()
+               for r in caplog.records)
