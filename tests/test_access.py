@@ -995,3 +995,33 @@ def test_openapi_declares_the_security_schemes_and_needs_a_caller(app: Flask, cl
     assert browser.get(f"{API}/openapi.json").json["components"]["securitySchemes"] == schemes
     assert browser.get(f"{API}/docs").status_code == 200
 
+
+
+def test_a_subtree_admin_cannot_adopt_an_account_from_elsewhere(app: Any) -> None:
+    from ivr_service.core.access import Grant, Role
+    from ivr_service.services import access as access_service
+
+    svc = app.extensions["sipas"]
+    now = svc.clock()
+    with svc.db.begin() as session:
+        from ivr_service.services import campaigns as campaign_service
+
+        province = campaign_service.create_agency(session, "TINH", "Tỉnh", now).id
+        district = campaign_service.create_agency(session, "HUYEN", "Huyện", now, parent_id=province).id
+        other = campaign_service.create_agency(session, "KHAC", "Tỉnh khác", now).id
+        access_service.create_user(session, "qt-huyen", "mat-khau-dai-du", now, grants=[Grant(Role.ADMIN, district)])
+        outsider = access_service.create_user(session, "ben-ngoai", "mat-khau-dai-du", now,
+                                              grants=[Grant(Role.VIEWER, other)]).id
+        roleless = access_service.create_user(session, "chua-co", "mat-khau-dai-du", now).id
+    client = app.test_client()
+    login = client.post("/auth/login", json={"username": "qt-huyen", "password": "mat-khau-dai-du"})
+    headers = {"X-CSRFToken": login.json["csrf_token"]}
+    for user_id in (outsider, roleless):
+        adopted = client.put(f"/api/v1/users/{user_id}/grants", json={"role": "manager", "agency_id": district},
+                             headers=headers, auth=False)
+        assert adopted.status_code == 404, adopted.json
+        taken = client.delete(f"/api/v1/users/{user_id}/grants?agency_id={district}", headers=headers, auth=False)
+        assert taken.status_code == 404
+    with svc.db.begin() as session:
+        assert [g.agency_id for g in access_service.get_user(session, outsider).grants] == [other]
+        assert access_service.get_user(session, roleless).grants == []

@@ -94,12 +94,15 @@ def change_user(user_id: int, data: dict[str, Any]) -> dict[str, Any]:
 @bp.output(UserOut)
 @requires(Permission.USERS_WRITE)
 def grant_role(user_id: int, data: dict[str, Any]) -> dict[str, Any]:
-    """Give the user a role on an agency node (replacing their role on that node)."""
+    """Give the user a role on an agency node (replacing their role on that node). A
+    subtree admin grants only to users wholly inside their part of the tree, so nobody can
+    adopt an account from elsewhere (or one with no role yet) and then manage it."""
     svc = services()
     now = svc.clock()
     with svc.db.begin() as session:
         access.check(session, principal(), Permission.USERS_WRITE, data["agency_id"])
         user = access.get_user(session, user_id)
+        _manageable(session, user)
         access.grant_role(session, user.id, data["role"], data["agency_id"], now)
         audit.record(session, actor(), "role_granted", now, target=f"user:{user.id}", agency_id=data["agency_id"],
                      role=data["role"])
@@ -116,6 +119,7 @@ def revoke_role(user_id: int, query: dict[str, Any]) -> Response:
     with svc.db.begin() as session:
         access.check(session, principal(), Permission.USERS_WRITE, query["agency_id"])
         user = access.get_user(session, user_id)
+        _manageable(session, user)
         if query["agency_id"] is None:
             access.ensure_not_last_admin(session, user.id)
         access.revoke_role(session, user.id, query["agency_id"])
