@@ -33,8 +33,10 @@ def describe(char: str) -> str:
     shown (a line break in a message would hide what it is)."""
     code = f"U+{ord(char):04X}"
     name = unicodedata.name(char, "")
-    if unicodedata.category(char)[0] in "CZ" and char != " ":
-        return f"{code} {name}".rstrip() if name else f"{code} (not a printable character)"
+    category = unicodedata.category(char)
+    if category[0] in "CZ" and char != " ":
+        kind = "a control character" if category == "Cc" else "not a printable character"
+        return f"{code} {name}" if name else f"{code} ({kind})"
     return f"{char!r} ({code} {name})" if name else f"{char!r} ({code})"
 
 
