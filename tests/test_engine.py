@@ -353,8 +353,9 @@ def test_workers_creating_the_same_pacing_bucket_at_once_share_it(app: Any, cloc
         with db.engine.connect() as watcher:   # wait until the second worker blocks on the new row
             for _ in range(500):
                 waiting = watcher.execute(text(
+                    # This database only: another suite on the same server must not count.
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query LIKE '%pacing_buckets%'")).scalar()
+                    "AND datname = current_database() AND query LIKE '%pacing_buckets%'")).scalar()
                 if waiting:
                     break
                 thread.join(0.01)
