@@ -417,7 +417,7 @@ def demo_admin(app: Any) -> tuple[str, str]:
     now = svc.clock()
     password = secrets.token_urlsafe(12)
     with svc.db.begin() as session:
-        user = next((u for u in access.list_users(session) if u.username == DEMO_ADMIN), None)
+        user = access.find_user(session, DEMO_ADMIN)
         if user is None:
             user = access.create_user(session, DEMO_ADMIN, password, now, "Quản trị demo",
                                       grants=[Grant(Role.ADMIN, None)])
@@ -566,7 +566,7 @@ def grant(svc: Services, username: str, role: str, agency: str | None) -> None:
 
 
 def _user_named(session: Any, username: str) -> Any:
-    user = next((u for u in access.list_users(session) if u.username == username.strip().lower()), None)
+    user = access.find_user(session, username)
     if user is None:
         raise click.BadParameter(f"no user {username!r}", param_hint="USERNAME")
     return user

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..core.access import TOKEN_SCOPES, Grant, Permission, Principal, Role, allowed, visible
 from ..persistence.models import Agency, ApiToken, RoleGrant, User
+from .campaigns import MAX_ID
 from .errors import Conflict, NotFound, invalid
 
 HASHER = PasswordHasher()     # argon2id, the library's current recommended parameters
@@ -70,10 +71,14 @@ def create_user(session: Session, username: str, password: str, now: datetime, d
 
 
 def get_user(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id) if 1 <= user_id <= 2**31 - 1 else None
+    user = session.get(User, user_id) if 1 <= user_id <= MAX_ID else None
     if user is None:
         raise NotFound(f"user {user_id} not found")
     return user
+
+
+def find_user(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username.strip().lower()))
 
 
 def list_users(session: Session) -> list[User]:
@@ -204,7 +209,7 @@ def list_tokens(session: Session) -> list[ApiToken]:
 
 
 def revoke_token(session: Session, token_id: int, now: datetime) -> ApiToken:
-    token = session.get(ApiToken, token_id) if 1 <= token_id <= 2**31 - 1 else None
+    token = session.get(ApiToken, token_id) if 1 <= token_id <= MAX_ID else None
     if token is None:
         raise NotFound(f"token {token_id} not found")
     if token.revoked_at is None:

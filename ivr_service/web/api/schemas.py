@@ -16,7 +16,7 @@ class AgencyIn(Schema):
     name = String(required=True, validate=Length(1, 200))
     sample_rule = Dict(load_default=None, metadata={
         "description": "Sample-size rule: {kind: seed002|seed003|slovin|cochran|fixed|census, n, margin}"})
-    parent_id = Integer(load_default=None, validate=Range(min=1, max=2**31 - 1), metadata={
+    parent_id = Integer(load_default=None, validate=Range(min=1, max=MAX_ID), metadata={
         "description": "The agency above it (province → department or district → commune); null: a root"})
 
 
@@ -221,7 +221,7 @@ class QuestionnaireOut(Schema):
 
 class GrantIn(Schema):
     role = String(required=True, validate=OneOf(["admin", "manager", "operator", "viewer"]))
-    agency_id = Integer(load_default=None, validate=Range(min=1, max=2**31 - 1), metadata={
+    agency_id = Integer(load_default=None, validate=Range(min=1, max=MAX_ID), metadata={
         "description": "The agency node the role applies to, with its subtree; null: the whole installation"})
 
 
@@ -255,7 +255,7 @@ class UserOut(Schema):
 class TokenIn(Schema):
     name = String(required=True, validate=Length(1, 200))
     scopes = List(String(), required=True, metadata={"description": "e.g. [\"campaigns:read\", \"exports:write\"]"})
-    agency_id = Integer(load_default=None, validate=Range(min=1, max=2**31 - 1),
+    agency_id = Integer(load_default=None, validate=Range(min=1, max=MAX_ID),
                         metadata={"description": "The agency node (with its subtree) the token may act on"})
     expires_at = DateTime(load_default=None)
 
