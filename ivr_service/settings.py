@@ -207,6 +207,18 @@ class Settings:
         "memory://", "where failed sign-ins are counted: `memory://` (per process) or a `redis://` URL shared "
         "by every web process", check=_storage_uri, secret=True)
 
+    messages_per_second: float = setting(
+        1.0, "SMS sent per second by this sender, all workers together (a Twilio long code: 1; an "
+        "alphanumeric sender: 10)", low=0, above=True, high=10000)
+    twilio_sms_sender: str | None = setting(
+        None, "default SMS sender with Twilio: a registered alphanumeric brandname (≤ 11 characters) or an "
+        "E.164 number; a programme's own sender wins")
+    survey_base_url: str | None = setting(
+        None, "default public https host of survey links and QR posters for new programmes",
+        check=_public_base_url, default_text="`SIPAS_PUBLIC_BASE_URL`")
+    form_rate_limit: str = setting(
+        "30 per hour", "answers one address may submit to the anonymous QR form (a Flask-Limiter rate)")
+
     @property
     def sender_calls_per_second(self) -> float:
         if self.calls_per_second is not None:

@@ -55,6 +55,10 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "max_json_kb": ("16", 16.0),
     "max_frame_rows": ("5000", 5000),
     "ratelimit_storage": ("redis://127.0.0.1:6379/1", "redis://127.0.0.1:6379/1"),
+    "messages_per_second": ("10", 10.0),
+    "twilio_sms_sender": ("UBNDQ1", "UBNDQ1"),
+    "survey_base_url": ("https://ks.example.gov.vn", "https://ks.example.gov.vn"),
+    "form_rate_limit": ("10 per minute", "10 per minute"),
 }
 # What a sample needs beside it to pass the rules that tie settings together.
 COMPANIONS = {"provider": TWILIO}

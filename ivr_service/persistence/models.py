@@ -141,6 +141,7 @@ class Agency(Base):
 
 class Campaign(Base):
     __tablename__ = "campaigns"
+    __table_args__ = (UniqueConstraint("programme_id", "period_start", name="uq_campaigns_programme_period"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
@@ -170,6 +171,9 @@ class Campaign(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     export_path: Mapped[str | None] = mapped_column(String(500))
+    # A reporting period of a post-transaction programme (period_start..period_end); it
+    # takes contacts until its period ends and closes once they are all settled.
+    programme_id: Mapped[int | None] = mapped_column(ForeignKey("programmes.id"), index=True)
 
     agency: Mapped[Agency] = relationship(back_populates="campaigns")
     contacts: Mapped[list[Contact]] = relationship(back_populates="campaign")
@@ -214,6 +218,7 @@ class Contact(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     transaction_code: Mapped[str | None] = mapped_column(String(80))
     field: Mapped[str | None] = mapped_column(String(200))       # lĩnh vực
+    procedure: Mapped[str | None] = mapped_column(String(200))   # thủ tục (post-transaction surveys)
     stratum_id: Mapped[int | None] = mapped_column(ForeignKey("strata.id"), index=True)
     stratum_weight: Mapped[float] = mapped_column(Float, default=1.0)  # N_h / n_h
     replicate: Mapped[int] = mapped_column(Integer, default=0)  # 0 = main sample, 1.. = reserve wave
@@ -277,6 +282,7 @@ class Interview(Base):
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), unique=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
     questionnaire_key: Mapped[str] = mapped_column(String(80))
+    channel: Mapped[str] = mapped_column(String(10), default="voice", server_default="voice")  # voice | web
     status: Mapped[InterviewStatus] = mapped_column(_enum(InterviewStatus, "interview_status"),
                                                     default=InterviewStatus.IN_PROGRESS)
     current_item: Mapped[str | None] = mapped_column(String(40))
@@ -442,3 +448,188 @@ class AuditEntry(Base):
     agency_id: Mapped[int | None] = mapped_column(Integer, index=True)
     address: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+# --- Post-transaction surveys: the feed, programmes, messages, links, QR posters --------
+
+
+class Programme(Base):
+    """An agency's continuous post-transaction survey: which reported transactions become
+    invitations, when, and by which message. Its results fall into reporting periods: one
+    campaign per period (``Campaign.programme_id``), created when the period's first
+    transaction arrives, so scores, response rates and exports are those of campaigns."""
+
+    __tablename__ = "programmes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    questionnaire_key: Mapped[str] = mapped_column(String(80))
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Sampling: "seed003" (the seed-003 share for the agency's yearly volume, divided by the
+    # expected response rate) or "fixed" (``share`` of every transaction).
+    share_mode: Mapped[str] = mapped_column(String(10), default="seed003")
+    share: Mapped[float | None] = mapped_column(Float)
+    expected_response: Mapped[float] = mapped_column(Float, default=0.5)
+    seed: Mapped[int] = mapped_column(Integer, default=0)          # salt of the per-transaction draw
+    delay_minutes: Mapped[int] = mapped_column(Integer, default=120)   # after the result is returned
+    recent_days: Mapped[int] = mapped_column(Integer, default=90)  # not invited in the last N days
+    period: Mapped[str] = mapped_column(String(10), default="quarter")  # month | quarter | half
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
+    window: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # when messages may go (07–22)
+    ends_on: Mapped[date | None] = mapped_column(Date)             # last day transactions are taken
+    # The invitation: sent byte for byte but for its placeholders ({link}, {stop}).
+    template: Mapped[str] = mapped_column(Text)
+    reminder_template: Mapped[str | None] = mapped_column(Text)
+    max_segments: Mapped[int] = mapped_column(Integer, default=1)
+    sender: Mapped[str | None] = mapped_column(String(20))         # brandname / sender id
+    public_host: Mapped[str] = mapped_column(String(200))          # https://host the links point at
+    link_days: Mapped[int] = mapped_column(Integer, default=7)
+    reminder_hours: Mapped[int | None] = mapped_column(Integer, default=72)  # None: no reminder
+    channel_plan: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TransactionDecision(StrEnum):
+    INVITED = "invited"              # a contact was made; the invitation follows the delay
+    NOT_SAMPLED = "not_sampled"      # outside the programme's share
+    OPTED_OUT = "opted_out"          # on the do-not-contact list
+    RECENT = "recent"                # invited less than recent_days ago, or already this period
+    NO_PROGRAMME = "no_programme"    # no active programme for the agency (or it has ended)
+
+
+class Transaction(Base):
+    """A dossier whose result was returned, as a one-stop-shop system reported it. One row
+    per (agency, code): reporting it again changes nothing."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (
+        UniqueConstraint("agency_id", "code", name="uq_transactions_agency_code"),
+        Index("ix_transactions_phone_decided", "phone_e164", "decided_at"),
+        Index("ix_transactions_agency_returned", "agency_id", "returned_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    code: Mapped[str] = mapped_column(String(80))                  # mã hồ sơ
+    procedure: Mapped[str | None] = mapped_column(String(200))     # thủ tục
+    field: Mapped[str | None] = mapped_column(String(200))         # lĩnh vực
+    phone_e164: Mapped[str] = mapped_column(String(20))
+    officer: Mapped[str | None] = mapped_column(String(200))       # handling officer, optional
+    returned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    source: Mapped[str] = mapped_column(String(20))                # api | file
+    decision: Mapped[str] = mapped_column(String(20))              # TransactionDecision
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    programme_id: Mapped[int | None] = mapped_column(ForeignKey("programmes.id"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+
+
+class MessageStatus(StrEnum):
+    QUEUED = "queued"              # row committed, provider not yet asked
+    ACCEPTED = "accepted"          # the provider took it (Twilio: queued/sending)
+    SENT = "sent"                  # handed to the carrier
+    DELIVERED = "delivered"        # the handset got it (as far as the provider knows)
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    CANCELED = "canceled"          # never sent (opted out, cap, campaign closed)
+
+
+FINAL_MESSAGE_STATUSES = frozenset({MessageStatus.DELIVERED, MessageStatus.UNDELIVERED,
+                                    MessageStatus.FAILED, MessageStatus.CANCELED})
+
+
+class Message(Base):
+    """One outgoing SMS: an invitation or its reminder. Written and committed (with its
+    encoding and segment count) before the provider is asked; ``token`` is the idempotency
+    key and the status-callback address."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_phone_created", "phone_e164", "created_at"),
+        Index("ix_messages_status_lease", "status", "lease_until"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True, default=new_token)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    phone_e164: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(12))                  # invitation | reminder
+    body: Mapped[str] = mapped_column(Text)
+    encoding: Mapped[str] = mapped_column(String(8))               # GSM-7 | UCS-2
+    segments: Mapped[int] = mapped_column(Integer)
+    status: Mapped[MessageStatus] = mapped_column(_enum(MessageStatus, "message_status"),
+                                                  default=MessageStatus.QUEUED)
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    error_code: Mapped[str | None] = mapped_column(String(20))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class NumberMessages(Base):
+    """One row per number that was messaged, row-locked while a message to it is claimed,
+    so the 3-per-24-hours cap (Decree 91) holds across workers."""
+
+    __tablename__ = "number_messages"
+
+    phone_e164: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last_message_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SurveyLink(Base):
+    """The short link of one SMS invitation. Opening it never uses it up; only the last
+    answer finishes it. ``code`` is 8–10 characters of a carrier-safe alphabet."""
+
+    __tablename__ = "survey_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), unique=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)   # first open by a person
+    opens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class QrPoster(Base):
+    """A QR code at a counter leading to the anonymous form. Its answers are self-selected:
+    kept, scored and exported apart from the probability sample."""
+
+    __tablename__ = "qr_posters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
+    label: Mapped[str] = mapped_column(String(200))               # the counter, e.g. "Quầy 3"
+    questionnaire_key: Mapped[str] = mapped_column(String(80))
+    public_host: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class QrResponse(Base):
+    """One anonymous form filled at a QR poster. ``answers`` maps item id to
+    ``{"value": int | None, "status": AnswerStatus}``; ``status`` is an InterviewStatus."""
+
+    __tablename__ = "qr_responses"
+    __table_args__ = (Index("ix_qr_responses_poster_started", "poster_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True, default=new_token)
+    poster_id: Mapped[int] = mapped_column(ForeignKey("qr_posters.id"))
+    field: Mapped[str | None] = mapped_column(String(200))
+    procedure: Mapped[str | None] = mapped_column(String(200))
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(12), default="in_progress")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
