@@ -225,14 +225,16 @@ def refused_by_guard(response: Any) -> bool:
 
 
 def is_public(endpoint: str) -> bool:
-    return endpoint.startswith(("voice.", "auth.login")) or endpoint in ("healthz", "static")
+    # The citizen's pages (survey.*) are public: the link or poster code is the credential.
+    return endpoint.startswith(("voice.", "auth.login", "survey.")) or endpoint in ("healthz", "static")
 
 
 def test_every_route_declares_an_access_rule(app: Flask) -> None:
     assert unruled(app) == []
     endpoints = {r.endpoint for r in app.url_map.iter_rules()}
     assert {"api_v1.get_campaign", "auth.login", "voice.answer", "openapi.spec"} <= endpoints
-    # Exactly the webhooks, health, static files and the sign-in page and form are public.
+    # Exactly the webhooks, health, static files, the sign-in page and form, and the
+    # citizen's survey pages are public.
     public = {e for e in endpoints if rule_for(app, e).public}  # type: ignore[union-attr]
     assert public == {e for e in endpoints if is_public(e)}
     assert {"voice.answer", "voice.gather", "voice.status", "healthz", "static", "auth.login",

@@ -57,6 +57,7 @@ def requires(permission: Permission | None, target: str | None = None) -> Callab
 # webhooks, health and static files); static files are public.
 BUILT_IN_RULES = {
     "static": Rule(None, public=True),
+    "survey.static": Rule(None, public=True),
     "openapi.spec": Rule(None),
     "openapi.docs": Rule(None),
     "openapi.swagger_ui_oauth_redirect": Rule(None),
