@@ -585,7 +585,8 @@ def test_export_writes_an_xlsx_without_phone_numbers_or_names(app: Any, client: 
     finally:
         workbook.close()
     header, data = rows[0], rows[1:]
-    assert header[:3] == ("respondent", "field", "weight")
+    assert header[:4] == ("respondent", "field", "channel", "weight")
+    assert {row[header.index("channel")] for row in data} == {"voice"}
     assert {row[0] for row in data} == pseudonyms and len(data) == 4
     assert sorted(row[header.index("C01")] for row in data) == [1, 4, 5, 5]
     assert sorted(row[header.index("C02")] or 0 for row in data) == [0, 2, 4, 5]   # unanswered: empty

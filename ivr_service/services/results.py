@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -20,33 +20,45 @@ from .campaigns import get_campaign
 COUNTED = (InterviewStatus.COMPLETE, InterviewStatus.PARTIAL)
 
 
-def respondents(session: Session, q: Questionnaire, campaign_id: int) -> list[tuple[str, str | None, Respondent]]:
-    """(pseudonym, field, respondent) for every complete or partial interview.
+@dataclass(frozen=True)
+class Person:
+    """A scored respondent as exported: pseudonym, field, the channel answered on (voice,
+    web) and the answers."""
+
+    pseudonym: str
+    field: str | None
+    channel: str
+    respondent: Respondent
+
+
+def respondents(session: Session, q: Questionnaire, campaign_id: int) -> list[Person]:
+    """Every complete or partial interview of a campaign.
 
     Per item the latest answer counts (a resumed call may re-ask an item left unanswered).
     """
     rows = session.execute(
-        select(Contact.respondent_id, Contact.field, Contact.stratum_weight, Interview.id, Answer.item_id,
-               Answer.value, Answer.status, Answer.digits)
+        select(Contact.respondent_id, Contact.field, Contact.stratum_weight, Interview.id, Interview.channel,
+               Answer.item_id, Answer.value, Answer.status, Answer.digits)
         .join(Interview, Interview.contact_id == Contact.id)
         .join(Answer, Answer.interview_id == Interview.id)
         .where(Interview.campaign_id == campaign_id, Interview.status.in_(COUNTED))
         .order_by(Interview.id, Answer.id)
     ).all()
-    people: dict[int, tuple[str, str | None, float, dict[str, Response]]] = {}
-    for pseudonym, field, weight, interview_id, item_id, value, status, digits in rows:
+    people: dict[int, tuple[tuple[str, str | None, str, float], dict[str, Response]]] = {}
+    for pseudonym, field, weight, interview_id, channel, item_id, value, status, digits in rows:
         if not q.has_item(item_id) or q.item(item_id).kind == "consent":
             continue
-        entry = people.setdefault(interview_id, (pseudonym, field, weight, {}))
-        entry[3][item_id] = Response(value, AnswerStatus(status), digits)
-    return [(p, f, Respondent(responses, weight)) for p, f, weight, responses in people.values()]
+        entry = people.setdefault(interview_id, ((pseudonym, field, channel, weight), {}))
+        entry[1][item_id] = Response(value, AnswerStatus(status), digits)
+    return [Person(pseudonym, field, channel, Respondent(responses, weight))
+            for (pseudonym, field, channel, weight), responses in people.values()]
 
 
 def campaign_scores(session: Session, registry: QuestionnaireRegistry, campaign_id: int,
                     aggregation: Aggregation = "mean_of_criteria") -> ScoreReport:
     campaign = get_campaign(session, campaign_id)
     q = registry.get(campaign.questionnaire_key)
-    return score(q, [r for _, _, r in respondents(session, q, campaign_id)], aggregation)
+    return score(q, [p.respondent for p in respondents(session, q, campaign_id)], aggregation)
 
 
 def _criteria_table(q: Questionnaire, report: ScoreReport, lang: str) -> pd.DataFrame:
@@ -77,7 +89,7 @@ def export_with_scores(session: Session, registry: QuestionnaireRegistry, campai
     campaign = get_campaign(session, campaign_id)
     q = registry.get(campaign.questionnaire_key)
     people = respondents(session, q, campaign_id)
-    report = score(q, [r for _, _, r in people])
+    report = score(q, [p.respondent for p in people])
     lang = campaign.language
     criteria = _criteria_table(q, report, lang)
     factors = pd.DataFrame([
@@ -93,10 +105,11 @@ def export_with_scores(session: Session, registry: QuestionnaireRegistry, campai
     ], columns=["key", "value"])
     rated = [item.id for item in q.items if item.kind != "consent"]
     responses = pd.DataFrame(
-        [{"respondent": pseudonym, "field": field, "weight": r.weight,
-          **{item: (r.responses[item].value if item in r.responses else None) for item in rated}}
-         for pseudonym, field, r in people],
-        columns=["respondent", "field", "weight", *rated],
+        [{"respondent": p.pseudonym, "field": p.field, "channel": p.channel, "weight": p.respondent.weight,
+          **{item: (p.respondent.responses[item].value if item in p.respondent.responses else None)
+             for item in rated}}
+         for p in people],
+        columns=["respondent", "field", "channel", "weight", *rated],
     )
     # Names and fields are whatever agencies typed: no text may start a formula.
     summary, criteria, factors, responses = map(safe_frame, (summary, criteria, factors, responses))
