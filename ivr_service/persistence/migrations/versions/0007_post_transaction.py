@@ -10,7 +10,6 @@ from alembic import op
 import ivr_service.persistence.models
 from ivr_service.persistence import tallies
 
-
 revision = '0007'
 down_revision = '0006'
 branch_labels = None
@@ -123,7 +122,8 @@ def upgrade() -> None:
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('encoding', sa.String(length=8), nullable=False),
     sa.Column('segments', sa.Integer(), nullable=False),
-    sa.Column('status', sa.Enum('queued', 'accepted', 'sent', 'delivered', 'undelivered', 'failed', 'canceled', name='message_status', native_enum=False, length=20), nullable=False),
+    sa.Column('status', sa.Enum('queued', 'accepted', 'sent', 'delivered', 'undelivered', 'failed', 'canceled',
+                                name='message_status', native_enum=False, length=20), nullable=False),
     sa.Column('provider', sa.String(length=20), nullable=False),
     sa.Column('provider_id', sa.String(length=64), nullable=True),
     sa.Column('error_code', sa.String(length=20), nullable=True),
@@ -172,7 +172,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('programme_id', sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f('ix_campaigns_programme_id'), ['programme_id'], unique=False)
         batch_op.create_unique_constraint('uq_campaigns_programme_period', ['programme_id', 'period_start'])
-        batch_op.create_foreign_key(batch_op.f('fk_campaigns_programme_id_programmes'), 'programmes', ['programme_id'], ['id'])
+        batch_op.create_foreign_key(batch_op.f('fk_campaigns_programme_id_programmes'), 'programmes',
+                                    ['programme_id'], ['id'])
 
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.add_column(sa.Column('procedure', sa.String(length=200), nullable=True))
