@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -107,23 +107,23 @@ def test_the_cap_allows_three_messages_per_number_in_24_hours_across_campaigns(
 
 
 def test_a_message_due_at_half_past_ten_at_night_waits_until_seven(app: Any, make_campaign: Any, clock: Any) -> None:
-    clock.current = datetime(2026, 11, 17, 15, 30, tzinfo=timezone.utc)      # 22:30 in Hà Nội
+    clock.current = datetime(2026, 11, 17, 15, 30, tzinfo=UTC)      # 22:30 in Hà Nội
     campaign_id = sms_campaign(app, make_campaign, [PHONE])
     assert claim(app) == []
     assert row(app, Contact, campaign_id=campaign_id).status is ContactStatus.PENDING
-    clock.current = datetime(2026, 11, 17, 23, 59, tzinfo=timezone.utc)      # 06:59
+    clock.current = datetime(2026, 11, 17, 23, 59, tzinfo=UTC)      # 06:59
     assert claim(app) == []
-    clock.current = datetime(2026, 11, 18, 0, 0, tzinfo=timezone.utc)        # 07:00
+    clock.current = datetime(2026, 11, 18, 0, 0, tzinfo=UTC)        # 07:00
     [claimed] = claim(app)
     assert claimed.to == E164
-    assert claimed.not_after == datetime(2026, 11, 18, 15, 0, tzinfo=timezone.utc)   # 22:00
+    assert claimed.not_after == datetime(2026, 11, 18, 15, 0, tzinfo=UTC)   # 22:00
 
 
 def test_a_message_claimed_before_ten_is_not_sent_after(app: Any, make_campaign: Any, clock: Any) -> None:
-    clock.current = datetime(2026, 11, 17, 14, 59, 59, tzinfo=timezone.utc)
+    clock.current = datetime(2026, 11, 17, 14, 59, 59, tzinfo=UTC)
     sms_campaign(app, make_campaign, [PHONE])
     claimed = claim(app)
-    clock.current = datetime(2026, 11, 17, 15, 0, 1, tzinfo=timezone.utc)   # 22:00:01
+    clock.current = datetime(2026, 11, 17, 15, 0, 1, tzinfo=UTC)   # 22:00:01
     messenger = RecordingMessenger()
     send(app, messenger, claimed)
     assert messenger.requests == []
