@@ -17,19 +17,23 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from .container import Services
-from .providers import VoiceProvider, build_provider
-from .services import dispatch, housekeeping, weekly
-from .web.urls import webhook_url
+from .providers import MessagingProvider, VoiceProvider, build_messaging_provider, build_provider
+from .providers.sms_simulator import items_of
+from .services import dispatch, housekeeping, messaging, weekly
+from .web.urls import sms_status_url, webhook_url
 
 log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, app: Flask, provider: VoiceProvider | None = None) -> None:
+    def __init__(self, app: Flask, provider: VoiceProvider | None = None,
+                 messenger: MessagingProvider | None = None) -> None:
         self.services: Services = app.extensions["sipas"]
         settings = self.services.settings
         self.provider = provider or build_provider(settings, questionnaire_for=self.services.registry.get)
         self.pacing = dispatch.Pacing.from_settings(settings, self.provider.name)
+        self.messenger = messenger or build_messaging_provider(settings, item_for=items_of(self.services.registry))
+        self.message_pacing = messaging.MessagePacing.from_settings(settings, self.messenger.name)
 
     def _url(self, kind: str, token: str) -> str:
         return webhook_url(self.services.settings.public_base_url, kind, token)
@@ -39,6 +43,28 @@ class Worker:
         s = self.services
         return dispatch.dispatch_once(s.db, s.registry, self.provider, self._url, s.clock, self.pacing,
                                       batch=s.settings.dispatch_batch)
+
+    def _sms_status_url(self, token: str) -> str:
+        return sms_status_url(self.services.settings.public_base_url, token)
+
+    def messages(self) -> int:
+        """One message round: claim due invitations (and reminders, and messages whose
+        lease expired) and send them."""
+        s = self.services
+        return messaging.send_round(s.db, s.registry, self.messenger, self._sms_status_url, s.clock,
+                                    self.message_pacing, s.settings.survey_base_url or s.settings.public_base_url,
+                                    batch=s.settings.dispatch_batch, reminders=False)
+
+    def reminders(self) -> int:
+        """Send the reminders that are due (once per link, only if never opened)."""
+        s = self.services
+        return messaging.reminder_round(s.db, s.registry, self.messenger, self._sms_status_url, s.clock,
+                                        self.message_pacing, batch=s.settings.dispatch_batch)
+
+    def expire_links(self) -> int:
+        """End SMS attempts whose link expired unfinished and settle their contacts."""
+        s = self.services
+        return messaging.expire_links(s.db, s.registry, s.clock())
 
     def reconcile(self) -> int:
         """Ask the provider about calls that never reported a final status."""
@@ -66,6 +92,12 @@ class Worker:
         # Stable ids, one instance at a time, missed runs coalesced (Redash / RapidPro habit).
         scheduler.add_job(self._guard(self.dispatch), "interval", seconds=interval, id="dispatch",
                           replace_existing=True, max_instances=1, coalesce=True)
+        scheduler.add_job(self._guard(self.messages), "interval", seconds=interval, id="messages",
+                          replace_existing=True, max_instances=1, coalesce=True)
+        scheduler.add_job(self._guard(self.reminders), "interval", seconds=max(interval * 5, 5.0), id="reminders",
+                          replace_existing=True, max_instances=1, coalesce=True)
+        scheduler.add_job(self._guard(self.expire_links), "interval", seconds=max(interval * 5, 5.0),
+                          id="expire-links", replace_existing=True, max_instances=1, coalesce=True)
         scheduler.add_job(self._guard(self.housekeeping), "interval", seconds=max(interval, 2.0),
                           id="housekeeping", replace_existing=True, max_instances=1, coalesce=True)
         scheduler.add_job(self._guard(self.reconcile), "interval", seconds=max(interval * 5, 5.0),
@@ -88,3 +120,4 @@ class Worker:
 
     def close(self) -> None:
         self.provider.close()
+        self.messenger.close()

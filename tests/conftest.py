@@ -83,7 +83,7 @@ class SigningClient(FlaskClient):
         token = self.application.config.get("TEST_API_TOKEN")
         if auth and token and path.startswith("/api/") and "Authorization" not in headers:
             headers["Authorization"] = f"Bearer {token}"
-        if sign and path.startswith("/voice/") and "X-Twilio-Signature" not in headers:
+        if sign and path.startswith(("/voice/", "/sms/")) and "X-Twilio-Signature" not in headers:
             settings = self.application.extensions["sipas"].settings
             url = settings.public_base_url.rstrip("/") + path
             form = kwargs.get("data") or {}

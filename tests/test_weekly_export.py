@@ -101,5 +101,6 @@ def test_a_second_worker_waits_for_the_lock_holder(app: Any, make_campaign: Any,
 def test_every_worker_schedules_the_jobs_with_stable_ids(app: Any, provider: Any) -> None:
     scheduler = Worker(app, provider=provider).scheduler(blocking=False)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"dispatch", "housekeeping", "reconcile", "weekly-export"}
+    assert set(jobs) == {"dispatch", "housekeeping", "reconcile", "weekly-export", "messages", "reminders",
+                         "expire-links"}
     assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())

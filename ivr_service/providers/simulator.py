@@ -66,6 +66,8 @@ class CitizenProfile:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> CitizenProfile:
+        # The "sms" section is the message recipients' profile (providers.sms_simulator).
+        data = {k: v for k, v in data.items() if k != "sms"}
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

@@ -66,8 +66,12 @@ CONFIGURATION_CODES = {
 }
 
 
-def classify(exc: Exception) -> ProviderError:
-    """Turn a library or network exception into a classified :class:`ProviderError`."""
+def classify(exc: Exception, permanent: dict[int, str] | None = None,
+             configuration: dict[int, str] | None = None) -> ProviderError:
+    """Turn a library or network exception into a classified :class:`ProviderError`
+    (``permanent`` / ``configuration``: the code tables; the voice ones by default)."""
+    permanent_codes = PERMANENT_CODES if permanent is None else permanent
+    configuration_codes = CONFIGURATION_CODES if configuration is None else configuration
     if isinstance(exc, TwilioRestException):
         code = exc.code
         label = str(code) if code is not None else f"http-{exc.status}"
@@ -76,10 +80,10 @@ def classify(exc: Exception) -> ProviderError:
             return ProviderError(detail, code=label, kind="retryable")
         if exc.status >= 500:
             return ProviderError(detail, code=label, kind="retryable")
-        if code in PERMANENT_CODES:
-            return ProviderError(f"{detail} ({PERMANENT_CODES[code]})", code=label, kind="permanent")
-        if code in CONFIGURATION_CODES or exc.status in (401, 403):
-            hint = CONFIGURATION_CODES.get(code or 0, "check the Twilio settings")
+        if code in permanent_codes:
+            return ProviderError(f"{detail} ({permanent_codes[code]})", code=label, kind="permanent")
+        if code in configuration_codes or exc.status in (401, 403):
+            hint = configuration_codes.get(code or 0, "check the Twilio settings")
             return ProviderError(f"{detail} ({hint})", code=label, kind="configuration")
         return ProviderError(detail, code=label, kind="retryable")
     if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.SSLError)):

@@ -55,6 +55,8 @@ from .errors import InvalidInput
 log = logging.getLogger(__name__)
 
 UNKNOWN_LEASE = timedelta(minutes=5)   # after an ambiguous provider error: time for callbacks
+# Every query here concerns calls only: SMS attempts (services.messaging) are never touched.
+VOICE = "voice"
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ def claim_due(db: Database, pacing: Pacing, now: datetime, batch: int) -> list[C
     claimed: list[Claimed] = []
     with db.begin() as session:
         in_flight = session.scalar(select(func.count()).select_from(Attempt).where(
-            Attempt.provider == pacing.sender, Attempt.status.in_(LIVE_ATTEMPT_STATUSES)))
+            Attempt.channel == VOICE, Attempt.provider == pacing.sender, Attempt.status.in_(LIVE_ATTEMPT_STATUSES)))
         headroom = max(0, pacing.max_concurrent - (in_flight or 0))
         claimed += _reclaim_expired(session, pacing, now, min(batch, headroom))
         budget = _take_tokens(session, f"sender:{pacing.sender}", pacing.calls_per_second, now,
@@ -174,8 +176,8 @@ def _reclaim_expired(session: Session, pacing: Pacing, now: datetime, limit: int
     if limit <= 0:
         return []
     expired = session.scalars(
-        select(Attempt).where(Attempt.status == AttemptStatus.QUEUED, Attempt.provider == pacing.sender,
-                              Attempt.lease_until < now)
+        select(Attempt).where(Attempt.channel == VOICE, Attempt.status == AttemptStatus.QUEUED,
+                              Attempt.provider == pacing.sender, Attempt.lease_until < now)
         .order_by(Attempt.lease_until).limit(limit).with_for_update(skip_locked=True)).all()
     result = []
     opted_out = set(session.scalars(select(OptOut.phone_e164).where(
@@ -242,7 +244,7 @@ def _claim_campaign(session: Session, campaign: Campaign, pacing: Pacing, now: d
     contacts = session.scalars(
         select(Contact)
         .where(Contact.campaign_id == campaign.id, Contact.status == ContactStatus.PENDING,
-               Contact.channel == "voice", Contact.next_attempt_at <= now)
+               Contact.channel == VOICE, Contact.next_attempt_at <= now)
         .order_by(Contact.next_attempt_at, Contact.id)
         .limit(wanted)
         .with_for_update(skip_locked=True)
@@ -257,7 +259,8 @@ def _claim_campaign(session: Session, campaign: Campaign, pacing: Pacing, now: d
         NumberCall.phone_e164.in_(phones), NumberCall.last_call_at > now - gap)).all()) if gap else {}
     busy_numbers = set(session.scalars(
         select(Contact.phone_e164).join(Attempt, Attempt.contact_id == Contact.id)
-        .where(Contact.phone_e164.in_(phones), Attempt.status.in_(LIVE_ATTEMPT_STATUSES))))
+        .where(Contact.phone_e164.in_(phones), Attempt.channel == VOICE,
+               Attempt.status.in_(LIVE_ATTEMPT_STATUSES))))
     claimed: list[Claimed] = []
     attempts: list[tuple[Contact, Attempt]] = []
     seen: set[str] = set()
@@ -278,7 +281,7 @@ def _claim_campaign(session: Session, campaign: Campaign, pacing: Pacing, now: d
         contact.status = ContactStatus.ACTIVE
         contact.attempt_count += 1
         contact.channel_attempts += 1
-        attempt = Attempt(contact_id=contact.id, campaign_id=campaign.id, channel="voice",
+        attempt = Attempt(contact_id=contact.id, campaign_id=campaign.id, channel=VOICE,
                           number=contact.attempt_count, provider=pacing.sender, created_at=now,
                           lease_until=now + pacing.lease)
         session.add(attempt)
@@ -392,7 +395,7 @@ def reconcile_stale(db: Database, registry: QuestionnaireRegistry, provider: Voi
     with db.begin() as session:
         stale = session.execute(
             select(Attempt.id, Attempt.provider_id)
-            .where(Attempt.provider == provider.name,
+            .where(Attempt.channel == VOICE, Attempt.provider == provider.name,
                    Attempt.status.in_([AttemptStatus.INITIATED, AttemptStatus.RINGING, AttemptStatus.IN_PROGRESS]),
                    Attempt.created_at < now - stale_after)
             .order_by(Attempt.created_at).limit(limit)).all()

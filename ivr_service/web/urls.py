@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 VOICE_PREFIX = "/voice"
+SMS_PREFIX = "/sms"
 
 
 def webhook_url(base_url: str, kind: str, token: str, **query: str) -> str:
@@ -12,3 +13,8 @@ def webhook_url(base_url: str, kind: str, token: str, **query: str) -> str:
         raise ValueError(f"unknown webhook {kind!r}")
     url = f"{base_url.rstrip('/')}{VOICE_PREFIX}/{token}/{kind}"
     return f"{url}?{urlencode(query)}" if query else url
+
+
+def sms_status_url(base_url: str, token: str) -> str:
+    """Where the messaging provider posts a message's delivery statuses."""
+    return f"{base_url.rstrip('/')}{SMS_PREFIX}/{token}/status"

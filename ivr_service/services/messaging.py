@@ -1,0 +1,676 @@
+"""Sending SMS invitations and reminders: claim, send, status callbacks, link expiry.
+
+The same discipline as calls (see :mod:`services.dispatch`), correct with any number of
+workers on one PostgreSQL database:
+
+* **Claiming.** Due SMS contacts (``Contact.channel == "sms"``) of running campaigns whose
+  window is open are locked ``FOR UPDATE SKIP LOCKED``; each becomes, in one transaction,
+  an ``Attempt(channel="sms")``, its :class:`SurveyLink` and its invitation
+  :class:`Message`, committed QUEUED with a lease *before* the provider is asked. The
+  message token is the idempotency key.
+* **Pacing.** One token bucket per sender, ``sender:sms:<provider>``, refilled at
+  ``SIPAS_MESSAGES_PER_SECOND`` and row-locked for the whole claim, so the pace holds for
+  all workers together (and claimers are serialised on it).
+* **The 24 h cap.** At most :data:`DAILY_CAP` messages (not CANCELED) per number in any
+  24 hours, across campaigns and channels: counted under a row lock on
+  ``NumberMessages(phone)``. A contact over the cap waits until the oldest of those
+  messages is 24 hours old (and the window is open again).
+* **Legal hours.** Messages are claimed only while the campaign's window is open
+  (07:00–22:00 for programmes); a message due outside it waits.
+* **Reclaiming.** A QUEUED message whose lease expired was claimed by a worker that died
+  or timed out before noting the provider's answer: if a status callback already named it,
+  it is kept; otherwise it is sent again with the same token (the provider is asked for
+  that token again, which the idempotency header makes one message).
+
+Who settles what: this module ends an SMS attempt on delivery failure and at link expiry;
+the web form service ends it when the citizen finishes or refuses. All go through
+:func:`contacts.settle_contact`, so the channel plan (voice → SMS, SMS → voice) and the
+retry policy apply unchanged.
+
+Campaigns without a programme (a phone campaign whose plan has an SMS step) invite with
+the questionnaire's ``sms_invitation`` message: ``{agency}`` is the agency's name
+unaccented, ``{link}`` the link; when that text has no ``{stop}`` placeholder, a trailing
+parenthesised remark (the old "reply TC to opt out", which does not work without two-way
+SMS) is dropped and " Tu choi: {stop}" appended, so every message still ends with how to
+refuse. Links then point at ``SIPAS_SURVEY_BASE_URL`` (else ``SIPAS_PUBLIC_BASE_URL``),
+last :data:`DEFAULT_LINK_DAYS` days, and get no reminder (reminders are a programme
+setting).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+
+from ..core import flow
+from ..core.flow import AnswerStatus, Response
+from ..core.messages import encode, new_code, render, unaccent
+from ..core.policy import Outcome
+from ..core.questionnaire import Questionnaire, QuestionnaireRegistry
+from ..persistence.db import Database, dialect_insert
+from ..persistence.models import (
+    FINAL_MESSAGE_STATUSES,
+    Attempt,
+    AttemptStatus,
+    Campaign,
+    CampaignStatus,
+    Contact,
+    ContactStatus,
+    Interview,
+    InterviewStatus,
+    Message,
+    MessageStatus,
+    NumberMessages,
+    OptOut,
+    Programme,
+    SurveyLink,
+)
+from ..providers import ProviderError
+from ..providers.messaging import MessageRequest, MessagingProvider
+from ..settings import Settings
+from .contacts import channel_plan, finish_contact, finish_with_answers, opt_out, settle_contact
+from .dispatch import UNKNOWN_LEASE, _give_back, _not_after, _take_tokens
+from .errors import Conflict, NotFound, invalid
+
+log = logging.getLogger(__name__)
+
+DAILY_CAP = 3                      # messages per number in any 24 h (Decree 91/2020)
+CAP_PERIOD = timedelta(hours=24)
+DEFAULT_LINK_DAYS = 7
+SMS = "sms"
+
+# Twilio MessageStatus → ours. "read" is WhatsApp's; it implies delivery.
+MESSAGE_STATUSES = {
+    "accepted": MessageStatus.ACCEPTED, "scheduled": MessageStatus.ACCEPTED, "queued": MessageStatus.ACCEPTED,
+    "sending": MessageStatus.ACCEPTED, "sent": MessageStatus.SENT, "delivered": MessageStatus.DELIVERED,
+    "read": MessageStatus.DELIVERED, "undelivered": MessageStatus.UNDELIVERED, "failed": MessageStatus.FAILED,
+}
+_RANK = {MessageStatus.QUEUED: 0, MessageStatus.ACCEPTED: 1, MessageStatus.SENT: 2}
+
+OPTED_OUT_CODE = "21610"
+# Delivery error codes that say the number cannot get SMS (landline, unknown number …).
+INVALID_NUMBER_CODES = frozenset({"30005", "30006", "21211", "21614", "21612"})
+
+
+@dataclass(frozen=True)
+class MessagePacing:
+    """The SMS sender's limits, shared by every worker."""
+
+    sender: str                   # the messaging provider's name; bucket "sender:sms:<name>"
+    per_second: float
+    lease: timedelta = timedelta(seconds=60)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, sender: str) -> MessagePacing:
+        return cls(sender, settings.messages_per_second, timedelta(seconds=settings.lease_seconds))
+
+    @property
+    def bucket(self) -> str:
+        return f"sender:sms:{self.sender}"
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    message_id: int
+    attempt_id: int | None
+    token: str
+    to: str
+    body: str
+    sender: str | None
+    kind: str
+    lease_until: datetime | None = None     # the lease this worker holds (compare-and-set)
+    not_after: datetime | None = None       # the window closes (or the campaign ends) then
+
+
+# ============================================================================ claiming
+
+def claim_messages(db: Database, pacing: MessagePacing, now: datetime, batch: int, *,
+                   registry: QuestionnaireRegistry, default_host: str,
+                   reminders: bool = True) -> list[ClaimedMessage]:
+    """Turn due SMS contacts into committed QUEUED attempts + links + invitations, and due
+    reminders into QUEUED reminders, within the sender's pace; messages whose lease
+    expired are taken first (and count against the pace: they are sent again)."""
+    claimed: list[ClaimedMessage] = []
+    with db.begin() as session:
+        budget = _take_tokens(session, pacing.bucket, pacing.per_second, now, batch)
+        claimed += _reclaim_expired(session, registry, pacing, now, budget)
+        for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)
+                                        .order_by(Campaign.id)):
+            if budget - len(claimed) <= 0:
+                break
+            claimed += _claim_invitations(session, registry, campaign, pacing, now, budget - len(claimed),
+                                          default_host)
+        if reminders and budget - len(claimed) > 0:
+            claimed += _claim_reminders(session, pacing, now, budget - len(claimed))
+        _give_back(session, pacing.bucket, budget - len(claimed))
+    return claimed
+
+
+def claim_reminders(db: Database, pacing: MessagePacing, now: datetime, batch: int) -> list[ClaimedMessage]:
+    """Only the reminders due now (the worker's reminder job), within the same pace."""
+    with db.begin() as session:
+        budget = _take_tokens(session, pacing.bucket, pacing.per_second, now, batch)
+        claimed = _claim_reminders(session, pacing, now, budget) if budget else []
+        _give_back(session, pacing.bucket, budget - len(claimed))
+    return claimed
+
+
+def _lock_number(session: Session, phone: str, now: datetime) -> None:
+    """Row-lock the number's NumberMessages row (created on first use)."""
+    table = NumberMessages.__table__
+    session.execute(dialect_insert(session)(table).values(phone_e164=phone, last_message_at=now)
+                    .on_conflict_do_nothing(index_elements=[table.c.phone_e164]))
+    session.execute(select(NumberMessages.phone_e164).where(NumberMessages.phone_e164 == phone)
+                    .with_for_update())
+
+
+def _capped_until(session: Session, phone: str, now: datetime) -> datetime | None:
+    """With the number locked: None when one more message fits the 24 h cap, else when
+    the oldest of the messages in the last 24 h leaves the period."""
+    recent = session.scalars(
+        select(Message.created_at).where(Message.phone_e164 == phone, Message.status != MessageStatus.CANCELED,
+                                         Message.created_at > now - CAP_PERIOD)
+        .order_by(Message.created_at.desc()).limit(DAILY_CAP)).all()
+    if len(recent) < DAILY_CAP:
+        return None
+    return min(recent) + CAP_PERIOD
+
+
+def _note_message(session: Session, phone: str, now: datetime) -> None:
+    session.execute(update(NumberMessages).where(NumberMessages.phone_e164 == phone)
+                    .values(last_message_at=now))
+
+
+def invitation_template(campaign: Campaign, programme: Programme | None, q: Questionnaire) -> str:
+    """The invitation text before its links are filled in (see the module docstring)."""
+    if programme is not None:
+        return programme.template
+    text = q.messages["sms_invitation"].get(campaign.language) if "sms_invitation" in q.messages else None
+    if not text:
+        text = "{agency} moi Ong/ba danh gia dich vu hanh chinh cong: {link}"
+    text = text.replace("{agency}", unaccent(campaign.agency.name))
+    if "{stop}" not in text:
+        text = re.sub(r"\s*\([^(){}]*\)\s*$", "", text.rstrip()) + " Tu choi: {stop}"
+    return text
+
+
+def link_urls(host: str, code: str) -> dict[str, str]:
+    base = host.rstrip("/")
+    return {"link": f"{base}/s/{code}", "stop": f"{base}/s/{code}/stop"}
+
+
+def _new_link(session: Session, attempt: Attempt, contact: Contact, now: datetime, days: int) -> SurveyLink:
+    """A link with a fresh code; a code collision (about 1 in 10^12) draws another."""
+    for _ in range(5):
+        link = SurveyLink(code=new_code(), attempt_id=attempt.id, contact_id=contact.id,
+                          campaign_id=attempt.campaign_id, created_at=now, expires_at=now + timedelta(days=days))
+        try:
+            with session.begin_nested():
+                session.add(link)
+                session.flush()
+        except IntegrityError:
+            continue  # the savepoint's rollback dropped the pending link
+        return link
+    raise RuntimeError("could not draw an unused link code")
+
+
+def _message(session: Session, campaign: Campaign, phone: str, kind: str, body: str, attempt_id: int | None,
+             pacing: MessagePacing, now: datetime) -> Message:
+    encoded = encode(body)
+    message = Message(attempt_id=attempt_id, campaign_id=campaign.id, phone_e164=phone, kind=kind, body=body,
+                      encoding=encoded.encoding, segments=encoded.segments, provider=pacing.sender,
+                      created_at=now, lease_until=now + pacing.lease, status=MessageStatus.QUEUED)
+    session.add(message)
+    _note_message(session, phone, now)
+    return message
+
+
+def _claim_invitations(session: Session, registry: QuestionnaireRegistry, campaign: Campaign,
+                       pacing: MessagePacing, now: datetime, budget: int, default_host: str) -> list[ClaimedMessage]:
+    window = campaign.calling_window()
+    not_after = _not_after(campaign, window, now)
+    if not_after is None:
+        return []
+    contacts = session.scalars(
+        select(Contact)
+        .where(Contact.campaign_id == campaign.id, Contact.status == ContactStatus.PENDING,
+               Contact.channel == SMS, Contact.next_attempt_at <= now)
+        .order_by(Contact.next_attempt_at, Contact.id).limit(budget)
+        .with_for_update(skip_locked=True)).all()
+    if not contacts:
+        return []
+    q = registry.get(campaign.questionnaire_key)
+    programme = session.get(Programme, campaign.programme_id) if campaign.programme_id is not None else None
+    template = invitation_template(campaign, programme, q)
+    host = programme.public_host if programme is not None else default_host
+    days = programme.link_days if programme is not None else DEFAULT_LINK_DAYS
+    sender = programme.sender if programme is not None else None
+    opted_out = set(session.scalars(select(OptOut.phone_e164).where(
+        OptOut.phone_e164.in_([c.phone_e164 for c in contacts]))))
+    pending: list[tuple[Contact, Attempt, Message]] = []
+    for contact in contacts:
+        phone = contact.phone_e164
+        if phone in opted_out:
+            finish_contact(session, contact, Outcome.REFUSED, now, code="2.11")
+            continue
+        if contact.phone_kind == "landline":
+            _skip_landline(session, q, contact, campaign, now)
+            continue
+        _lock_number(session, phone, now)
+        capped = _capped_until(session, phone, now)
+        if capped is not None:
+            later = window.next_open(capped)
+            if later is None or (campaign.ends_at is not None and later >= campaign.ends_at):
+                finish_with_answers(session, q, contact, _last_outcome(contact), now)
+            else:
+                contact.next_attempt_at = later
+            continue
+        contact.status = ContactStatus.ACTIVE
+        contact.attempt_count += 1
+        contact.channel_attempts += 1
+        attempt = Attempt(contact_id=contact.id, campaign_id=campaign.id, channel=SMS, number=contact.attempt_count,
+                          provider=pacing.sender, created_at=now, lease_until=now + pacing.lease)
+        session.add(attempt)
+        session.flush()
+        link = _new_link(session, attempt, contact, now, days)
+        body = render(template, **link_urls(host, link.code))
+        message = _message(session, campaign, phone, "invitation", body, attempt.id, pacing, now)
+        pending.append((contact, attempt, message))
+    session.flush()
+    return [ClaimedMessage(m.id, a.id, m.token, c.phone_e164, m.body, sender, m.kind, m.lease_until, not_after)
+            for c, a, m in pending]
+
+
+def _last_outcome(contact: Contact) -> Outcome | None:
+    outcomes = [a.outcome for a in contact.attempts if a.outcome]
+    return Outcome(outcomes[-1]) if outcomes else None
+
+
+def _skip_landline(session: Session, q: Questionnaire, contact: Contact, campaign: Campaign,
+                   now: datetime) -> None:
+    """A landline gets no SMS: on to the next non-SMS step of the plan; with none left, it
+    ends by its earlier attempts (or as an invalid number for SMS when it had none)."""
+    plan = channel_plan(campaign)
+    step = next((i for i, s in enumerate(plan) if s["channel"] == contact.channel), 0)
+    later = [s for s in plan[step + 1:] if s["channel"] != SMS]
+    if later:
+        contact.channel = later[0]["channel"]
+        contact.channel_attempts = 0
+        contact.next_attempt_at = now
+        return
+    previous = _last_outcome(contact)
+    if previous is None:
+        finish_contact(session, contact, Outcome.INVALID_NUMBER, now)
+    else:
+        finish_with_answers(session, q, contact, previous, now)
+
+
+def _claim_reminders(session: Session, pacing: MessagePacing, now: datetime, budget: int) -> list[ClaimedMessage]:
+    """At most one reminder per link, only if it was never opened, ``reminder_hours``
+    after the invitation, while the link is live and the window open, under the cap."""
+    claimed: list[ClaimedMessage] = []
+    rows = session.execute(
+        select(Campaign, Programme).join(Programme, Programme.id == Campaign.programme_id)
+        .where(Campaign.status == CampaignStatus.RUNNING, Programme.reminder_hours.is_not(None))
+        .order_by(Campaign.id)).all()
+    for campaign, programme in rows:
+        if len(claimed) >= budget:
+            break
+        not_after = _not_after(campaign, campaign.calling_window(), now)
+        if not_after is None:
+            continue
+        links = session.scalars(
+            select(SurveyLink).join(Attempt, Attempt.id == SurveyLink.attempt_id)
+            .where(SurveyLink.campaign_id == campaign.id, SurveyLink.opened_at.is_(None),
+                   SurveyLink.finished_at.is_(None), SurveyLink.reminded_at.is_(None),
+                   SurveyLink.expires_at > now,
+                   SurveyLink.created_at <= now - timedelta(hours=programme.reminder_hours or 0),
+                   Attempt.status == AttemptStatus.IN_PROGRESS)
+            .order_by(SurveyLink.created_at, SurveyLink.id).limit(budget - len(claimed))
+            .with_for_update(of=SurveyLink, skip_locked=True)).all()
+        if not links:
+            continue
+        contacts = {c.id: c for c in session.scalars(select(Contact).where(
+            Contact.id.in_([link.contact_id for link in links])))}
+        opted_out = set(session.scalars(select(OptOut.phone_e164).where(
+            OptOut.phone_e164.in_([c.phone_e164 for c in contacts.values()]))))
+        template = programme.reminder_template or programme.template
+        for link in links:
+            phone = contacts[link.contact_id].phone_e164
+            if phone in opted_out:
+                continue
+            _lock_number(session, phone, now)
+            if _capped_until(session, phone, now) is not None:
+                continue  # tried again on a later round, while the link lives
+            link.reminded_at = now
+            body = render(template, **link_urls(programme.public_host, link.code))
+            message = _message(session, campaign, phone, "reminder", body, link.attempt_id, pacing, now)
+            session.flush()
+            claimed.append(ClaimedMessage(message.id, link.attempt_id, message.token, phone, body, programme.sender,
+                                          "reminder", message.lease_until, not_after))
+    return claimed
+
+
+def _reclaim_expired(session: Session, registry: QuestionnaireRegistry, pacing: MessagePacing, now: datetime,
+                     limit: int) -> list[ClaimedMessage]:
+    if limit <= 0:
+        return []
+    expired = session.scalars(
+        select(Message).where(Message.status == MessageStatus.QUEUED, Message.provider == pacing.sender,
+                              Message.lease_until < now)
+        .order_by(Message.lease_until).limit(limit).with_for_update(skip_locked=True)).all()
+    result: list[ClaimedMessage] = []
+    for message in expired:
+        if message.provider_id is not None:
+            # A status callback named it: it was sent; the worker died before noting it.
+            message.status, message.lease_until = MessageStatus.ACCEPTED, None
+            _accept_attempt(session, message)
+            continue
+        attempt = session.get(Attempt, message.attempt_id) if message.attempt_id is not None else None
+        campaign = session.get(Campaign, message.campaign_id) if message.campaign_id is not None else None
+        opted = session.scalar(select(OptOut.id).where(OptOut.phone_e164 == message.phone_e164))
+        if opted is not None or campaign is None or (campaign.ends_at is not None and now >= campaign.ends_at):
+            # Never sent and never will be.
+            message.status, message.lease_until, message.updated_at = MessageStatus.CANCELED, None, now
+            if attempt is not None and message.kind == "invitation" and attempt.status is AttemptStatus.QUEUED:
+                attempt.status, attempt.lease_until, attempt.ended_at = AttemptStatus.CANCELED, None, now
+                if opted is not None:
+                    attempt.outcome = Outcome.REFUSED.value
+                    finish_contact(session, attempt.contact, Outcome.REFUSED, now, code="2.11")
+                else:
+                    attempt.outcome = Outcome.CANCELED.value
+                    attempt.contact.status, attempt.contact.next_attempt_at = ContactStatus.PENDING, None
+            continue
+        if campaign.status is not CampaignStatus.RUNNING:
+            message.lease_until = now + pacing.lease
+            continue
+        window = campaign.calling_window()
+        not_after = _not_after(campaign, window, now)
+        if not_after is None:
+            reopen = window.next_open(now)
+            message.lease_until = reopen if reopen is not None else now + pacing.lease
+            continue
+        log.info("message %s: lease expired before the provider took it; sending it again", message.id)
+        message.lease_until = now + pacing.lease
+        if attempt is not None and attempt.status is AttemptStatus.QUEUED:
+            attempt.lease_until = message.lease_until
+        programme = session.get(Programme, campaign.programme_id) if campaign.programme_id is not None else None
+        result.append(ClaimedMessage(message.id, message.attempt_id, message.token, message.phone_e164, message.body,
+                                     programme.sender if programme is not None else None, message.kind,
+                                     message.lease_until, not_after))
+    return result
+
+
+def _accept_attempt(session: Session, message: Message) -> None:
+    """The provider has the invitation: its link is live (attempt IN_PROGRESS)."""
+    if message.kind != "invitation" or message.attempt_id is None:
+        return
+    session.execute(update(Attempt).where(Attempt.id == message.attempt_id, Attempt.status == AttemptStatus.QUEUED)
+                    .values(status=AttemptStatus.IN_PROGRESS, lease_until=None))
+
+
+# ============================================================================ sending
+
+# Built once (the hot path): one transaction of two Core statements per message sent. A
+# status callback may already have named the message and moved it on, which this never undoes.
+_RECORD_SENT = update(Message).where(Message.id == bindparam("p_message")).values(
+    provider_id=func.coalesce(Message.provider_id, bindparam("p_sid", type_=Message.provider_id.type)),
+    status=case((Message.status == MessageStatus.QUEUED, MessageStatus.ACCEPTED), else_=Message.status),
+    sent_at=func.coalesce(Message.sent_at, bindparam("p_now", type_=Message.sent_at.type)),
+    lease_until=None)
+_RECORD_LIVE = update(Attempt).where(Attempt.id == bindparam("p_attempt"),
+                                     Attempt.status == AttemptStatus.QUEUED).values(
+    status=AttemptStatus.IN_PROGRESS, lease_until=None)
+
+
+def send(db: Database, registry: QuestionnaireRegistry, provider: MessagingProvider, claimed: ClaimedMessage,
+         status_url: Callable[[str], str], now: Callable[[], datetime],
+         lease: timedelta = timedelta(seconds=60), conn: Connection | None = None) -> None:
+    """Ask the provider to send one claimed message and record its answer.
+
+    As :func:`dispatch.place`: sent only while this worker holds the lease (renewed by
+    compare-and-set when less than half is left). Provider errors: ``permanent`` ends the
+    attempt (INVALID_NUMBER, or REFUSED + opt-out for 21610); ``retryable`` and
+    ``configuration`` end it as FAILED (the retry policy decides); ``unknown`` keeps the
+    message QUEUED with a longer lease: a status callback meanwhile proves it was sent,
+    otherwise it is sent again with the same token."""
+    if claimed.not_after is not None and now() >= claimed.not_after:
+        log.info("message %s: the window closed before it was sent", claimed.message_id)
+        return
+    if claimed.lease_until is not None and claimed.lease_until - now() < lease / 2:
+        with db.begin() as session:
+            renewed = session.execute(
+                update(Message).where(Message.id == claimed.message_id, Message.status == MessageStatus.QUEUED,
+                                      Message.provider_id.is_(None), Message.lease_until == claimed.lease_until)
+                .values(lease_until=now() + lease).returning(Message.id)).first()
+        if not renewed:
+            log.info("message %s: lease lost before sending; another worker has it", claimed.message_id)
+            return
+    request = MessageRequest(to=claimed.to, body=claimed.body, sender=claimed.sender,
+                             status_url=status_url(claimed.token), idempotency_key=claimed.token)
+    try:
+        sent = provider.send_message(request)
+    except ProviderError as exc:
+        _refused(db, registry, claimed, exc, now)
+        return
+    values = {"p_message": claimed.message_id, "p_sid": sent.provider_id, "p_now": now(),
+              "p_attempt": claimed.attempt_id if claimed.kind == "invitation" else None}
+    if conn is None:
+        with db.engine.begin() as own:
+            _record(own, values)
+    else:
+        with conn.begin():
+            _record(conn, values)
+
+
+def _record(conn: Connection, values: dict[str, object]) -> None:
+    conn.execute(_RECORD_SENT, values)
+    if values["p_attempt"] is not None:
+        conn.execute(_RECORD_LIVE, values)
+
+
+def _refused(db: Database, registry: QuestionnaireRegistry, claimed: ClaimedMessage, exc: ProviderError,
+             now: Callable[[], datetime]) -> None:
+    if exc.kind == "configuration":
+        log.error("message %s: provider configuration error %s: %s", claimed.message_id, exc.code, exc)
+    else:
+        log.warning("message %s: provider refused it (%s, %s)", claimed.message_id, exc.kind, exc.code)
+    with db.begin() as session:
+        message = session.get(Message, claimed.message_id, with_for_update=True)
+        assert message is not None
+        if message.status is not MessageStatus.QUEUED:
+            return  # a status callback got there first: the message exists
+        message.error_code = exc.code
+        message.error_message = str(exc)[:500]
+        if exc.kind == "unknown":
+            message.lease_until = now() + UNKNOWN_LEASE
+            if message.attempt_id is not None and message.kind == "invitation":
+                session.execute(update(Attempt).where(Attempt.id == message.attempt_id,
+                                                      Attempt.status == AttemptStatus.QUEUED)
+                                .values(lease_until=message.lease_until))
+            return
+        message.status, message.lease_until, message.updated_at = MessageStatus.FAILED, None, now()
+        if exc.kind == "permanent":
+            outcome = Outcome.REFUSED if exc.code == OPTED_OUT_CODE else Outcome.INVALID_NUMBER
+        else:
+            outcome = Outcome.FAILED
+        _message_failed(session, registry, message, outcome, exc.code, now())
+
+
+def _message_failed(session: Session, registry: QuestionnaireRegistry, message: Message, outcome: Outcome,
+                    code: str | None, now: datetime) -> None:
+    """A message will never reach the citizen. An invitation's failure ends its attempt
+    and settles the contact; a reminder's changes nothing else, except an opt-out (21610),
+    which is the citizen's answer for every message."""
+    if outcome is Outcome.REFUSED:
+        opt_out(session, message.phone_e164, source="sms", now=now, campaign_id=message.campaign_id)
+    if message.attempt_id is None or (message.kind != "invitation" and outcome is not Outcome.REFUSED):
+        return
+    attempt = session.scalars(select(Attempt).where(Attempt.id == message.attempt_id).with_for_update(of=Attempt)
+                              .options(joinedload(Attempt.campaign), joinedload(Attempt.contact)
+                                       .joinedload(Contact.interview).joinedload(Interview.answers))).unique().one()
+    if attempt.status not in (AttemptStatus.QUEUED, AttemptStatus.IN_PROGRESS):
+        return
+    link = session.scalar(select(SurveyLink).where(SurveyLink.attempt_id == attempt.id))
+    if outcome is not Outcome.REFUSED and link is not None and link.opened_at is not None:
+        return  # the citizen opened the link: the delivery report was wrong
+    attempt.status = AttemptStatus.FAILED
+    attempt.outcome = outcome.value
+    attempt.error_code = code
+    attempt.ended_at = now
+    attempt.lease_until = None
+    if link is not None and outcome is Outcome.REFUSED:
+        link.expires_at = min(link.expires_at, now)
+    campaign = attempt.campaign
+    settle_contact(session, registry.get(campaign.questionnaire_key), attempt.contact, campaign, outcome, now)
+
+
+def send_round(db: Database, registry: QuestionnaireRegistry, provider: MessagingProvider,
+               status_url: Callable[[str], str], now: Callable[[], datetime], pacing: MessagePacing,
+               default_host: str, batch: int = 50, reminders: bool = True) -> int:
+    """One round: claim due messages and send them; returns how many were handed over."""
+    claimed = claim_messages(db, pacing, now(), batch, registry=registry, default_host=default_host,
+                             reminders=reminders)
+    if claimed:
+        with db.engine.connect() as conn:
+            for item in claimed:
+                send(db, registry, provider, item, status_url, now, pacing.lease, conn=conn)
+    return len(claimed)
+
+
+def reminder_round(db: Database, registry: QuestionnaireRegistry, provider: MessagingProvider,
+                   status_url: Callable[[str], str], now: Callable[[], datetime], pacing: MessagePacing,
+                   batch: int = 50) -> int:
+    claimed = claim_reminders(db, pacing, now(), batch)
+    for item in claimed:
+        send(db, registry, provider, item, status_url, now, pacing.lease)
+    return len(claimed)
+
+
+# ============================================================================ status callbacks
+
+def message_status_of(status: str) -> MessageStatus:
+    found = MESSAGE_STATUSES.get(status)
+    if found is None:
+        raise invalid("MessageStatus", f"unknown value {status[:40]!r}; expected one of {sorted(MESSAGE_STATUSES)}")
+    return found
+
+
+def apply_status(session: Session, registry: QuestionnaireRegistry, token: str, message_sid: str | None,
+                 status: str, error_code: str | None, now: datetime) -> Message:
+    """Apply one delivery status callback. Idempotent; never moves a message backwards or
+    out of a final state. An invitation that ends undelivered or failed ends its attempt
+    (30003 and others: FAILED, retried by the policy; 30005/30006/21614 …: INVALID_NUMBER;
+    21610: REFUSED and the number opted out) and settles the contact."""
+    new = message_status_of(status)
+    message = session.scalar(select(Message).where(Message.token == token).with_for_update())
+    if message is None:
+        raise NotFound(f"unknown message {token[:40]!r}")
+    if message_sid is not None:
+        if message.provider_id is None:
+            other = session.scalar(select(Message.id).where(Message.provider_id == message_sid))
+            if other is not None:
+                raise Conflict(f"MessageSid {message_sid!r} belongs to another message", field="MessageSid")
+            message.provider_id = message_sid
+        elif message.provider_id != message_sid:
+            raise Conflict(f"MessageSid {message_sid!r} does not belong to this message", field="MessageSid")
+    if message.status in FINAL_MESSAGE_STATUSES:
+        return message
+    was_queued = message.status is MessageStatus.QUEUED
+    message.lease_until = None
+    if new not in FINAL_MESSAGE_STATUSES:
+        if _RANK[new] > _RANK.get(message.status, 0):
+            message.status, message.updated_at = new, now
+    else:
+        message.status, message.updated_at = new, now
+        if error_code:
+            message.error_code = error_code
+    if was_queued:
+        message.sent_at = message.sent_at or now
+        _accept_attempt(session, message)
+    if new in (MessageStatus.UNDELIVERED, MessageStatus.FAILED):
+        _message_failed(session, registry, message, delivery_outcome(error_code), error_code, now)
+    return message
+
+
+def delivery_outcome(error_code: str | None) -> Outcome:
+    """The attempt outcome of an undelivered or failed message, by its error code."""
+    if error_code == OPTED_OUT_CODE:
+        return Outcome.REFUSED
+    if error_code in INVALID_NUMBER_CODES:
+        return Outcome.INVALID_NUMBER
+    return Outcome.FAILED  # 30003 unreachable, 30007 filtered, 30008 unknown …: may be transient
+
+
+# ============================================================================ link expiry
+
+def web_responses(q: Questionnaire, interview: Interview | None) -> dict[str, Response]:
+    """The latest answer per item (consent excluded), as the web form stored them."""
+    result: dict[str, Response] = {}
+    if interview is None:
+        return result
+    for answer in interview.answers:
+        if q.has_item(answer.item_id) and q.item(answer.item_id).kind != "consent":
+            result[answer.item_id] = Response(answer.value, AnswerStatus(answer.status), answer.digits)
+    return result
+
+
+_EXPIRED_OUTCOME = {
+    flow.Disposition.COMPLETE: Outcome.COMPLETED,
+    flow.Disposition.PARTIAL: Outcome.PARTIAL,
+    flow.Disposition.BREAK_OFF: Outcome.BREAK_OFF,
+    flow.Disposition.REFUSED: Outcome.REFUSED,
+}
+
+
+def expire_links(db: Database, registry: QuestionnaireRegistry, now: datetime, limit: int = 200) -> int:
+    """End the SMS attempts whose link expired unfinished: never answered → NO_ANSWER;
+    some answers → PARTIAL or BREAK_OFF by ``flow.disposition(q, responses, "web")`` (the
+    attempt COMPLETED: the link was used). Then the contact is settled: the next channel
+    of the plan, a retry, or its final disposition (which also closes its interview; an
+    interview that goes on by another channel stays open to resume). Returns how many."""
+    with db.begin() as session:
+        return expire_links_in(session, registry, now, limit)
+
+
+def expire_links_in(session: Session, registry: QuestionnaireRegistry, now: datetime, limit: int = 200) -> int:
+    attempts = session.scalars(
+        select(Attempt).join(SurveyLink, SurveyLink.attempt_id == Attempt.id)
+        .where(Attempt.channel == SMS, Attempt.status == AttemptStatus.IN_PROGRESS,
+               SurveyLink.expires_at <= now, SurveyLink.finished_at.is_(None))
+        .order_by(SurveyLink.expires_at).limit(limit)
+        .with_for_update(of=Attempt, skip_locked=True)
+        .options(joinedload(Attempt.campaign), joinedload(Attempt.contact).joinedload(Contact.interview)
+                 .joinedload(Interview.answers))).unique().all()
+    for attempt in attempts:
+        campaign, contact = attempt.campaign, attempt.contact
+        q = registry.get(campaign.questionnaire_key)
+        responses = web_responses(q, contact.interview)
+        if responses:
+            outcome = _EXPIRED_OUTCOME[flow.disposition(q, responses, "web")]
+            attempt.status = AttemptStatus.COMPLETED
+        else:
+            outcome = Outcome.NO_ANSWER
+            attempt.status = AttemptStatus.NO_ANSWER
+        attempt.outcome = outcome.value
+        attempt.ended_at = now
+        attempt.lease_until = None
+        if outcome is Outcome.COMPLETED:
+            finish_contact(session, contact, outcome, now)
+        else:
+            settle_contact(session, q, contact, campaign, outcome, now, previous_start=attempt.created_at)
+        interview = contact.interview
+        if interview is not None and contact.status is ContactStatus.DONE \
+                and interview.status is InterviewStatus.IN_PROGRESS:
+            interview.status = InterviewStatus(flow.disposition(q, responses, "web").value) \
+                if responses else InterviewStatus.BREAK_OFF
+            interview.ended_at = now
+    return len(attempts)

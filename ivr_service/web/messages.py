@@ -1,0 +1,54 @@
+"""SMS delivery status callbacks: ``POST /sms/<token>/status``, signed by the provider.
+
+The signature is checked exactly as for the voice webhooks (the same
+:func:`web.voice.check_signature`, before anything is read or stored); the route only
+parses Twilio's parameters (``MessageSid``, ``MessageStatus``, ``ErrorCode``) and
+``services.messaging.apply_status`` decides.
+"""
+
+from __future__ import annotations
+
+import re
+
+from apiflask import APIBlueprint
+from flask import Response, current_app, request
+
+from ..services import messaging
+from ..services.errors import NotFound, ServiceError, invalid
+from .access import public
+from .context import services
+from .errors import status_of
+from .urls import SMS_PREFIX
+from .voice import check_signature
+
+bp = APIBlueprint("sms", __name__, url_prefix=SMS_PREFIX, enable_openapi=False)
+bp.before_request(check_signature)
+
+MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
+TOKEN = re.compile(r"^[0-9a-f]{32}$")
+ERROR_CODE = re.compile(r"^[0-9]{1,10}$")
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError) -> Response:
+    current_app.logger.warning("SMS webhook rejected: %s", exc)
+    return Response(exc.message + "\n", status=status_of(exc), mimetype="text/plain")
+
+
+@bp.post("/<token>/status")
+@public
+def status(token: str) -> Response:
+    if not TOKEN.fullmatch(token):
+        raise NotFound(f"unknown message {token[:40]!r}")
+    form = request.form
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    if not MESSAGE_SID.fullmatch(sid):
+        raise invalid("MessageSid", f"expected 'SM' followed by 32 hex digits, got {sid[:40]!r}")
+    error_code = form.get("ErrorCode") or None
+    if error_code is not None and not ERROR_CODE.fullmatch(error_code):
+        raise invalid("ErrorCode", f"expected a numeric code, got {error_code[:20]!r}")
+    svc = services()
+    with svc.db.begin() as session:
+        messaging.apply_status(session, svc.registry, token, sid, form.get("MessageStatus") or
+                               form.get("SmsStatus") or "", error_code, svc.clock())
+    return Response(status=204)
