@@ -50,35 +50,46 @@ class Link:
     campaign_id: int
 
 
-@pytest.fixture
-def make_link(app: Any, make_campaign: Callable[..., int], clock: Any) -> Callable[..., Link]:
-    """A running campaign (SMS plan) with a contact whose SMS invitation is live: a contact
-    ACTIVE, an Attempt(channel="sms", IN_PROGRESS) and its SurveyLink (7 days)."""
+def new_link(app: Any, campaign_id: int, phone: str = PHONE, days: int = 7) -> Link:
+    """A live SMS invitation of a new contact of ``campaign_id``: the contact ACTIVE, an
+    Attempt(channel="sms", IN_PROGRESS) and its SurveyLink, expiring in ``days``."""
     svc = app.extensions["sipas"]
+    now = svc.clock()
+    with svc.db.begin() as session:
+        contact = Contact(campaign_id=campaign_id, phone_e164=phone, channel="sms", status=ContactStatus.ACTIVE,
+                          attempt_count=1, channel_attempts=1, created_at=now)
+        session.add(contact)
+        session.flush()
+        attempt = Attempt(contact_id=contact.id, campaign_id=campaign_id, channel="sms", number=1,
+                          status=AttemptStatus.IN_PROGRESS, provider="simulator", created_at=now)
+        session.add(attempt)
+        session.flush()
+        link = SurveyLink(code=new_code(), attempt_id=attempt.id, contact_id=contact.id,
+                          campaign_id=campaign_id, created_at=now, expires_at=now + timedelta(days=days))
+        session.add(link)
+        session.flush()
+        return Link(link.code, link.id, attempt.id, contact.id, campaign_id)
+
+
+def sms_campaign(app: Any, make_campaign: Callable[..., int], name: str = "Quý 4", **config: Any) -> int:
+    """A running campaign whose channel plan is one SMS invitation."""
+    config.setdefault("channel_plan", [{"channel": "sms", "max_attempts": 1}])
+    campaign_id = make_campaign(name=name, app=app, **config)
+    with app.extensions["sipas"].db.begin() as session:
+        session.get(Campaign, campaign_id).status = CampaignStatus.RUNNING
+    return campaign_id
+
+
+@pytest.fixture
+def make_link(app: Any, make_campaign: Callable[..., int]) -> Callable[..., Link]:
+    """``make(phone, campaign=name, days=7, **campaign config)``: a live link (see new_link);
+    campaigns are made once per name."""
     campaigns: dict[str, int] = {}
 
     def make(phone: str = PHONE, *, campaign: str = "Quý 4", days: int = 7, **config: Any) -> Link:
         if campaign not in campaigns:
-            config.setdefault("channel_plan", [{"channel": "sms", "max_attempts": 1}])
-            campaigns[campaign] = make_campaign(name=campaign, **config)
-            with svc.db.begin() as session:
-                session.get(Campaign, campaigns[campaign]).status = CampaignStatus.RUNNING
-        campaign_id = campaigns[campaign]
-        now = clock()
-        with svc.db.begin() as session:
-            contact = Contact(campaign_id=campaign_id, phone_e164=phone, channel="sms", status=ContactStatus.ACTIVE,
-                              attempt_count=1, channel_attempts=1, created_at=now)
-            session.add(contact)
-            session.flush()
-            attempt = Attempt(contact_id=contact.id, campaign_id=campaign_id, channel="sms", number=1,
-                              status=AttemptStatus.IN_PROGRESS, provider="simulator", created_at=now)
-            session.add(attempt)
-            session.flush()
-            link = SurveyLink(code=new_code(), attempt_id=attempt.id, contact_id=contact.id,
-                              campaign_id=campaign_id, created_at=now, expires_at=now + timedelta(days=days))
-            session.add(link)
-            session.flush()
-            return Link(link.code, link.id, attempt.id, contact.id, campaign_id)
+            campaigns[campaign] = sms_campaign(app, make_campaign, campaign, **config)
+        return new_link(app, campaigns[campaign], phone, days)
     return make
 
 
