@@ -264,7 +264,8 @@ def test_route_matrix_anonymous_roles_in_and_out_of_the_subtree_and_tokens(
         issued = access.create_token(session, "victim", ["exports:write"], tree.district, svc.clock())
         victim_token, victim_prefix = issued.token.id, issued.token.prefix
     values = {"campaign_id": tree.campaign, "agency_id": tree.district, "user_id": victim,
-              "token_id": victim_token, "token": "unknown-call-token", "filename": "none.txt"}
+              "token_id": victim_token, "token": "unknown-call-token", "filename": "none.txt",
+              "code": "ZZZZZZZZZ"}  # survey links and QR posters: an unknown code
     cases = route_cases(app, values)
     assert len(cases) >= 36
     assert {c.names for c in cases} >= {None, "campaign"}
