@@ -56,6 +56,7 @@ def test_codes_use_a_carrier_safe_alphabet() -> None:
         assert normal_code(code.lower()) == code
     assert normal_code("ABC_DEFGH") is None
     assert normal_code("ACDEFG") is None          # too short
+    assert normal_code("ACDEFGHJK\n") is None
     with pytest.raises(ValueError):
         new_code(11)
 

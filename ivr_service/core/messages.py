@@ -24,7 +24,7 @@ PART = {GSM7: 153, UCS2: 67}
 # 0/O, 1/I/l, 2/Z, 5/S, 8/B, and no "_" or "-", which some carriers mangle in links.
 CODE_ALPHABET = "34679ACDEFGHJKMNPQRTUVWXY"
 CODE_LENGTH = 9          # 25**9 ≈ 3.8e12 codes
-CODE_PATTERN = re.compile(f"^[{CODE_ALPHABET}{CODE_ALPHABET.lower()}]{{8,10}}$")
+CODE_PATTERN = re.compile(f"[{CODE_ALPHABET}{CODE_ALPHABET.lower()}]{{8,10}}")
 
 PLACEHOLDERS = ("link", "stop")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -73,7 +73,7 @@ def new_code(length: int = CODE_LENGTH) -> str:
 
 def normal_code(code: str) -> str | None:
     """A code as typed or as a carrier delivered it (case folded), or None if it cannot be one."""
-    return code.upper() if CODE_PATTERN.match(code) else None
+    return code.upper() if CODE_PATTERN.fullmatch(code) else None
 
 
 def placeholders(template: str) -> list[str]:

@@ -12,7 +12,8 @@ pool and drives the app over HTTP as the real world would:
 The form is read through its protocol (see the issue-12 brief): ``GET /s/<code>`` gives a
 ``<form method="post">`` with a hidden ``item`` input and radio ``answer`` inputs whose
 values are the option keys; ``POST`` ``item``/``answer`` answers ``303`` to the next item.
-Behaviour is reproducible (seeded per message token).
+Behaviour is reproducible: seeded by the profile's seed, the number and how many messages
+that number got before (tokens are random, so they cannot seed it).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import random
 import re
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
@@ -216,6 +218,7 @@ def read_form(html: str) -> Form | None:
 class SimulatedMessage:
     sid: str
     request: MessageRequest
+    nth: int = 0                     # messages this number got from the simulator before
     delivery: str = "pending"        # delivered | undelivered | failed
     behaviour: str = "pending"       # complete | partial | refused | ignored | none
     answered: list[tuple[str, str]] = field(default_factory=list)
@@ -239,6 +242,7 @@ class SmsSimulatorProvider:
         self.messages: dict[str, SimulatedMessage] = {}
         self.sent_keys: dict[str, str] = {}        # idempotency key -> sid
         self.requests: list[MessageRequest] = []   # every request, repeats included
+        self._sent_to: Counter[str] = Counter()     # number -> messages sent to it
 
     @classmethod
     def from_settings(cls, settings: Settings, transport: Transport | None = None, browser: Browser | None = None,
@@ -259,7 +263,8 @@ class SmsSimulatorProvider:
                 return MessageSent(self.sent_keys[request.idempotency_key])
             sid = "SM" + uuid.uuid4().hex
             self.sent_keys[request.idempotency_key] = sid
-            message = SimulatedMessage(sid, request)
+            message = SimulatedMessage(sid, request, nth=self._sent_to[request.to])
+            self._sent_to[request.to] += 1
             self.messages[sid] = message
             future = self._pool.submit(self._run, message)
             self._futures.add(future)
@@ -285,7 +290,7 @@ class SmsSimulatorProvider:
     # -- the world --------------------------------------------------------------
 
     def _rng(self, message: SimulatedMessage) -> random.Random:
-        return random.Random(f"{self.profile.seed}:{message.request.to}:{message.request.idempotency_key}")
+        return random.Random(f"{self.profile.seed}:{message.request.to}:{message.nth}")
 
     def _status(self, message: SimulatedMessage, status: str, **extra: str) -> None:
         url = message.request.status_url

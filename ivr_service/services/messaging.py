@@ -647,7 +647,9 @@ def expire_links_in(session: Session, registry: QuestionnaireRegistry, now: date
         .where(Attempt.channel == SMS, Attempt.status == AttemptStatus.IN_PROGRESS,
                SurveyLink.expires_at <= now, SurveyLink.finished_at.is_(None))
         .order_by(SurveyLink.expires_at).limit(limit)
-        .with_for_update(of=Attempt, skip_locked=True)
+        # The link row first, as the form does: an answer being saved right now holds it,
+        # and this link is left for the next round instead of racing it.
+        .with_for_update(of=(SurveyLink, Attempt), skip_locked=True)
         .options(joinedload(Attempt.campaign), joinedload(Attempt.contact).joinedload(Contact.interview)
                  .joinedload(Interview.answers))).unique().all()
     for attempt in attempts:
