@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Response, redirect, render_template, request, url_for
+from flask import Response, render_template, request, url_for
 from flask_limiter import RateLimitExceeded
 from limits import parse_many
 
@@ -87,9 +87,7 @@ def _message(title: str, text: str, status: int) -> Response:
 def _see_other(endpoint: str, **values: Any) -> Response:
     if _lang() == "en":
         values["lang"] = "en"
-    response = redirect(url_for(endpoint, **values), code=303)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return Response(status=303, headers={"Location": url_for(endpoint, **values), "Cache-Control": "no-store"})
 
 
 def _form_rate() -> str:
