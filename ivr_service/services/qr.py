@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pandas as pd
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..core import flow
@@ -139,9 +139,9 @@ def deactivate(session: Session, poster_id: int) -> QrPoster:
 
 def known_fields(session: Session, agency_id: int) -> list[str]:
     """The fields the agency's transactions and contacts name, for the first screen."""
-    found = set(session.scalars(select(distinct(Transaction.field)).where(
+    found = set(session.scalars(select(Transaction.field).distinct().where(
         Transaction.agency_id == agency_id, Transaction.field.is_not(None))))
-    found |= set(session.scalars(select(distinct(Contact.field)).join(Campaign).where(
+    found |= set(session.scalars(select(Contact.field).distinct().join(Campaign).where(
         Campaign.agency_id == agency_id, Contact.field.is_not(None))))
     return sorted(f for f in found if f and f.strip())[:MAX_FIELDS]
 
