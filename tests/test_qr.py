@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,8 @@ from .conftest import ROOT, Call, Clock, api_token
 QDIR = ROOT / "config" / "questionnaires"
 SVG = "{http://www.w3.org/2000/svg}"
 AGENCY_NAME = 'UBND xã Nam Dong & "Bộ phận một cửa"'
-START = datetime(2026, 11, 1, tzinfo=timezone.utc)
-END = datetime(2026, 12, 1, tzinfo=timezone.utc)
+START = datetime(2026, 11, 1, tzinfo=UTC)
+END = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 class Page(HTMLParser):
