@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -665,3 +665,28 @@ def qr_list(svc: Services, agency: str | None) -> None:
             state = "active" if poster.active else "inactive"
             click.echo(f"{poster.id}\t{poster.code}\t{state}\tagency {poster.agency_id}\t{poster.label}\t"
                        f"{qr_service.poster_url(poster)}")
+
+
+@qr_group.command("export")
+@click.option("--poster", "poster_id", type=int, default=None, help="One poster's forms")
+@click.option("--agency", default=None, help="Every poster of this agency (id or code)")
+@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), required=True, help="First day (UTC)")
+@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Last day, included (UTC)")
+@pass_services
+def qr_export(svc: Services, poster_id: int | None, agency: str | None, first: datetime, last: datetime) -> None:
+    """Write the self-selected QR responses' scores and answers (XLSX and CSV), apart from
+    every campaign's export."""
+    if (poster_id is None) == (agency is None):
+        raise click.UsageError("give --poster or --agency")
+    agency_id = _agency_option(agency, svc)
+    start, end = first.replace(tzinfo=UTC), (last + timedelta(days=1)).replace(tzinfo=UTC)
+    now = svc.clock()
+    with svc.db.begin() as session:
+        path = qr_service.export(session, svc.registry, svc.settings.export_dir, start=start, end=end, now=now,
+                                 poster_id=poster_id, agency_id=agency_id)
+        target = f"qr_poster:{poster_id}" if poster_id is not None else f"agency:{agency_id}"
+        if poster_id is not None:
+            agency_id = qr_service.get_poster(session, poster_id).agency_id
+        audit.record(session, CLI_ACTOR, "qr_export_written", now, target=target, agency_id=agency_id,
+                     file=path.name)
+    click.echo(str(path))

@@ -429,3 +429,9 @@ def test_cli_creates_a_poster_svg_and_lists_it(run_cli: Callable[..., Any], app:
     assert listed.returncode == 0 and code in listed.stdout and "Quầy 1" in listed.stdout
     missing = run_cli("qr", "create", "--agency", "NOPE", "--label", "x", env=env)
     assert missing.returncode != 0 and "--agency" in missing.stderr
+    exported = run_cli("qr", "export", "--agency", "X-ND", "--from", "2026-11-01", "--to", "2026-11-30",
+                       env={**env, "SIPAS_EXPORT_DIR": str(tmp_path / "out")})
+    assert exported.returncode == 0, exported.stderr
+    written = Path(exported.stdout.strip())
+    assert written.parent == tmp_path / "out" and written.name.startswith("qr-self-selected-agency-")
+    assert "không phải mẫu xác suất" in openpyxl.load_workbook(written)["summary"]["B2"].value
