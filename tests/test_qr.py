@@ -215,7 +215,8 @@ def test_anonymous_flow_field_first_then_one_item_per_screen_to_complete(
     assert "0912345678" not in first.get_data(as_text=True) and "Nguyễn" not in first.get_data(as_text=True)
 
     refused = client.post(f"/q/{poster.code}", data={"field": "Không có"})
-    assert refused.status_code == 400 and "field" in refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "Xin chọn lĩnh vực trong danh sách" in refused.get_data(as_text=True)
+    assert Page(refused.get_data(as_text=True)).hidden == {"lang": "vi"}              # the first screen again
 
     url, asked = fill(client, poster.code, {"SCREEN_FEEDBACK": "1", "C03": "0", "C05": "1"}, field="Hộ tịch")
     assert asked[0] == "C01" and asked[-1] == "OVERALL" and {"C17", "C20"} <= set(asked) and len(asked) == 22

@@ -46,6 +46,7 @@ WORDS = {
         "limited": "Quá nhiều lượt gửi", "limited_text": "Có quá nhiều phiếu được gửi từ kết nối mạng này. "
         "Xin Ông/bà vui lòng thử lại sau ít phút. Xin cảm ơn!",
         "choose_answer": "Xin chọn một mức đánh giá.", "thanks": "Cảm ơn Ông/bà",
+        "choose_field": "Xin chọn lĩnh vực trong danh sách hoặc ghi tên thủ tục (tối đa 200 ký tự).",
         "self_selected": "Phiếu không ghi danh tính.",
     },
     "en": {
@@ -62,6 +63,7 @@ WORDS = {
         "limited": "Too many submissions", "limited_text": "Too many forms were sent from this network. Please "
         "try again in a few minutes. Thank you!",
         "choose_answer": "Please choose one level.", "thanks": "Thank you",
+        "choose_field": "Please choose a field from the list or write the procedure (at most 200 characters).",
         "self_selected": "This form is anonymous.",
     },
 }
@@ -158,8 +160,9 @@ def qr_start(code: str) -> Response:
         return _message("not_found", "not_found_text", 404)
     except Conflict:
         return _message("inactive", "inactive_text", 410)
-    except InvalidInput as exc:
-        return _start_page(code, error=exc.message, status=400, field=field[:200], procedure=procedure[:200])
+    except InvalidInput:
+        return _start_page(code, error=WORDS[_lang()]["choose_field"], status=400, field=field[:200],
+                           procedure=procedure[:200])
     return _see_other("survey.qr_item", code=poster_code, token=token)
 
 
