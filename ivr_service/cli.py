@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,9 +26,11 @@ from .core.questionnaire import QuestionnaireError
 from .core.sampling import RULES, SampleRule
 from .persistence import migrate
 from .services import access, audit, campaigns, frames, results
+from .services import qr as qr_service
 from .services import sampling_report as sampling_report_service
 from .services.audit import Actor
 from .services.errors import ServiceError
+from .services.qr_poster import poster_svg
 from .settings import PROJECT_ROOT, Settings, SettingsError
 
 DEMO_FRAME = PROJECT_ROOT / "config" / "demo" / "transactions.csv"
@@ -616,3 +618,75 @@ def audit_log(svc: Services, limit: int, action: str | None) -> None:
             click.echo(json.dumps({"id": entry.id, "at": entry.at.isoformat(), "actor": entry.actor,
                                    "action": entry.action, "target": entry.target, "agency_id": entry.agency_id,
                                    "address": entry.address, "detail": entry.detail}, ensure_ascii=False))
+
+
+# --- QR posters at the counter ----------------------------------------------------------------
+
+@cli.group("qr")
+def qr_group() -> None:
+    """QR posters leading to the anonymous, self-selected form (kept apart from campaigns)."""
+
+
+@qr_group.command("create")
+@click.option("--agency", required=True, help="Agency id or code")
+@click.option("--label", required=True, help='The counter, e.g. "Quầy 1"')
+@click.option("--questionnaire", default=qr_service.DEFAULT_QUESTIONNAIRE, show_default=True)
+@click.option("--host", default=None, help="Public https origin; default SIPAS_SURVEY_BASE_URL, else "
+                                           "SIPAS_PUBLIC_BASE_URL")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the A4 poster (SVG) here")
+@pass_services
+def qr_create(svc: Services, agency: str, label: str, questionnaire: str, host: str | None,
+              out: Path | None) -> None:
+    agency_id = _agency_option(agency, svc)
+    assert agency_id is not None
+    now = svc.clock()
+    with svc.db.begin() as session:
+        poster = qr_service.create_poster(session, svc.registry, agency_id, label,
+                                          host or svc.settings.survey_base_url or svc.settings.public_base_url,
+                                          now, questionnaire=questionnaire)
+        audit.record(session, CLI_ACTOR, "qr_poster_created", now, target=f"qr_poster:{poster.id}",
+                     agency_id=agency_id, label=poster.label, code=poster.code)
+        svg = poster_svg(poster, campaigns.get_agency(session, agency_id).name)
+        line = f"poster {poster.id} {poster.code} {qr_service.poster_url(poster)}"
+    if out is not None:
+        out.write_text(svg, encoding="utf-8")
+        line += f" -> {out}"
+    click.echo(line)
+
+
+@qr_group.command("list")
+@click.option("--agency", default=None, help="Agency id or code; default every agency")
+@pass_services
+def qr_list(svc: Services, agency: str | None) -> None:
+    agency_id = _agency_option(agency, svc)
+    with svc.db.begin() as session:
+        for poster in qr_service.list_posters(session, agency_id):
+            state = "active" if poster.active else "inactive"
+            click.echo(f"{poster.id}\t{poster.code}\t{state}\tagency {poster.agency_id}\t{poster.label}\t"
+                       f"{qr_service.poster_url(poster)}")
+
+
+@qr_group.command("export")
+@click.option("--poster", "poster_id", type=int, default=None, help="One poster's forms")
+@click.option("--agency", default=None, help="Every poster of this agency (id or code)")
+@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), required=True, help="First day (UTC)")
+@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Last day, included (UTC)")
+@pass_services
+def qr_export(svc: Services, poster_id: int | None, agency: str | None, first: datetime, last: datetime) -> None:
+    """Write the self-selected QR responses' scores and answers (XLSX and CSV), apart from
+    every campaign's export."""
+    if (poster_id is None) == (agency is None):
+        raise click.UsageError("give --poster or --agency")
+    agency_id = _agency_option(agency, svc)
+    start, end = first.replace(tzinfo=UTC), (last + timedelta(days=1)).replace(tzinfo=UTC)
+    now = svc.clock()
+    with svc.db.begin() as session:
+        path = qr_service.export(session, svc.registry, svc.settings.export_dir, start=start, end=end, now=now,
+                                 poster_id=poster_id, agency_id=agency_id)
+        target = f"qr_poster:{poster_id}" if poster_id is not None else f"agency:{agency_id}"
+        if poster_id is not None:
+            agency_id = qr_service.get_poster(session, poster_id).agency_id
+        audit.record(session, CLI_ACTOR, "qr_export_written", now, target=target, agency_id=agency_id,
+                     file=path.name)
+    click.echo(str(path))

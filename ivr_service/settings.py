@@ -115,6 +115,15 @@ def _storage_uri(value: str) -> None:
         raise ValueError(f"expected memory:// or a redis:// URL, got one starting {value.split(':', 1)[0][:20]!r}")
 
 
+def _rate(value: str) -> None:
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(f"expected a rate such as '30 per hour' or '5/minute', got {value!r}") from None
+
+
 def _log_level(value: str) -> None:
     if value.upper() not in LOG_LEVELS:
         raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got {value!r}")
@@ -217,7 +226,8 @@ class Settings:
         None, "default public https host of survey links and QR posters for new programmes",
         check=_public_base_url, default_text="`SIPAS_PUBLIC_BASE_URL`")
     form_rate_limit: str = setting(
-        "30 per hour", "answers one address may submit to the anonymous QR form (a Flask-Limiter rate)")
+        "30 per hour", "anonymous QR forms one address may start (a rate such as `30 per hour`; answers are "
+        "limited to 40 times as many)", check=_rate)
 
     @property
     def sender_calls_per_second(self) -> float:

@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from ivr_service import create_app
 from ivr_service.core.access import ROLE_PERMISSIONS, TOKEN_SCOPES, Grant, Permission, Role
 from ivr_service.persistence.models import Agency, ApiToken, AuditEntry, Campaign, CampaignStatus, RoleGrant, User
-from ivr_service.services import access
+from ivr_service.services import access, qr
 from ivr_service.web import auth as web_auth
 from ivr_service.web.access import Rule, rule_for
 
@@ -186,7 +186,7 @@ class Case:
     method: str
     path: str
     rule: Rule
-    names: str | None       # "campaign" or "agency" when the URL names one (campaign_id, agency_id)
+    names: str | None       # "campaign", "agency" or "qr_poster" when the URL names one (<name>_id)
 
 
 def unruled(app: Flask) -> list[str]:
@@ -208,7 +208,8 @@ def route_cases(app: Flask, values: dict[str, Any]) -> list[Case]:
         assert not missing, f"{url_rule.rule}: the route matrix has no test value for {sorted(missing)}; add one"
         for method in sorted((url_rule.methods or set()) - {"HEAD", "OPTIONS"}):
             path = adapter.build(url_rule.endpoint, {a: values[a] for a in url_rule.arguments}, method=method)
-            names = next((kind for kind in ("campaign", "agency") if f"{kind}_id" in url_rule.arguments), None)
+            names = next((kind for kind in ("campaign", "agency", "qr_poster") if f"{kind}_id" in url_rule.arguments),
+                         None)
             cases.append(Case(url_rule.endpoint, method, path, rule, names))
     return sorted(cases, key=lambda c: c.endpoint == "auth.logout")
 
@@ -263,9 +264,11 @@ def test_route_matrix_anonymous_roles_in_and_out_of_the_subtree_and_tokens(
     with svc.db.begin() as session:
         issued = access.create_token(session, "victim", ["exports:write"], tree.district, svc.clock())
         victim_token, victim_prefix = issued.token.id, issued.token.prefix
+        poster = qr.create_poster(session, svc.registry, tree.district, "Quầy 1", "https://khaosat.test", svc.clock())
+        poster_id = poster.id
     values = {"campaign_id": tree.campaign, "agency_id": tree.district, "user_id": victim,
               "token_id": victim_token, "token": "unknown-call-token", "filename": "none.txt",
-              "code": "ZZZZZZZZZ"}  # survey links and QR posters: an unknown code
+              "code": "ZZZZZZZZZ", "qr_poster_id": poster_id}  # survey links and QR posters: an unknown code
     cases = route_cases(app, values)
     assert len(cases) >= 36
     assert {c.names for c in cases} >= {None, "campaign"}

@@ -1,7 +1,7 @@
 """Housekeeping, every few seconds on some worker: fold progress tallies, move campaigns
-along their lifecycle (scheduled start, closing) and write the final export of every
-completed campaign that has none yet, so a crash between closing and exporting is
-repaired at the next round. One worker at a time across the cluster (an advisory lock
+along their lifecycle (scheduled start, closing), settle anonymous QR forms left idle,
+and write the final export of every completed campaign that has none yet, so a crash
+between closing and exporting is repaired at the next round. One worker at a time across the cluster (an advisory lock
 on PostgreSQL)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from ..core.questionnaire import QuestionnaireRegistry
 from ..persistence import tallies
 from ..persistence.db import Database
-from . import campaigns, results
+from . import campaigns, qr, results
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ def run(db: Database, registry: QuestionnaireRegistry, export_dir: str | Path,
             log.info("campaign %s: scheduled start reached", campaign_id)
         for campaign_id in advanced.closed:
             log.info("campaign %s completed", campaign_id)
+        with db.begin() as session:
+            qr.sweep(session, registry, clock())
         with db.begin() as session:
             pending = campaigns.unexported(session)
         for campaign_id in pending:

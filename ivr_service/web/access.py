@@ -21,7 +21,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
 
 from ..core.access import Permission, Principal
-from ..services import access, campaigns
+from ..services import access, campaigns, qr
 from ..services.audit import Actor
 from ..services.errors import NotFound
 from .context import services
@@ -34,7 +34,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 @dataclass(frozen=True)
 class Rule:
     permission: Permission | None     # None: any signed-in caller
-    target: str | None = None         # "campaign" or "agency": the view argument to check in scope
+    target: str | None = None         # "campaign", "agency" or "qr_poster": the view argument to check
     public: bool = False
 
 
@@ -114,6 +114,8 @@ def _target_agency(db_session: Session, rule: Rule) -> int:
         return campaigns.get_campaign(db_session, int(args["campaign_id"])).agency_id
     if rule.target == "agency":
         return campaigns.get_agency(db_session, int(args["agency_id"])).id
+    if rule.target == "qr_poster":
+        return qr.get_poster(db_session, int(args["qr_poster_id"])).agency_id
     raise ValueError(f"unknown access target {rule.target!r}")
 
 
