@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 PERIODS = ("month", "quarter", "half")
 SHARE_MODES = ("seed003", "fixed")
@@ -88,6 +89,11 @@ def period_of(period: str, day: date) -> Period:
     following = first_month + months
     after = date(day.year + 1, 1, 1) if following > 12 else date(day.year, following, 1)
     return Period(start, after - timedelta(days=1), label)
+
+
+def period_end_instant(period_end: date, timezone: str) -> datetime:
+    """The local midnight after ``period_end``, in UTC: when the period is over."""
+    return datetime.combine(period_end + timedelta(days=1), time(0), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
 
 
 def message_window(timezone: str) -> dict[str, Any]:
