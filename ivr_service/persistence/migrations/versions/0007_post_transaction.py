@@ -10,6 +10,7 @@ from alembic import op
 import ivr_service.persistence.models
 from ivr_service.persistence import tallies
 
+
 revision = '0007'
 down_revision = '0006'
 branch_labels = None
