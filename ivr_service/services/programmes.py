@@ -30,7 +30,8 @@ from ..core.policy import CallingWindow
 from ..core.programmes import PERIODS, SHARE_MODES, Period, message_window, period_end_instant, period_of
 from ..core.questionnaire import QuestionnaireRegistry
 from ..persistence.models import Agency, Campaign, CampaignStatus, Programme
-from .campaigns import MAX_ID, get_agency, validate_channel_plan
+from . import results
+from .campaigns import MAX_ID, get_agency, progress, validate_channel_plan
 from .errors import Conflict, InvalidInput, NotFound, invalid
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -347,3 +348,23 @@ def _period_row(session: Session, programme_id: int, start: date) -> Campaign | 
 def period_campaigns(session: Session, programme_id: int) -> list[Campaign]:
     return list(session.scalars(select(Campaign).where(Campaign.programme_id == programme_id)
                                 .order_by(Campaign.period_start)))
+
+
+def period_summaries(session: Session, registry: QuestionnaireRegistry, programme_id: int,
+                     now: datetime) -> list[dict[str, Any]]:
+    """Each reporting period's campaign with its counts, AAPOR rates and service index."""
+    programme = get_programme(session, programme_id)
+    summaries = []
+    for campaign in period_campaigns(session, programme_id):
+        counted = progress(session, campaign.id, now)
+        scores = results.campaign_scores(session, registry, campaign.id)
+        assert campaign.period_start is not None
+        summaries.append({
+            "campaign_id": campaign.id, "name": campaign.name,
+            "label": period_of(programme.period, campaign.period_start).label,
+            "period_start": campaign.period_start, "period_end": campaign.period_end,
+            "status": campaign.status.value, "contacts": counted.contacts, "by_status": counted.by_status,
+            "by_disposition": counted.by_disposition, "rates": counted.rates,
+            "n_respondents": scores.n_respondents, "service_index": scores.service_index,
+            "weighted_service_index": scores.weighted_service_index})
+    return summaries

@@ -77,16 +77,20 @@ class Record:
     procedure: Any = None
     field: Any = None
     officer: Any = None
+    problem: tuple[str, str] | None = None    # (field, message) found while reading it
 
     @classmethod
     def from_dict(cls, data: Any) -> Record:
+        """A record from a JSON object; anything else, or an unknown key, is an error."""
         if not isinstance(data, dict):
-            return cls(None, None, None, None, field=_NOT_AN_OBJECT)
-        return cls(**{name: data.get(name) for name in RECORD_FIELDS})
+            return cls(None, None, None, None, problem=("record", f"expected an object with "
+                                                                  f"{', '.join(RECORD_FIELDS)}"))
+        unknown = sorted(str(k) for k in data if k not in RECORD_FIELDS)
+        problem = (unknown[0], f"unknown field; expected {', '.join(RECORD_FIELDS)}") if unknown else None
+        return cls(**{name: data.get(name) for name in RECORD_FIELDS}, problem=problem)
 
 
 RECORD_FIELDS = ("agency", "code", "phone", "returned_at", "procedure", "field", "officer")
-_NOT_AN_OBJECT = object()
 
 
 @dataclass(frozen=True)
@@ -267,8 +271,8 @@ def parse_moment(value: Any, timezone: str) -> datetime:
 
 def _check(index: int, record: Record, agencies: dict[str, tuple[int, str]], programmes: dict[int, Programme],
            within: set[int] | None, now: datetime) -> _Valid:
-    if record.field is _NOT_AN_OBJECT:
-        raise _Error("record", "expected an object with agency, code, phone, returned_at")
+    if record.problem is not None:
+        raise _Error(*record.problem)
     agency = _text("agency", record.agency, AGENCY_MAX, required=True)
     assert agency is not None
     found = agencies.get(agency)
