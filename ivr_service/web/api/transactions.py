@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import jsonify
+
 from ...core.access import Permission
 from ...services import access, transactions
 from ..access import actor, principal, requires
@@ -30,8 +32,10 @@ def report_transaction(data: dict[str, Any]) -> Any:
         within = access.scope(session, principal(), Permission.TRANSACTIONS_WRITE)
         result = transactions.report(session, now, [transactions.Record(**data)], source="api", within=within,
                                      actor=actor()).results[0]
-    if result.status == "error":
-        return body(result.message or "invalid", result.field), 422
+    if result.status == "error":   # a Response: the output schema would drop "detail"
+        response = jsonify(body(result.message or "invalid", result.field))
+        response.status_code = 422
+        return response
     return TransactionOut().dump(result.to_dict()), 201 if result.status == "created" else 200
 
 
