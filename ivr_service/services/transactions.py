@@ -34,6 +34,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -53,6 +54,7 @@ from ..persistence.models import (
     new_token,
 )
 from . import audit
+from .frame_reader import parse_dates, read_frame
 from .programmes import period_campaign, period_for
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
@@ -465,3 +467,59 @@ def _invite(session: Session, items: list[_Valid], inserted: dict[tuple[int, str
         batch = [c for c in changes if kind in c]
         if batch:
             session.execute(update(Transaction), batch)
+
+
+# --- files (systems that can only export) ------------------------------------------------------
+
+# Canonical record field → accepted headers, folded (frame_reader.fold: no diacritics, lower case).
+FILE_HEADERS: dict[str, tuple[str, ...]] = {
+    "code": ("ma ho so", "so ho so", "ma so ho so", "code", "transaction code", "dossier code", "dossier no"),
+    "agency": ("ma don vi", "ma co quan", "don vi", "co quan", "agency", "agency code", "unit"),
+    "procedure": ("thu tuc", "ten thu tuc", "ten thu tuc hanh chinh", "procedure", "procedure name"),
+    "field": ("linh vuc", "ten linh vuc", "field", "sector"),
+    "phone": ("so dien thoai", "sdt", "dien thoai", "so dt", "dien thoai lien he", "phone", "phone number",
+              "mobile"),
+    "returned_at": ("ngay tra ket qua", "thoi gian tra ket qua", "ngay tra", "ngay tra kq", "returned at",
+                    "returned", "return date"),
+    "officer": ("can bo", "can bo xu ly", "can bo tra ket qua", "officer", "handling officer"),
+}
+FILE_REQUIRED = ("code", "agency", "phone", "returned_at")
+
+
+def read_file(source: Any, encoding: str | None = None,
+              column_map: dict[str, str] | None = None) -> tuple[list[int], list[Record], Any]:
+    """The records of a CSV or XLSX export, with their spreadsheet row numbers and the
+    reader's report (header row, ignored title, blank and totals rows). Dates may be ISO
+    8601, dd/mm/yyyy [hh:mm[:ss]] or Excel date cells; without an offset they are local
+    time in the programme's zone."""
+    body, read = read_frame(source, encoding, column_map, headers=FILE_HEADERS, required=FILE_REQUIRED)
+    parsed: dict[Any, Any] = dict(zip(body.index, parse_dates(body["returned_at"]), strict=True))
+    rows, records = [], []
+    for number, values in body.iterrows():
+        cells = {name: _cell(values.get(name)) for name in RECORD_FIELDS if name in body.columns}
+        raw = values.get("returned_at")
+        moment: Any = cells.get("returned_at")
+        if isinstance(raw, datetime):
+            moment = raw.to_pydatetime() if isinstance(raw, pd.Timestamp) else raw
+        elif isinstance(moment, str):
+            try:
+                moment = datetime.fromisoformat(moment)
+            except ValueError:
+                found = parsed.get(number)
+                if found is not None and not pd.isna(found):
+                    moment = found.to_pydatetime()
+        cells["returned_at"] = moment
+        rows.append(int(str(number)))
+        records.append(Record(**cells))
+    return rows, records, read
+
+
+def _cell(value: Any) -> Any:
+    """A spreadsheet cell as text: numbers Excel stored for codes and phones lose their ".0"."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | str):
+        return str(value).strip() or None
+    return value
