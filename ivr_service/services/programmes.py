@@ -101,6 +101,10 @@ def create_programme(session: Session, registry: QuestionnaireRegistry, *, agenc
                           **{_COLUMNS.get(k, k): v for k, v in validated.items()})
     session.add(programme)
     session.flush()
+    if validated["reminder_hours"] is None:
+        # The ORM reads None at insert as "not given" and applies the column default (72).
+        programme.reminder_hours = None
+        session.flush()
     return programme
 
 
