@@ -31,11 +31,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from ..core.phones import normalise
@@ -399,20 +400,56 @@ def _yearly(session: Session, agency_ids: set[int], now: datetime) -> dict[int, 
 def _insert_transactions(session: Session, items: list[_Valid], source: str,
                          now: datetime) -> dict[tuple[int, str], int]:
     """Insert; returns (agency, code) → id of the rows this call stored."""
-    insert = dialect_insert(session)
     stored: dict[tuple[int, str], int] = {}
     rows = [{"agency_id": i.agency_id, "code": i.code, "procedure": i.procedure, "field": i.field,
              "phone_e164": i.phone, "officer": i.officer, "returned_at": i.returned_at, "received_at": now,
              "source": source, "decision": str(i.decision), "decided_at": now,
              "programme_id": i.programme.id if i.programme is not None else None, "contact_id": None}
             for i in items]
-    for start in range(0, len(rows), _CHUNK):
-        statement = (insert(Transaction).values(rows[start:start + _CHUNK])
-                     .on_conflict_do_nothing(index_elements=["agency_id", "code"])
-                     .returning(Transaction.id, Transaction.agency_id, Transaction.code))
-        for tx_id, agency_id, code in session.execute(statement):
-            stored[(agency_id, code)] = tx_id
+    for tx_id, agency_id, code in _insert_new(session, Transaction.__table__, rows, ("agency_id", "code"),
+                                              ("id", "agency_id", "code")):
+        stored[(agency_id, code)] = tx_id
     return stored
+
+
+# PostgreSQL array types of the columns the feed inserts, for INSERT … SELECT unnest(…).
+_PG_ARRAYS = {"INTEGER": "integer[]", "FLOAT": "float8[]", "DATE": "date[]", "TEXT": "text[]"}
+
+
+def _insert_new(session: Session, table: Any, rows: list[dict[str, Any]], unique: tuple[str, ...],
+                returning: tuple[str, ...]) -> list[Any]:
+    """``INSERT … ON CONFLICT (unique) DO NOTHING RETURNING …`` of ``rows``: the rows this
+    call stored. On PostgreSQL one statement whose parameters are one array per column
+    (``unnest``), so a batch of 1,000 costs one short statement instead of 13,000 bound
+    values; elsewhere an executemany that SQLAlchemy batches into multi-row INSERTs."""
+    if not rows:
+        return []
+    if session.get_bind().dialect.name != "postgresql":
+        statement = (dialect_insert(session)(table).on_conflict_do_nothing(index_elements=list(unique))
+                     .returning(*(table.c[name] for name in returning)))
+        return list(session.execute(statement, rows))
+    columns = list(rows[0])
+    arrays = []
+    for name in columns:
+        kind = table.c[name].type
+        impl = getattr(kind, "impl", kind)
+        sql_type = ("timestamptz[]" if getattr(impl, "timezone", False)
+                    else _PG_ARRAYS.get(type(impl).__name__.upper().replace("VARCHAR", "TEXT")
+                                        .replace("STRING", "TEXT").replace("ENUM", "TEXT"), "text[]"))
+        arrays.append(f"CAST(:{name} AS {sql_type})")
+    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({', '.join(arrays)}) "
+           f"ON CONFLICT ({', '.join(unique)}) DO NOTHING RETURNING {', '.join(returning)}")
+    values = {name: [_plain(row[name]) for row in rows] for name in columns}
+    return list(session.execute(text(sql), values))
+
+
+def _plain(value: Any) -> Any:
+    """A value as a PostgreSQL array element: enums by value, times in UTC."""
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return value
 
 
 def _invite(session: Session, items: list[_Valid], inserted: dict[tuple[int, str], int], now: datetime) -> None:
@@ -445,14 +482,10 @@ def _invite(session: Session, items: list[_Valid], inserted: dict[tuple[int, str
             "status": ContactStatus.PENDING, "attempt_count": 0, "channel": plan[0]["channel"],
             "channel_attempts": 0, "next_attempt_at": item.returned_at + timedelta(minutes=programme.delay_minutes),
             "disposition": None, "created_at": now})
-    insert = dialect_insert(session)
     contacts: dict[tuple[int, str], int] = {}
-    for start in range(0, len(rows), _CHUNK):
-        statement = (insert(Contact).values(rows[start:start + _CHUNK])
-                     .on_conflict_do_nothing(index_elements=["campaign_id", "phone_e164"])
-                     .returning(Contact.id, Contact.campaign_id, Contact.phone_e164))
-        for contact_id, campaign_id, phone in session.execute(statement):
-            contacts[(campaign_id, phone)] = contact_id
+    for contact_id, campaign_id, phone in _insert_new(session, Contact.__table__, rows, ("campaign_id", "phone_e164"),
+                                                      ("id", "campaign_id", "phone_e164")):
+        contacts[(campaign_id, phone)] = contact_id
     changes: list[dict[str, Any]] = []
     for item in items:
         tx_id = inserted[(item.agency_id, item.code)]
