@@ -117,6 +117,14 @@ def test_templates_are_unaccented_unless_asked_and_refused_when_too_long(
     accented = create(app, agency, template="Mời Ông/Bà đánh giá: {link} Từ chối: {stop}", accented=True,
                       max_segments=2)
     assert accented.template == "Mời Ông/Bà đánh giá: {link} Từ chối: {stop}"
+    svc = app.extensions["sipas"]
+    with svc.db.begin() as session, pytest.raises(InvalidInput, match="template: the message needs 2 UCS-2"):
+        # The stored template no longer fits one segment: a lower limit is refused, not the text rewritten.
+        programmes.configure_programme(session, svc.registry, accented.id, {"max_segments": 1}, svc.clock())
+    with svc.db.begin() as session:
+        programmes.configure_programme(session, svc.registry, accented.id, {"public_host": "https://a.vn"},
+                                       svc.clock())
+    assert row(app, Programme, id=accented.id).template == "Mời Ông/Bà đánh giá: {link} Từ chối: {stop}"
 
 
 @pytest.mark.parametrize(("settings", "field", "message"), [

@@ -154,14 +154,12 @@ def configure_programme(session: Session, registry: QuestionnaireRegistry, progr
     if "timezone" in changed and "window" not in changed:
         changed["window"] = {**current["window"], "timezone": changed["timezone"]}
     merged = {**current, **changed}
+    # Templates not being set are checked as stored (a new host or segment limit must
+    # still fit them), never rewritten.
     validated = _validated(registry, merged, accented=accented, today=_local_date(now, merged["timezone"]),
-                           changed=set(changed) | ({"template", "reminder_template"}
-                                                   if changed.keys() & {"public_host", "max_segments"} else set()))
+                           changed=set(changed))
     for key in changed:
         setattr(programme, _COLUMNS.get(key, key), validated[key])
-    if changed.keys() & {"template", "reminder_template"}:
-        for key in ("template", "reminder_template"):
-            setattr(programme, key, validated[key])
     if changed.keys() & {"window", "channel_plan"}:
         for campaign in session.scalars(select(Campaign).where(
                 Campaign.programme_id == programme_id,
