@@ -46,7 +46,7 @@ from ivr_service.persistence import migrate
 from ivr_service.persistence.db import make_engine
 from ivr_service.persistence.models import Agency, Answer, Base
 from ivr_service.providers import CallPlaced, CallRequest, CallState
-from ivr_service.services import campaigns, dispatch, frames
+from ivr_service.services import campaigns, dispatch, frames, programmes
 from ivr_service.services.dispatch import Claimed, Pacing
 from ivr_service.services import access
 from ivr_service.settings import Settings
@@ -280,6 +280,21 @@ def make_campaign(services_of: Callable[[Any], Any], make_agency: Callable[..., 
             with svc.db.begin() as session:
                 campaigns.transition(session, campaign_id, "start", svc.clock(), svc.registry)
         return campaign_id
+    return make
+
+
+@pytest.fixture
+def make_programme(services_of: Callable[[Any], Any], make_agency: Callable[..., int]) -> Callable[..., int]:
+    def make(agency: int | None = None, *, name: str = "Khảo sát sau giao dịch", app: Any = None,
+             **settings: Any) -> int:
+        """An active post-transaction programme of ``agency`` (the STNMT agency by default)
+        with ``settings`` (see programmes.create_programme); links on https://ks.example.vn."""
+        svc = services_of(app)
+        agency_id = agency if agency is not None else make_agency(app=app)
+        with svc.db.begin() as session:
+            return programmes.create_programme(session, svc.registry, agency_id=agency_id, name=name,
+                                               now=svc.clock(), default_host="https://ks.example.vn",
+                                               **settings).id
     return make
 
 

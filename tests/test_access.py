@@ -166,6 +166,7 @@ class Tree:
 
 CAMPAIGN_NAME = "Khảo sát huyện Cư Jút quý 4"
 OTHER_CAMPAIGN_NAME = "Khảo sát huyện Krông Nô quý 4"
+PROGRAMME_NAME = "Khảo sát sau trả kết quả huyện Cư Jút"
 
 
 @pytest.fixture
@@ -186,7 +187,7 @@ class Case:
     method: str
     path: str
     rule: Rule
-    names: str | None       # "campaign", "agency" or "qr_poster" when the URL names one (<name>_id)
+    names: str | None       # "campaign", "agency", "programme" or "qr_poster" when the URL names one (<name>_id)
 
 
 def unruled(app: Flask) -> list[str]:
@@ -208,8 +209,8 @@ def route_cases(app: Flask, values: dict[str, Any]) -> list[Case]:
         assert not missing, f"{url_rule.rule}: the route matrix has no test value for {sorted(missing)}; add one"
         for method in sorted((url_rule.methods or set()) - {"HEAD", "OPTIONS"}):
             path = adapter.build(url_rule.endpoint, {a: values[a] for a in url_rule.arguments}, method=method)
-            names = next((kind for kind in ("campaign", "agency", "qr_poster") if f"{kind}_id" in url_rule.arguments),
-                         None)
+            names = next((kind for kind in ("campaign", "agency", "programme", "qr_poster")
+                          if f"{kind}_id" in url_rule.arguments), None)
             cases.append(Case(url_rule.endpoint, method, path, rule, names))
     return sorted(cases, key=lambda c: c.endpoint == "auth.logout")
 
@@ -258,8 +259,10 @@ def test_a_route_without_a_rule_is_caught_and_refused(app: Flask, client: Any) -
 
 
 def test_route_matrix_anonymous_roles_in_and_out_of_the_subtree_and_tokens(
-        app: Flask, tree: Tree, make_user: Callable[..., int], cheap_hashing: None) -> None:
+        app: Flask, tree: Tree, make_user: Callable[..., int], make_programme: Callable[..., int],
+        cheap_hashing: None) -> None:
     victim = make_user("nan-nhan", ("viewer", tree.district))
+    programme = make_programme(tree.district, name=PROGRAMME_NAME)
     svc = app.extensions["sipas"]
     with svc.db.begin() as session:
         issued = access.create_token(session, "victim", ["exports:write"], tree.district, svc.clock())
@@ -268,7 +271,8 @@ def test_route_matrix_anonymous_roles_in_and_out_of_the_subtree_and_tokens(
         poster_id = poster.id
     values = {"campaign_id": tree.campaign, "agency_id": tree.district, "user_id": victim,
               "token_id": victim_token, "token": "unknown-call-token", "filename": "none.txt",
-              "code": "ZZZZZZZZZ", "qr_poster_id": poster_id}  # survey links and QR posters: an unknown code
+              "code": "ZZZZZZZZZ", "qr_poster_id": poster_id,  # survey links and QR posters: an unknown code
+              "programme_id": programme}
     cases = route_cases(app, values)
     assert len(cases) >= 36
     assert {c.names for c in cases} >= {None, "campaign"}
@@ -278,7 +282,7 @@ def test_route_matrix_anonymous_roles_in_and_out_of_the_subtree_and_tokens(
     failures = [f"{c.endpoint}: names a {c.names} in its URL but its rule checks {c.rule.target!r}"
                 for c in cases if c.names is not None and not c.rule.public and c.rule.target != c.names]
     checked = 0
-    hidden = (CAMPAIGN_NAME, "nan-nhan", victim_prefix)      # what no one outside the district may see
+    hidden = (CAMPAIGN_NAME, PROGRAMME_NAME, "nan-nhan", victim_prefix)  # what no one outside the district may see
 
     def check(who: str, case: Case, response: Any, permissions: frozenset[Permission] | None,
               in_scope: bool, cookie: bool = False) -> None:

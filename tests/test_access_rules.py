@@ -28,6 +28,9 @@ def test_roles_nest_viewer_operator_manager_admin() -> None:
     assert viewer < operator < manager < admin == frozenset(Permission)
     assert Permission.CONTACTS_READ not in viewer                 # phone numbers always masked for viewers
     assert {Permission.CAMPAIGNS_STEER, Permission.OPTOUTS_WRITE} <= operator
+    # The one-stop-shop feed: operators (and tokens given the scope) report transactions.
+    assert Permission.TRANSACTIONS_WRITE in operator and Permission.TRANSACTIONS_WRITE not in viewer
+    assert Permission.TRANSACTIONS_WRITE in TOKEN_SCOPES and Permission.TRANSACTIONS_WRITE.value == "transactions:write"
     assert not {Permission.FRAMES_WRITE, Permission.CAMPAIGNS_WRITE} & operator   # no frames or configuration
     assert Permission.USERS_WRITE not in manager and Permission.AUDIT_READ not in manager
     assert Permission.USERS_WRITE not in TOKEN_SCOPES and Permission.TOKENS_WRITE not in TOKEN_SCOPES

@@ -29,6 +29,7 @@ class Permission(StrEnum):
     EXPORTS_WRITE = "exports:write"          # write and download exports
     OPTOUTS_WRITE = "optouts:write"          # add and remove do-not-contact numbers
     CONTACTS_READ = "contacts:read"          # see citizens' phone numbers unmasked
+    TRANSACTIONS_WRITE = "transactions:write"  # report returned dossiers (the one-stop-shop feed)
 
 
 class Role(StrEnum):
@@ -39,7 +40,8 @@ class Role(StrEnum):
 
 
 _VIEWER = frozenset({Permission.AGENCIES_READ, Permission.CAMPAIGNS_READ})
-_OPERATOR = _VIEWER | {Permission.CAMPAIGNS_STEER, Permission.OPTOUTS_WRITE, Permission.CONTACTS_READ}
+_OPERATOR = _VIEWER | {Permission.CAMPAIGNS_STEER, Permission.OPTOUTS_WRITE, Permission.CONTACTS_READ,
+                       Permission.TRANSACTIONS_WRITE}
 _MANAGER = _OPERATOR | {Permission.CAMPAIGNS_WRITE, Permission.FRAMES_WRITE, Permission.EXPORTS_WRITE}
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from ..core.dispositions import response_rates
 from ..core.names import check_code, check_name
 from ..core.policy import CallingWindow, Outcome, RetryPolicy
+from ..core.programmes import period_end_instant
 from ..core.questionnaire import QuestionnaireRegistry
 from ..core.sampling import SampleRule
 from ..persistence import tallies
@@ -26,6 +27,7 @@ from ..persistence.models import (
     CampaignStatus,
     Contact,
     ContactStatus,
+    Programme,
 )
 from .contacts import finish_contact, finish_with_answers
 from .errors import Conflict, InvalidInput, NotFound, invalid
@@ -344,6 +346,8 @@ def close_if_done(session: Session, campaign: Campaign, now: datetime,
     gets its final disposition and the response rates are recorded."""
     if campaign.status not in (CampaignStatus.RUNNING, CampaignStatus.PAUSED):
         return False
+    if _period_open(session, campaign, now):
+        return False
     counts = dict(session.execute(select(Contact.status, func.count()).where(
         Contact.campaign_id == campaign.id, Contact.status.in_([ContactStatus.PENDING, ContactStatus.ACTIVE]))
         .group_by(Contact.status)).all())
@@ -359,6 +363,15 @@ def close_if_done(session: Session, campaign: Campaign, now: datetime,
             return False  # calls in progress finish first; nothing new is dialled meanwhile
     close(session, campaign, now, CampaignStatus.COMPLETED, registry)
     return True
+
+
+def _period_open(session: Session, campaign: Campaign, now: datetime) -> bool:
+    """A reporting period of an active programme takes transactions until the period has
+    ended (local midnight after ``period_end``): it stays open even with every contact done."""
+    if campaign.programme_id is None or campaign.period_end is None:
+        return False
+    active = session.scalar(select(Programme.active).where(Programme.id == campaign.programme_id))
+    return bool(active) and now < period_end_instant(campaign.period_end, campaign.timezone)
 
 
 def close(session: Session, campaign: Campaign, now: datetime, status: CampaignStatus,

@@ -111,9 +111,9 @@ def _read_table(source: str | Path | IO[bytes], encoding: str | None) -> tuple[p
     return table, name
 
 
-def _match(cell: object) -> str | None:
+def _match(cell: object, headers: Mapping[str, tuple[str, ...]] = HEADERS) -> str | None:
     folded = fold(cell) if cell is not None and not (isinstance(cell, float) and np.isnan(cell)) else ""
-    for canonical, names in HEADERS.items():
+    for canonical, names in headers.items():
         if folded in names:
             return canonical
     return None
@@ -124,23 +124,26 @@ def _blank(value: object) -> bool:
 
 
 def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
-               column_map: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, ReadReport]:
+               column_map: Mapping[str, str] | None = None, headers: Mapping[str, tuple[str, ...]] = HEADERS,
+               required: tuple[str, ...] = REQUIRED) -> tuple[pd.DataFrame, ReadReport]:
     """Read a CSV/XLSX transaction list into canonical columns (object dtype).
 
     ``column_map`` maps canonical names to headers as written, for headers we do not know.
+    ``headers`` and ``required``: another layout's columns (the transaction feed's file
+    import); it must have a phone column, by which the header row is found.
     The index is the spreadsheet row number.
     """
     table, name = _read_table(source, encoding)
     report = ReadReport()
     wanted = {fold(v): k for k, v in (column_map or {}).items()}
-    unknown = set(column_map or {}) - set(HEADERS)
+    unknown = set(column_map or {}) - set(headers)
     if unknown:
-        raise InvalidInput(f"column mapping: unknown column(s) {sorted(unknown)}; known: {', '.join(HEADERS)}")
+        raise InvalidInput(f"column mapping: unknown column(s) {sorted(unknown)}; known: {', '.join(headers)}")
 
     def classify(cell: object) -> str | None:
         if not _blank(cell) and fold(cell) in wanted:
             return wanted[fold(cell)]
-        return _match(cell)
+        return _match(cell, headers)
 
     header_index = None
     for index in range(min(HEADER_SCAN_ROWS, len(table))):
@@ -151,7 +154,7 @@ def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
     if header_index is None:
         seen = ", ".join(str(c) for c in (table.iloc[0] if len(table) else []) if not _blank(c)) or "(nothing)"
         raise InvalidInput(f"{name}: no header row with a phone column in the first {HEADER_SCAN_ROWS} rows; "
-                           f"required columns: {', '.join(REQUIRED)}; first row holds: {seen}")
+                           f"required columns: {', '.join(required)}; first row holds: {seen}")
     header = list(table.iloc[header_index])
     above = list(table.iloc[header_index - 1]) if header_index else [None] * len(header)
     columns: dict[int, str] = {}
@@ -162,8 +165,8 @@ def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
         if canonical is not None and canonical not in columns.values():
             columns[position] = canonical
             report.columns[canonical] = str(cell if not _blank(cell) else above[position])
-    missing = [c for c in REQUIRED if c not in columns.values()]
-    if "returned_on" not in columns.values() and "status" not in columns.values():
+    missing = [c for c in required if c not in columns.values()]
+    if headers is HEADERS and "returned_on" not in columns.values() and "status" not in columns.values():
         missing.append("returned_on or status")
     if missing:
         present = [str(c) for c in header if not _blank(c)]

@@ -21,7 +21,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
 
 from ..core.access import Permission, Principal
-from ..services import access, campaigns, qr
+from ..services import access, campaigns, programmes, qr
 from ..services.audit import Actor
 from ..services.errors import NotFound
 from .context import services
@@ -34,7 +34,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 @dataclass(frozen=True)
 class Rule:
     permission: Permission | None     # None: any signed-in caller
-    target: str | None = None         # "campaign", "agency" or "qr_poster": the view argument to check
+    target: str | None = None         # "campaign", "agency", "programme" or "qr_poster": the argument to check
     public: bool = False
 
 
@@ -44,8 +44,9 @@ def public(view: F) -> F:
 
 
 def requires(permission: Permission | None, target: str | None = None) -> Callable[[F], F]:
-    """The caller must hold ``permission``; with ``target`` ("campaign", "agency"), on the
-    agency of the campaign or agency the route names (``campaign_id`` / ``agency_id``)."""
+    """The caller must hold ``permission``; with ``target`` ("campaign", "agency",
+    "programme"), on the agency of the campaign, agency or programme the route names
+    (``campaign_id`` / ``agency_id`` / ``programme_id``)."""
     def mark(view: F) -> F:
         view._access = Rule(permission, target)  # type: ignore[attr-defined]
         return view
@@ -116,6 +117,8 @@ def _target_agency(db_session: Session, rule: Rule) -> int:
         return campaigns.get_agency(db_session, int(args["agency_id"])).id
     if rule.target == "qr_poster":
         return qr.get_poster(db_session, int(args["qr_poster_id"])).agency_id
+    if rule.target == "programme":
+        return programmes.get_programme(db_session, int(args["programme_id"])).agency_id
     raise ValueError(f"unknown access target {rule.target!r}")
 
 

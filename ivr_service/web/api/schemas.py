@@ -300,3 +300,118 @@ class OptOutIn(Schema):
 class OptOutOut(Schema):
     phone = String(metadata={"description": "Masked: +84******678"})
     opted_out = Boolean()
+
+
+class TransactionIn(Schema):
+    """One returned dossier. Values are checked by the feed itself, so a batch and a single
+    report give the same errors (422, naming the field)."""
+
+    agency = String(load_default=None, metadata={"description": "The agency's code, e.g. STNMT"})
+    code = String(load_default=None, metadata={"description": "Mã hồ sơ: the dossier code, unique per agency"})
+    phone = String(load_default=None, metadata={"description": "The citizen's mobile number, e.g. 0912 345 678"})
+    returned_at = String(load_default=None, metadata={
+        "description": "When the result was returned, ISO 8601 (2026-11-17T09:30:00+07:00); without an offset "
+                       "it is read in the programme's time zone"})
+    procedure = String(load_default=None, metadata={"description": "Thủ tục"})
+    field = String(load_default=None, metadata={"description": "Lĩnh vực"})
+    officer = String(load_default=None, metadata={"description": "Handling officer (optional)"})
+
+
+class TransactionOut(Schema):
+    index = Integer()
+    status = String(metadata={"description": "created | duplicate | error | not_stored"})
+    decision = String(metadata={"description": "invited | not_sampled | opted_out | recent | no_programme"})
+    transaction_id = Integer()
+    field = String()
+    message = String()
+
+
+class TransactionBatchIn(Schema):
+    transactions = List(Dict(), required=True, validate=Length(1, 1000), metadata={
+        "description": "Up to 1,000 records, each as in POST /transactions"})
+    atomic = Boolean(load_default=False, metadata={
+        "description": "Store nothing if any record is invalid (default: store the valid ones)"})
+
+
+class TransactionBatchOut(Schema):
+    counts = Dict(metadata={"description": "Records by status: created, duplicate, error, not_stored"})
+    decisions = Dict(metadata={"description": "Created records by decision"})
+    results = List(Nested(TransactionOut), metadata={"description": "One per record, in the order sent"})
+
+
+class ProgrammePatchIn(Schema):
+    """Only the fields sent change; null clears an optional one."""
+
+    name = String(validate=Length(1, 200))
+    questionnaire = String()
+    share_mode = String(metadata={"description": "seed003 (the seed-003 share for the agency's yearly volume, "
+                                                 "divided by expected_response) or fixed"})
+    share = Float(allow_none=True, metadata={"description": "With share_mode fixed: the share invited, (0, 1]"})
+    expected_response = Float(metadata={"description": "Expected response rate, (0, 1]; default 0.5"})
+    seed = Integer(metadata={"description": "Salt of the per-transaction draw"})
+    delay_minutes = Integer(metadata={"description": "Invite this long after the result is returned (0–10080)"})
+    recent_days = Integer(metadata={"description": "Not if invited in the last N days, any agency (0–730)"})
+    period = String(metadata={"description": "Reporting period: month | quarter | half"})
+    timezone = String()
+    window = Dict(allow_none=True, metadata={"description": "When messages may go; default 07:00–22:00 every day"})
+    ends_on = Date(allow_none=True, metadata={"description": "Last day of returned transactions taken"})
+    public_host = String(metadata={"description": "https host of the links; default SIPAS_SURVEY_BASE_URL"})
+    link_days = Integer(metadata={"description": "Days a link stays valid (1–30)"})
+    reminder_hours = Integer(allow_none=True, metadata={"description": "Remind once after N hours if never "
+                                                                       "opened; null: no reminder"})
+    max_segments = Integer(metadata={"description": "Most SMS segments a message may need (1–5)"})
+    sender = String(allow_none=True, metadata={"description": "Brandname (≤ 11 characters) or E.164 number"})
+    template = String(metadata={"description": "The invitation, with {link} and ending with {stop}; "
+                                              "unaccented unless accented is true"})
+    reminder_template = String(allow_none=True)
+    channel_plan = List(Dict(), metadata={"description": 'Default [{"channel": "sms", "max_attempts": 1}]'})
+    accented = Boolean(load_default=False, metadata={"description": "Keep the templates' diacritics (UCS-2)"})
+
+
+class ProgrammeIn(ProgrammePatchIn):
+    agency_id = Integer(required=True, validate=Range(min=1, max=MAX_ID))
+    name = String(required=True, validate=Length(1, 200))
+    questionnaire = String(load_default="sipas-2024")
+
+
+class ProgrammeOut(Schema):
+    id = Integer()
+    agency_id = Integer()
+    name = String()
+    questionnaire_key = String()
+    active = Boolean()
+    share_mode = String()
+    share = Float(allow_none=True)
+    expected_response = Float()
+    seed = Integer()
+    delay_minutes = Integer()
+    recent_days = Integer()
+    period = String()
+    timezone = String()
+    window = Dict()
+    ends_on = Date(allow_none=True)
+    public_host = String()
+    link_days = Integer()
+    reminder_hours = Integer(allow_none=True)
+    max_segments = Integer()
+    sender = String(allow_none=True)
+    template = String()
+    reminder_template = String(allow_none=True)
+    channel_plan = List(Dict())
+    created_at = DateTime()
+
+
+class PeriodOut(Schema):
+    campaign_id = Integer()
+    name = String()
+    label = String()
+    period_start = Date()
+    period_end = Date()
+    status = String()
+    contacts = Integer()
+    by_status = Dict()
+    by_disposition = Dict()
+    rates = Dict(metadata={"description": "AAPOR response, cooperation, refusal and contact rates"})
+    n_respondents = Integer()
+    service_index = Float(allow_none=True)
+    weighted_service_index = Float(allow_none=True)
