@@ -43,6 +43,10 @@ DEMO_RETRY: dict[str, Any] = {"max_attempts": 3, "delays": {"busy": 1, "no_answe
                                                             "partial": 1, "break_off": 1, "canceled": 1},
                               "min_gap_s": 0}  # simulated citizens: no 24 h per-number cap
 DEMO_CALLS_PER_SECOND = 100.0
+DEMO_TRANSACTIONS = 40
+DEMO_PROCEDURES = (("Đất đai", "Cấp giấy chứng nhận quyền sử dụng đất"),
+                   ("Môi trường", "Cấp giấy phép môi trường"),
+                   ("Tài nguyên nước", "Cấp giấy phép khai thác nước dưới đất"))
 
 
 # Commands run by whoever can reach the service's configuration and database.
@@ -563,6 +567,29 @@ def load_demo(app: Any, frame: Path = DEMO_FRAME, n: int = 200, seed: int = 2024
         return campaign.id
 
 
+def load_demo_programme(app: Any, agency_code: str, count: int = DEMO_TRANSACTIONS) -> tuple[int, dict[str, int]]:
+    """A post-transaction programme for the demo agency, fed ``count`` dossiers
+    returned in the last hour, as a one-stop-shop system would report them; returns the
+    programme and the feed's decisions. Invitations go out at once (no delay, always-open
+    window: simulated citizens only) and simulated citizens open the link and answer."""
+    svc = app.extensions["sipas"]
+    now = svc.clock()
+    with svc.db.begin() as session:
+        agency = next(a for a in campaigns.list_agencies(session) if a.code == agency_code)
+        programme = programmes.create_programme(
+            session, svc.registry, agency_id=agency.id, name="Khảo sát sau giao dịch (demo)", now=now,
+            default_host=svc.settings.survey_base_url or svc.settings.public_base_url,
+            share_mode="fixed", share=0.8, delay_minutes=0, reminder_hours=None,
+            window={**DEMO_WINDOW, "timezone": svc.settings.timezone}, timezone=svc.settings.timezone)
+        records = [transactions.Record(   # Vinaphone-style numbers (091…), different on every run
+            agency=agency_code, code=f"DEMO-{now:%y%m%d}-{i:04d}",
+            phone=f"091{(now.microsecond + i * 7919) % 10**7:07d}",
+            returned_at=now - timedelta(minutes=count - i), field=DEMO_PROCEDURES[i % 3][0],
+            procedure=DEMO_PROCEDURES[i % 3][1]) for i in range(count)]
+        reported = transactions.report(session, now, records, source="api", actor=CLI_ACTOR)
+        return programme.id, reported.decisions
+
+
 DEMO_ADMIN = "demo-admin"
 
 
@@ -589,9 +616,14 @@ def demo() -> None:
     how to sign in."""
     app = _app()
     campaign_id = load_demo(app)
+    with app.extensions["sipas"].db.begin() as session:
+        agency_code = campaigns.get_campaign(session, campaign_id).agency.code
+    programme_id, decisions = load_demo_programme(app, agency_code)
     password, token = demo_admin(app)
     base = app.extensions["sipas"].settings.public_base_url
     click.echo(f"demo campaign {campaign_id} is running")
+    click.echo(f"demo post-transaction programme {programme_id}: {DEMO_TRANSACTIONS} dossiers reported "
+               f"({', '.join(f'{n} {d}' for d, n in sorted(decisions.items()))}); the invitations go out now")
     click.echo(f"sign in at {base}/auth/login as {DEMO_ADMIN} / {password}")
     click.echo(f"or call the API: curl -H 'Authorization: Bearer {token}' "
                f"{base}/api/v1/campaigns/{campaign_id}/progress")
@@ -635,7 +667,7 @@ def serve(exit_when_done: bool) -> None:
     done = threading.Event()
     if exit_when_done:
         def check() -> None:
-            if _all_done(app):
+            if _all_done(app, runner.messenger):
                 done.set()
         scheduler.add_job(check, "interval", seconds=1, id="exit-when-done", max_instances=1, coalesce=True)
     scheduler.start()
@@ -650,16 +682,35 @@ def serve(exit_when_done: bool) -> None:
     _report(app)
 
 
-def _all_done(app: Any) -> bool:
-    with app.extensions["sipas"].db.begin() as session:
-        return campaigns.all_settled(session)
+def _all_done(app: Any, messenger: Any) -> bool:
+    """Nothing left to do, and no simulated citizen still reading or answering a message."""
+    svc = app.extensions["sipas"]
+    if getattr(messenger, "busy", lambda: False)():
+        return False
+    with svc.db.begin() as session:
+        return campaigns.all_settled(session, svc.clock())
 
 
 def _report(app: Any) -> None:
-    with app.extensions["sipas"].db.begin() as session:
+    svc = app.extensions["sipas"]
+    with svc.db.begin() as session:
         campaign = campaigns.latest_exported(session)
         if campaign is not None:
             click.echo(f"campaign {campaign.id} {campaign.status.value}; export: {campaign.export_path}")
+        for programme in programmes.list_programmes(session):
+            for period in programmes.period_summaries(session, svc.registry, programme.id, svc.clock()):
+                click.echo(_period_line(programme.name, period))
+
+
+def _period_line(name: str, period: dict[str, Any]) -> str:
+    """One line per programme period: invitations, forms answered, what is still open."""
+    by = period["by_disposition"]
+    waiting = period["by_status"].get("active", 0) + period["by_status"].get("pending", 0)
+    index = period["service_index"]
+    return (f"programme {name!r} {period['label']}: {period['contacts']} invited, {by.get('1.1', 0)} forms complete, "
+            f"{by.get('1.2', 0) + by.get('2.12', 0)} partial or broken off, {by.get('2.11', 0)} refused, "
+            f"{waiting} links still open; service index "
+            + (f"{index:.1f} %" if index is not None else "n/a"))
 
 
 def main() -> None:

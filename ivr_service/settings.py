@@ -216,9 +216,10 @@ class Settings:
         "memory://", "where failed sign-ins are counted: `memory://` (per process) or a `redis://` URL shared "
         "by every web process", check=_storage_uri, secret=True)
 
-    messages_per_second: float = setting(
-        1.0, "SMS sent per second by this sender, all workers together (a Twilio long code: 1; an "
-        "alphanumeric sender: 10)", low=0, above=True, high=10000)
+    messages_per_second: float | None = setting(
+        None, "SMS sent per second by this sender, all workers together (a Twilio long code: 1; an "
+        "alphanumeric sender: 10)", low=0, above=True, high=10000,
+        default_text="`1` with Twilio, `50` with the simulator")
     twilio_sms_sender: str | None = setting(
         None, "default SMS sender with Twilio: a registered alphanumeric brandname (≤ 11 characters) or an "
         "E.164 number; a programme's own sender wins")
@@ -228,6 +229,12 @@ class Settings:
     form_rate_limit: str = setting(
         "30 per hour", "anonymous QR forms one address may start (a rate such as `30 per hour`; answers are "
         "limited to 40 times as many)", check=_rate)
+
+    @property
+    def sender_messages_per_second(self) -> float:
+        if self.messages_per_second is not None:
+            return self.messages_per_second
+        return 50.0 if self.provider == "simulator" else 1.0
 
     @property
     def sender_calls_per_second(self) -> float:

@@ -1,17 +1,22 @@
 """The whole demo survey over real HTTP: frame in, sample, simulated calls through the
 webhooks, answers stored, campaign closed, export written — and the exported numbers
-equal a direct computation from the stored answers."""
+equal a direct computation from the stored answers. Then the demo's post-transaction
+programme: feed, SMS invitations, simulated citizens answering the web form."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
-from ivr_service.cli import load_demo
+from ivr_service.cli import DEMO_TRANSACTIONS, load_demo, load_demo_programme
+from ivr_service.persistence.models import Interview, Message
 from ivr_service.providers.simulator import CitizenProfile, HttpTransport, SimulatorProvider
+from ivr_service.providers.sms_simulator import HttpBrowser, MessageProfile, SmsSimulatorProvider, items_of
+from ivr_service.services import campaigns, programmes
 from ivr_service.worker import Worker
 
 pytestmark = pytest.mark.slow
@@ -89,3 +94,43 @@ def test_demo_campaign_end_to_end(live_server: Any, clock: Any) -> None:
         frame = pd.read_excel(export_path, sheet_name=sheet, dtype=str)
         assert not (set(frame.stack()) & phones), f"personal data in sheet {sheet}"
     assert len(responses) == len(set(responses["respondent"]))
+
+
+def test_demo_programme_end_to_end(live_server: Any, clock: Any) -> None:
+    """The demo's post-transaction programme over real HTTP: dossiers reported, SMS
+    invitations sent through the simulator, simulated citizens open the link and answer
+    the web form (or refuse, or ignore it), scores computed for the reporting period."""
+    app = live_server
+    services = app.extensions["sipas"]
+    messenger = SmsSimulatorProvider.from_settings(services.settings, HttpTransport(), HttpBrowser(),
+                                                   MessageProfile(seed=11), item_for=items_of(services.registry))
+    worker = Worker(app, provider=SimulatorProvider.from_settings(services.settings, HttpTransport(),
+                                                                   CitizenProfile(seed=7), services.registry.get),
+                    messenger=messenger)
+    campaign_id = load_demo(app)
+    with services.db.begin() as session:
+        code = campaigns.get_campaign(session, campaign_id).agency.code
+    programme_id, decisions = load_demo_programme(app, code)
+    assert sum(decisions.values()) == DEMO_TRANSACTIONS and decisions["invited"] > DEMO_TRANSACTIONS / 2
+    try:
+        run_to_completion(app, worker, clock, campaign_id)   # the phone campaign, as before
+        for _ in range(10):
+            if not worker.messages():
+                break
+        messenger.wait_idle()
+        worker.housekeeping()
+    finally:
+        worker.close()
+    assert not [m.errors for m in messenger.messages.values() if m.errors]
+    with services.db.begin() as session:
+        assert campaigns.all_settled(session, clock())        # what `serve --exit-when-done` waits for
+        [period] = programmes.period_summaries(session, services.registry, programme_id, clock())
+        channels = set(session.scalars(select(Interview.channel).where(Interview.campaign_id == period["campaign_id"])))
+        sent = session.scalar(select(func.count()).select_from(Message).where(
+            Message.campaign_id == period["campaign_id"], Message.kind == "invitation"))
+    assert sent == decisions["invited"] == period["contacts"]
+    behaviours = Counter(m.behaviour for m in messenger.messages.values())
+    assert period["by_disposition"].get("1.1", 0) == behaviours["complete"] > 0
+    assert period["by_disposition"].get("2.11", 0) == behaviours["refused"]
+    assert channels == {"web"}
+    assert period["n_respondents"] >= behaviours["complete"] and period["service_index"] is not None

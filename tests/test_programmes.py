@@ -349,3 +349,23 @@ def test_cli_programme_commands(app: Any, make_agency: Callable[..., int], run_c
     assert '"public_host": "https://ks.example.vn"' in shown.stdout and '"periods": []' in shown.stdout
     off = run_cli("programme", "deactivate", str(programme_id), env=env)
     assert off.returncode == 0 and row(app, Programme).active is False
+
+
+def test_a_running_period_counts_as_settled_once_nothing_is_due_or_unsent(
+        app: Any, make_programme: Callable[..., int], clock: Any) -> None:
+    """``serve --exit-when-done`` waits for due invitations, not for the period to end."""
+    make_programme(share_mode="fixed", share=1.0, delay_minutes=60)
+    svc = app.extensions["sipas"]
+    report(app, Record("STNMT", "A", "0912000001", clock().isoformat()))
+
+    def settled() -> bool:
+        with svc.db.begin() as session:
+            return campaigns.all_settled(session, clock())
+
+    assert settled()                      # the invitation is due in an hour: nothing to do now
+    clock.advance(minutes=61)
+    assert not settled()                  # now it is due
+    with svc.db.begin() as session:
+        contact = session.scalars(select(Contact)).one()
+        contact.status, contact.next_attempt_at = ContactStatus.DONE, None
+    assert settled()

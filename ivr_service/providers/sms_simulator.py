@@ -275,6 +275,11 @@ class SmsSimulatorProvider:
         with self._lock:
             self._futures.discard(future)
 
+    def busy(self) -> bool:
+        """Some simulated citizen is still reading or answering a message."""
+        with self._lock:
+            return bool(self._futures)
+
     def wait_idle(self, timeout: float | None = 60) -> None:
         while True:
             with self._lock:

@@ -316,11 +316,22 @@ def advance(session: Session, now: datetime, registry: QuestionnaireRegistry | N
     return Advanced(started, closed)
 
 
-def all_settled(session: Session) -> bool:
-    """No campaign is running and every completed one has its final export."""
-    return not session.scalar(select(func.count()).select_from(Campaign).where(
-        (Campaign.status == CampaignStatus.RUNNING)
+def all_settled(session: Session, now: datetime) -> bool:
+    """Nothing is left to do now (``serve --exit-when-done``): no campaign is running,
+    every completed one has its final export, and the reporting periods of post-transaction
+    programmes (which run until their period ends) have no contact due and no invitation
+    waiting to be sent; their open links wait for citizens."""
+    busy = session.scalar(select(func.count()).select_from(Campaign).where(
+        ((Campaign.status == CampaignStatus.RUNNING) & Campaign.programme_id.is_(None))
         | ((Campaign.status == CampaignStatus.COMPLETED) & Campaign.export_path.is_(None))))
+    if busy:
+        return False
+    periods = select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING, Campaign.programme_id.is_not(None))
+    due = session.scalar(select(func.count()).select_from(Contact).where(
+        Contact.campaign_id.in_(periods), Contact.status == ContactStatus.PENDING, Contact.next_attempt_at <= now))
+    unsent = session.scalar(select(func.count()).select_from(Attempt).where(
+        Attempt.campaign_id.in_(periods), Attempt.status == AttemptStatus.QUEUED))
+    return not due and not unsent
 
 
 def unexported(session: Session) -> list[int]:

@@ -110,7 +110,7 @@ class MessagePacing:
 
     @classmethod
     def from_settings(cls, settings: Settings, sender: str) -> MessagePacing:
-        return cls(sender, settings.messages_per_second, timedelta(seconds=settings.lease_seconds))
+        return cls(sender, settings.sender_messages_per_second, timedelta(seconds=settings.lease_seconds))
 
     @property
     def bucket(self) -> str:
