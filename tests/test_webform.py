@@ -27,7 +27,7 @@ from ivr_service.persistence.models import (
     OptOut,
     SurveyLink,
 )
-from ivr_service.services import webform
+from ivr_service.services import campaigns, messaging, webform
 from ivr_service.services.errors import InvalidInput, NotFound
 from ivr_service.services.webform import LinkClosed, LinkStatus, NotAsked
 
@@ -587,3 +587,22 @@ def _all(app: Any, statement: Any) -> list[Any]:
     with app.extensions["sipas"].db.begin() as session:
         result = session.execute(statement)
         return [r[0] if len(r) == 1 and isinstance(r[0], Answer) else tuple(r) for r in result]
+
+
+def test_a_cancelled_campaign_classifies_a_left_web_form_by_the_web_channel(
+        app: Any, make_link: Callable[..., Link], clock: Any) -> None:
+    """The QR-style questionnaire is web-only: judged as a phone interview it would have no
+    applicable items and a half-answered form would end as a break-off."""
+    link = make_link(campaign="Biểu mẫu 4 mức", questionnaire="sipas-qr-2024")
+    svc = app.extensions["sipas"]
+    q = svc.registry.get("sipas-qr-2024")
+    rated = [item for item in q.rated_items if "web" in item.channels and item.condition is None]
+    for item in rated[: len(rated) * 3 // 4]:                      # three quarters of the rated items
+        with svc.db.begin() as session:
+            webform.answer(session, svc.registry, link.code, item.id, item.scale.options[0].key, clock())
+    with svc.db.begin() as session:
+        campaigns.transition(session, link.campaign_id, "cancel", clock(), svc.registry)
+    assert row(app, Contact, id=link.contact_id).status is ContactStatus.ACTIVE   # its link is still out
+    clock.advance(days=8)
+    assert messaging.expire_links(svc.db, svc.registry, clock()) == 1
+    assert row(app, Contact, id=link.contact_id).disposition == "1.2"

@@ -104,7 +104,7 @@ def finish_with_answers(session: Session, q: Questionnaire, contact: Contact, ou
         responses = {a.item_id: Response(a.value, AnswerStatus(a.status), a.digits)
                      for a in interview.answers if q.has_item(a.item_id) and q.item(a.item_id).kind != "consent"}
         if responses:
-            outcome = (Outcome.PARTIAL if flow.disposition(q, responses, "voice") is flow.Disposition.PARTIAL
+            outcome = (Outcome.PARTIAL if flow.disposition(q, responses, interview.channel) is flow.Disposition.PARTIAL
                        else Outcome.BREAK_OFF)
     finish_contact(session, contact, outcome, now)
 
