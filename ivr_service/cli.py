@@ -11,10 +11,11 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import click
 from werkzeug.serving import make_server
@@ -874,8 +875,9 @@ def qr_list(svc: Services, agency: str | None) -> None:
 @qr_group.command("export")
 @click.option("--poster", "poster_id", type=int, default=None, help="One poster's forms")
 @click.option("--agency", default=None, help="Every poster of this agency (id or code)")
-@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), required=True, help="First day (UTC)")
-@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Last day, included (UTC)")
+@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), required=True,
+              help="First day (in SIPAS_TIMEZONE)")
+@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Last day, included")
 @pass_services
 def qr_export(svc: Services, poster_id: int | None, agency: str | None, first: datetime, last: datetime) -> None:
     """Write the self-selected QR responses' scores and answers (XLSX and CSV), apart from
@@ -883,7 +885,8 @@ def qr_export(svc: Services, poster_id: int | None, agency: str | None, first: d
     if (poster_id is None) == (agency is None):
         raise click.UsageError("give --poster or --agency")
     agency_id = _agency_option(agency, svc)
-    start, end = first.replace(tzinfo=UTC), (last + timedelta(days=1)).replace(tzinfo=UTC)
+    zone = ZoneInfo(svc.settings.timezone)   # days as the agency counts them, like the API
+    start, end = first.replace(tzinfo=zone), (last + timedelta(days=1)).replace(tzinfo=zone)
     now = svc.clock()
     with svc.db.begin() as session:
         path = qr_service.export(session, svc.registry, svc.settings.export_dir, start=start, end=end, now=now,
