@@ -360,7 +360,7 @@ def test_voice_then_sms_then_the_campaign_closes(app: Any, make_campaign: Any, m
     # No programme: the questionnaire's invitation, with the agency unaccented and a stop link.
     link = row(app, SurveyLink, attempt_id=invitation.attempt_id)
     assert invitation.body.startswith("So Tai nguyen va Moi truong tinh Dak Nong moi Ong/ba danh gia")
-    assert invitation.body.endswith(f"Tu choi: http://sipas.test/s/{link.code}/stop")
+    assert invitation.body.endswith(f"Tu choi nhan tin: http://sipas.test/s/{link.code}/stop")
     assert "TC" not in invitation.body and invitation.sender is None
     svc = app.extensions["sipas"]
     clock.advance(days=7)

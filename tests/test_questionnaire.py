@@ -274,6 +274,11 @@ BREAKAGES: list[tuple[str, Mutation, tuple[str, ...]]] = [
     ("missing source", lambda d: d.pop("source"), ("source", "required")),
     ("scales not a mapping", lambda d: d.update(scales=["five_level"]), ("scales", "expected dict")),
     ("item not a mapping", lambda d: _section(d, "F1")["items"].append("C99"), ("F1", "items[3]", "mapping")),
+    ("invitation without the stop link", lambda d: d["messages"]["sms_invitation"].update(vi="Moi danh gia: {link}"),
+     ("messages.sms_invitation.vi", "{stop}")),
+    ("invitation with an unknown placeholder",
+     lambda d: d["messages"]["sms_invitation"].update(en="{name}: {link} Stop: {stop}"),
+     ("messages.sms_invitation.en", "unknown placeholder", "name")),
 ]
 
 

@@ -7,6 +7,7 @@ sections and items. The loader turns it into frozen dataclasses, or raises
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -247,6 +248,17 @@ def _key(reader: _Reader, value: Any, where: str) -> str:
     return value
 
 
+def _check_invitation(reader: _Reader, text: str, where: str) -> None:
+    """An SMS invitation names the agency at most through ``{agency}``, carries ``{link}``
+    once and ends with the ``{stop}`` link: every message ends with how to refuse more."""
+    found = re.findall(r"\{([^{}]*)\}", text)
+    unknown = sorted(set(found) - {"agency", "link", "stop"})
+    if unknown:
+        raise reader.fail(where, f"unknown placeholder(s) {unknown}; use {{agency}}, {{link}} and {{stop}}")
+    if found.count("link") != 1 or found.count("stop") != 1 or not text.rstrip(" .)").endswith("{stop}"):
+        raise reader.fail(where, "needs {link} once and must end with the {stop} link that refuses further messages")
+
+
 def _parse_scale(reader: _Reader, scale_id: str, data: Any) -> Scale:
     where = f"scales.{scale_id}"
     data = reader.mapping(data, where)
@@ -332,6 +344,9 @@ def parse_questionnaire(data: Any, source: str = "<questionnaire>") -> Questionn
     unknown = set(raw_messages) - set(MESSAGE_KEYS)
     if unknown:
         raise reader.fail("messages", f"unknown message(s) {sorted(unknown)}")
+    for lang, text in (("vi", messages["sms_invitation"].vi), ("en", messages["sms_invitation"].en)):
+        if text is not None:
+            _check_invitation(reader, text, f"messages.sms_invitation.{lang}")
 
     raw_scales = reader.mapping(reader.field(data, "scales", "", dict), "scales")
     scales = {scale_id: _parse_scale(reader, scale_id, raw) for scale_id, raw in raw_scales.items()}

@@ -29,10 +29,9 @@ retry policy apply unchanged.
 
 Campaigns without a programme (a phone campaign whose plan has an SMS step) invite with
 the questionnaire's ``sms_invitation`` message: ``{agency}`` is the agency's name
-unaccented, ``{link}`` the link; when that text has no ``{stop}`` placeholder, a trailing
-parenthesised remark (the old "reply TC to opt out", which does not work without two-way
-SMS) is dropped and " Tu choi: {stop}" appended, so every message still ends with how to
-refuse. Links then point at ``SIPAS_SURVEY_BASE_URL`` (else ``SIPAS_PUBLIC_BASE_URL``),
+unaccented, ``{link}`` the link, and it ends with the ``{stop}`` link (the questionnaire
+loader refuses one that does not), so every message ends with how to refuse. Links then
+point at ``SIPAS_SURVEY_BASE_URL`` (else ``SIPAS_PUBLIC_BASE_URL``),
 last :data:`DEFAULT_LINK_DAYS` days, and get no reminder (reminders are a programme
 setting).
 """
@@ -40,7 +39,6 @@ setting).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -193,13 +191,8 @@ def invitation_template(campaign: Campaign, programme: Programme | None, q: Ques
     """The invitation text before its links are filled in (see the module docstring)."""
     if programme is not None:
         return programme.template
-    text = q.messages["sms_invitation"].get(campaign.language) if "sms_invitation" in q.messages else None
-    if not text:
-        text = "{agency} moi Ong/ba danh gia dich vu hanh chinh cong: {link}"
-    text = text.replace("{agency}", unaccent(campaign.agency.name))
-    if "{stop}" not in text:
-        text = re.sub(r"\s*\([^(){}]*\)\s*$", "", text.rstrip()) + " Tu choi: {stop}"
-    return text
+    # The loader checked it: {link} once, ending with the {stop} link.
+    return q.messages["sms_invitation"].get(campaign.language).replace("{agency}", unaccent(campaign.agency.name))
 
 
 def link_urls(host: str, code: str) -> dict[str, str]:
