@@ -23,6 +23,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from ivr_service import cli as cli_module
+from ivr_service.cli import base as cli_base
 from ivr_service.core.cells import FORMULA_STARTS, safe_cell, safe_frame
 from ivr_service.core.names import check_code, check_name
 from ivr_service.core.sampling import SampleRule
@@ -471,13 +472,13 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) 
     """Runs a command in this process (so monkeypatches apply); disposes the engines of the
     apps the commands built."""
     built: list[Any] = []
-    build = cli_module._app
+    build = cli_base.build_app
 
     def app() -> Any:
         built.append(build())
         return built[-1]
 
-    monkeypatch.setattr(cli_module, "_app", app)
+    monkeypatch.setattr(cli_base, "build_app", app)   # every command builds its app through it
     env = {"SIPAS_DATABASE_URL": database_url, "SIPAS_EXPORT_DIR": str(tmp_path / "out")}
     yield lambda *args: CliRunner().invoke(cli_module.cli, [str(a) for a in args], env=env)
     for application in built:
