@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..core import optout
@@ -72,7 +72,7 @@ def receive(session: Session, registry: QuestionnaireRegistry, provider: str, pr
     for code in _live_links(session, phone):
         webform.stop(session, registry, code, now)
     reply = messaging.queue_confirmation(session, phone, CONFIRMATION, provider, now).id
-    session.execute(table.update().where(table.c.id == inserted).values(reply_message_id=reply))
+    session.execute(update(InboundMessage).where(InboundMessage.id == inserted).values(reply_message_id=reply))
     log.info("inbound message %s: refusal word; number opted out, confirmation %s", inserted, reply)
     return Received(inserted, OPT_OUT, reply, duplicate=False)
 
