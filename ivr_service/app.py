@@ -10,10 +10,11 @@ from datetime import datetime
 from apiflask import APIFlask
 
 from .container import Services
+from .core import optout
 from .core.questionnaire import QuestionnaireRegistry
 from .persistence.db import Database
 from .persistence.models import utcnow
-from .settings import Settings
+from .settings import Settings, SettingsError
 
 
 def create_app(settings: Settings | None = None, clock: Callable[[], datetime] = utcnow) -> APIFlask:
@@ -44,6 +45,12 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
                     "(simulator only; never in production)")
     registry = QuestionnaireRegistry(settings.questionnaire_dir)
     registry.load_all()
+    # Only here are the questionnaires known: a refusal word that is also an answer word
+    # would opt out a citizen answering a two-way survey.
+    clash = optout.clashes(settings.opt_out_words, optout.answer_words(registry))
+    if clash:
+        raise SettingsError(f"SIPAS_OPT_OUT_WORDS: {', '.join(clash)} also answer a questionnaire's questions; "
+                            f"remove them from the list")
     app.extensions["sipas"] = Services(
         settings=settings, db=Database(settings.database_url), registry=registry, clock=clock,
         voices={"vi": settings.voice_vi, "en": settings.voice_en},

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from .core.optout import DEFAULT_OPT_OUT_WORDS, check_words
 from .core.schedule import WeeklySchedule
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -229,6 +230,10 @@ class Settings:
     form_rate_limit: str = setting(
         "30 per hour", "anonymous QR forms one address may start (a rate such as `30 per hour`; answers are "
         "limited to 40 times as many)", check=_rate)
+    opt_out_words: tuple[str, ...] = setting(
+        DEFAULT_OPT_OUT_WORDS, "comma-separated words that, alone in an inbound SMS, opt its sender out (any "
+        "case, accents and surrounding punctuation); none may be an answer word of a questionnaire",
+        check=check_words)
 
     @property
     def sender_messages_per_second(self) -> float:

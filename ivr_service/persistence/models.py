@@ -555,7 +555,7 @@ class Message(Base):
     attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"), index=True)
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
     phone_e164: Mapped[str] = mapped_column(String(20))
-    kind: Mapped[str] = mapped_column(String(12))                  # invitation | reminder
+    kind: Mapped[str] = mapped_column(String(12))                  # invitation | reminder | confirmation
     body: Mapped[str] = mapped_column(Text)
     encoding: Mapped[str] = mapped_column(String(8))               # GSM-7 | UCS-2
     segments: Mapped[int] = mapped_column(Integer)
@@ -569,6 +569,22 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class InboundMessage(Base):
+    """One SMS a citizen sent us. ``provider_id`` (Twilio's MessageSid) makes a retried
+    webhook a no-op. The body and number are personal data: stored, never logged."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_id: Mapped[str] = mapped_column(String(64), unique=True)
+    phone_e164: Mapped[str | None] = mapped_column(String(20), index=True)   # None: unparseable sender
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    action: Mapped[str] = mapped_column(String(20))                           # opt_out | ignored
+    reply_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
 
 
 class NumberMessages(Base):

@@ -21,6 +21,10 @@ workers on one PostgreSQL database:
   or timed out before noting the provider's answer: if a status callback already named it,
   it is kept; otherwise it is sent again with the same token (the provider is asked for
   that token again, which the idempotency header makes one message).
+* **Confirmations.** A refusal by SMS (:mod:`services.inbound`) gets one confirmation,
+  written QUEUED with a lease that has already expired, so the next round's reclaim sends
+  it, whatever the window, the cap or the do-not-contact list say (it is the reply the
+  law asks for); it still counts towards the number's cap.
 
 Who settles what: this module ends an SMS attempt on delivery failure and at link expiry;
 the web form service ends it when the citizen finishes or refuses. All go through
@@ -84,6 +88,7 @@ DAILY_CAP = 3                      # messages per number in any 24 h (Decree 91/
 CAP_PERIOD = timedelta(hours=24)
 DEFAULT_LINK_DAYS = 7
 SMS = "sms"
+CONFIRMATION = "confirmation"
 
 # Twilio MessageStatus → ours. "read" is WhatsApp's; it implies delivery.
 MESSAGE_STATUSES = {
@@ -185,6 +190,28 @@ def _capped_until(session: Session, phone: str, now: datetime) -> datetime | Non
 def _note_message(session: Session, phone: str, now: datetime) -> None:
     session.execute(update(NumberMessages).where(NumberMessages.phone_e164 == phone)
                     .values(last_message_at=now))
+
+
+def queue_confirmation(session: Session, phone: str, body: str, provider: str, now: datetime) -> Message:
+    """Queue the one confirmation a refusal gets. Due at once (its lease has expired as it
+    is written, so the next round's reclaim sends it); outside the 24 h cap, which it
+    cannot wait for, but counted in it like any message. A number that refuses again
+    within 24 h (a second STOP, a loop with an auto-reply) keeps the confirmation it has."""
+    _lock_number(session, phone, now)
+    recent = session.scalar(
+        select(Message).where(Message.phone_e164 == phone, Message.kind == CONFIRMATION,
+                              Message.created_at > now - CAP_PERIOD)
+        .order_by(Message.id.desc()).limit(1))
+    if recent is not None:
+        return recent
+    encoded = encode(body)
+    message = Message(attempt_id=None, campaign_id=None, phone_e164=phone, kind=CONFIRMATION, body=body,
+                      encoding=encoded.encoding, segments=encoded.segments, provider=provider,
+                      created_at=now, lease_until=now, status=MessageStatus.QUEUED)
+    session.add(message)
+    _note_message(session, phone, now)
+    session.flush()
+    return message
 
 
 def invitation_template(campaign: Campaign, programme: Programme | None, q: Questionnaire) -> str:
@@ -358,7 +385,7 @@ def _reclaim_expired(session: Session, registry: QuestionnaireRegistry, pacing: 
         return []
     expired = session.scalars(
         select(Message).where(Message.status == MessageStatus.QUEUED, Message.provider == pacing.sender,
-                              Message.lease_until < now)
+                              Message.lease_until <= now)
         .order_by(Message.lease_until).limit(limit).with_for_update(skip_locked=True)).all()
     result: list[ClaimedMessage] = []
     for message in expired:
@@ -366,6 +393,12 @@ def _reclaim_expired(session: Session, registry: QuestionnaireRegistry, pacing: 
             # A status callback named it: it was sent; the worker died before noting it.
             message.status, message.lease_until = MessageStatus.ACCEPTED, None
             _accept_attempt(session, message)
+            continue
+        if message.kind == CONFIRMATION:
+            # The answer to a refusal: no campaign, no window, and the number is opted out.
+            message.lease_until = now + pacing.lease
+            result.append(ClaimedMessage(message.id, None, message.token, message.phone_e164, message.body, None,
+                                         message.kind, message.lease_until, None))
             continue
         attempt = session.get(Attempt, message.attempt_id) if message.attempt_id is not None else None
         campaign = session.get(Campaign, message.campaign_id) if message.campaign_id is not None else None

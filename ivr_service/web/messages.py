@@ -1,9 +1,12 @@
-"""SMS delivery status callbacks: ``POST /sms/<token>/status``, signed by the provider.
+"""SMS webhooks, signed by the provider: delivery status callbacks
+(``POST /sms/<token>/status``) and messages citizens send (``POST /sms/inbound``).
 
 The signature is checked exactly as for the voice webhooks (the same
 :func:`web.voice.check_signature`, before anything is read or stored); the route only
 parses Twilio's parameters (``MessageSid``, ``MessageStatus``, ``ErrorCode``) and
-``services.messaging.apply_status`` decides.
+``services.messaging.apply_status`` decides. An inbound message goes to
+``services.inbound.receive`` and is answered with an empty TwiML ``<Response/>``: any
+reply (the opt-out confirmation) is a message of our own, sent by the message round.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import re
 from apiflask import APIBlueprint
 from flask import Response, current_app, request
 
-from ..services import messaging
+from ..services import inbound, messaging
 from ..services.errors import NotFound, ServiceError, invalid
 from .access import public
 from .context import services
@@ -27,6 +30,8 @@ bp.before_request(check_signature)
 MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
 ERROR_CODE = re.compile(r"^[0-9]{1,10}$")
+MAX_BODY = 1600            # Twilio's longest message
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 @bp.errorhandler(ServiceError)
@@ -52,3 +57,25 @@ def status(token: str) -> Response:
         messaging.apply_status(session, svc.registry, token, sid, form.get("MessageStatus") or
                                form.get("SmsStatus") or "", error_code, svc.clock())
     return Response(status=204)
+
+
+@bp.post("/inbound")
+@public
+def inbound_message() -> Response:
+    form = request.form
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    if not MESSAGE_SID.fullmatch(sid):
+        raise invalid("MessageSid", f"expected 'SM' followed by 32 hex digits, got {sid[:40]!r}")
+    sender = form.get("From")
+    if not sender or len(sender) > 40:
+        raise invalid("From", "expected the sender's number")
+    if not form.get("To"):
+        raise invalid("To", "expected the number the message was sent to")
+    body = form.get("Body")
+    if body is None or len(body) > MAX_BODY:
+        raise invalid("Body", f"expected the message text (at most {MAX_BODY} characters)")
+    svc = services()
+    with svc.db.begin() as session:
+        inbound.receive(session, svc.registry, svc.settings.provider, sid, sender, body, svc.clock(),
+                        svc.settings.opt_out_words)
+    return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
