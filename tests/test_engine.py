@@ -4,6 +4,7 @@ per-number cap, opt-outs, the channel plan, scheduling, end dates, targets and c
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -351,7 +352,11 @@ def test_workers_creating_the_same_pacing_bucket_at_once_share_it(app: Any, cloc
         thread = threading.Thread(target=second_worker)
         thread.start()
         with db.engine.connect() as watcher:   # wait until the second worker blocks on the new row
-            for _ in range(500):
+            # A loaded machine may take seconds to start the thread and connect: wait for the
+            # condition (or the thread's end, which would mean it never blocked), not a time.
+            deadline = time.monotonic() + 60
+            waiting = 0
+            while thread.is_alive() and time.monotonic() < deadline:
                 waiting = watcher.execute(text(
                     # This database only: another suite on the same server must not count.
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
