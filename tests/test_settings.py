@@ -59,6 +59,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "twilio_sms_sender": ("UBNDQ1", "UBNDQ1"),
     "survey_base_url": ("https://ks.example.gov.vn", "https://ks.example.gov.vn"),
     "form_rate_limit": ("10 per minute", "10 per minute"),
+    "sms_prices": ('{"*": 300, "Viettel": 250}', '{"*": 300, "Viettel": 250}'),
 }
 # What a sample needs beside it to pass the rules that tie settings together.
 COMPANIONS = {"provider": TWILIO}
