@@ -78,6 +78,8 @@ from ..settings import Settings
 from .contacts import channel_plan, finish_contact, finish_with_answers, opt_out, settle_contact
 from .dispatch import UNKNOWN_LEASE, _give_back, _not_after, _take_tokens
 from .errors import Conflict, NotFound, invalid
+from .message_reports import cost_summary as cost_summary
+from .message_reports import delivery_summary as delivery_summary
 
 log = logging.getLogger(__name__)
 
