@@ -22,6 +22,12 @@ workers on one PostgreSQL database:
   it is kept; otherwise it is sent again with the same token (the provider is asked for
   that token again, which the idempotency header makes one message).
 
+* **Delivery states and cost.** Status callbacks and send-time errors are read by
+  :mod:`core.delivery` (one table per provider kind; forward-only states; raw status and
+  code kept on the message). A message's price (segments × the carrier's price per
+  segment, :attr:`MessagePacing.prices`) is recorded when the provider accepts it.
+  Summaries of delivery, reach and cost live in :mod:`services.message_reports`.
+
 Who settles what: this module ends an SMS attempt on delivery failure and at link expiry;
 the web form service ends it when the citizen finishes or refuses. All go through
 :func:`contacts.settle_contact`, so the channel plan (voice → SMS, SMS → voice) and the
