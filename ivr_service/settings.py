@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from .core.messages import parse_prices
 from .core.optout import DEFAULT_OPT_OUT_WORDS, check_words
 from .core.schedule import WeeklySchedule
 
@@ -227,6 +228,10 @@ class Settings:
     survey_base_url: str | None = setting(
         None, "default public https host of survey links and QR posters for new programmes",
         check=_public_base_url, default_text="`SIPAS_PUBLIC_BASE_URL`")
+    sms_prices: str | None = setting(
+        None, "SMS price table, JSON: VND per segment by carrier (as core.phones names them, any case), `*` for "
+        'the others, e.g. `{"*": 300, "viettel": 250}`; each message sent records segments × its price; '
+        "unset: no prices are recorded", check=parse_prices)
     form_rate_limit: str = setting(
         "30 per hour", "anonymous QR forms one address may start (a rate such as `30 per hour`; answers are "
         "limited to 40 times as many)", check=_rate)
@@ -240,6 +245,10 @@ class Settings:
         if self.messages_per_second is not None:
             return self.messages_per_second
         return 50.0 if self.provider == "simulator" else 1.0
+
+    @property
+    def sms_price_table(self) -> dict[str, float] | None:
+        return parse_prices(self.sms_prices) if self.sms_prices else None
 
     @property
     def sender_calls_per_second(self) -> float:

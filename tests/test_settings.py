@@ -60,6 +60,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "survey_base_url": ("https://ks.example.gov.vn", "https://ks.example.gov.vn"),
     "form_rate_limit": ("10 per minute", "10 per minute"),
     "opt_out_words": ("TC, Hủy ,stop", ("TC", "Hủy", "stop")),
+    "sms_prices": ('{"*": 300, "Viettel": 250}', '{"*": 300, "Viettel": 250}'),
 }
 # What a sample needs beside it to pass the rules that tie settings together.
 COMPANIONS = {"provider": TWILIO}

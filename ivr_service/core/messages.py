@@ -8,6 +8,7 @@ default. Text is normalised to NFC before it is counted.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import unicodedata
@@ -109,3 +110,31 @@ def check_template(template: str, link_length: int, max_segments: int) -> Encode
         raise ValueError(f"the message needs {encoded.segments} {encoded.encoding} segments "
                          f"({encoded.units} characters with its links), more than the limit of {max_segments}")
     return encoded
+
+
+# ============================================================================ prices
+
+def parse_prices(text: str) -> dict[str, float]:
+    """A price table, JSON ``{"*": 300, "viettel": 250}``: VND per segment by carrier (any
+    case), ``"*"`` for carriers not named. Raises ValueError saying what is wrong."""
+    try:
+        table = json.loads(text)
+    except ValueError:
+        raise ValueError(f'expected a JSON object such as {{"*": 300, "viettel": 250}}, got {text[:60]!r}') from None
+    if not isinstance(table, dict) or not table:
+        raise ValueError('expected a non-empty JSON object of carrier → VND per segment, such as {"*": 300}')
+    prices: dict[str, float] = {}
+    for carrier, value in table.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100_000:
+            raise ValueError(f"price of {carrier!r}: expected VND per segment between 0 and 100000, got {value!r}")
+        prices[carrier.strip().lower()] = float(value)
+    return prices
+
+
+def message_price(prices: dict[str, float] | None, carrier: str | None, segments: int) -> float | None:
+    """What a message costs, VND: segments × the carrier's price per segment (``"*"`` when
+    the carrier is unknown or not listed); None without a price for it."""
+    if not prices:
+        return None
+    per_segment = prices.get((carrier or "*").lower(), prices.get("*"))
+    return None if per_segment is None else segments * per_segment

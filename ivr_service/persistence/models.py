@@ -532,11 +532,13 @@ class MessageStatus(StrEnum):
     DELIVERED = "delivered"        # the handset got it (as far as the provider knows)
     UNDELIVERED = "undelivered"
     FAILED = "failed"
+    EXPIRED = "expired"            # its validity period ran out undelivered
     CANCELED = "canceled"          # never sent (opted out, cap, campaign closed)
 
 
+# From ACCEPTED on, the states of core.delivery.State (same values).
 FINAL_MESSAGE_STATUSES = frozenset({MessageStatus.DELIVERED, MessageStatus.UNDELIVERED,
-                                    MessageStatus.FAILED, MessageStatus.CANCELED})
+                                    MessageStatus.FAILED, MessageStatus.EXPIRED, MessageStatus.CANCELED})
 
 
 class Message(Base):
@@ -563,11 +565,13 @@ class Message(Base):
                                                   default=MessageStatus.QUEUED)
     provider: Mapped[str] = mapped_column(String(20))
     provider_id: Mapped[str | None] = mapped_column(String(64), unique=True)
-    error_code: Mapped[str | None] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(20))     # the provider's raw code
+    raw_status: Mapped[str | None] = mapped_column(String(40))     # the provider's status, as reported
     error_message: Mapped[str | None] = mapped_column(Text)
+    price: Mapped[float | None] = mapped_column(Float)            # VND, recorded when the provider accepts it
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the provider accepted it
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

@@ -26,6 +26,12 @@ workers on one PostgreSQL database:
   it, whatever the window, the cap or the do-not-contact list say (it is the reply the
   law asks for); it still counts towards the number's cap.
 
+* **Delivery states and cost.** Status callbacks and send-time errors are read by
+  :mod:`core.delivery` (one table per provider kind; forward-only states; raw status and
+  code kept on the message). A message's price (segments × the carrier's price per
+  segment, :attr:`MessagePacing.prices`) is recorded when the provider accepts it.
+  Summaries of delivery, reach and cost live in :mod:`services.message_reports`.
+
 Who settles what: this module ends an SMS attempt on delivery failure and at link expiry;
 the web form service ends it when the citizen finishes or refuses. All go through
 :func:`contacts.settle_contact`, so the channel plan (voice → SMS, SMS → voice) and the
@@ -43,7 +49,7 @@ setting).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -52,9 +58,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from ..core import flow
+from ..core import delivery, flow
 from ..core.flow import AnswerStatus, Response
-from ..core.messages import encode, new_code, render, unaccent
+from ..core.messages import encode, message_price, new_code, render, unaccent
+from ..core.phones import normalise
 from ..core.policy import Outcome
 from ..core.questionnaire import Questionnaire, QuestionnaireRegistry
 from ..persistence.db import Database, dialect_insert
@@ -81,6 +88,8 @@ from ..settings import Settings
 from .contacts import channel_plan, finish_contact, finish_with_answers, opt_out, settle_contact
 from .dispatch import UNKNOWN_LEASE, _give_back, _not_after, _take_tokens
 from .errors import Conflict, NotFound, invalid
+from .message_reports import cost_summary as cost_summary
+from .message_reports import delivery_summary as delivery_summary
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +99,8 @@ DEFAULT_LINK_DAYS = 7
 SMS = "sms"
 CONFIRMATION = "confirmation"
 
-# Twilio MessageStatus → ours. "read" is WhatsApp's; it implies delivery.
-MESSAGE_STATUSES = {
-    "accepted": MessageStatus.ACCEPTED, "scheduled": MessageStatus.ACCEPTED, "queued": MessageStatus.ACCEPTED,
-    "sending": MessageStatus.ACCEPTED, "sent": MessageStatus.SENT, "delivered": MessageStatus.DELIVERED,
-    "read": MessageStatus.DELIVERED, "undelivered": MessageStatus.UNDELIVERED, "failed": MessageStatus.FAILED,
-}
-_RANK = {MessageStatus.QUEUED: 0, MessageStatus.ACCEPTED: 1, MessageStatus.SENT: 2}
-
-OPTED_OUT_CODE = "21610"
-# Delivery error codes that say the number cannot get SMS (landline, unknown number …).
-INVALID_NUMBER_CODES = frozenset({"30005", "30006", "21211", "21614", "21612"})
+# Provider statuses and codes are read by core.delivery's tables (one per provider kind).
+FAILED_MESSAGE_STATUSES = frozenset({MessageStatus.UNDELIVERED, MessageStatus.FAILED, MessageStatus.EXPIRED})
 
 
 @dataclass(frozen=True)
@@ -110,10 +110,17 @@ class MessagePacing:
     sender: str                   # the messaging provider's name; bucket "sender:sms:<name>"
     per_second: float
     lease: timedelta = timedelta(seconds=60)
+    prices: Mapping[str, float] | None = None     # VND per segment by carrier ("*": the others)
 
     @classmethod
     def from_settings(cls, settings: Settings, sender: str) -> MessagePacing:
-        return cls(sender, settings.sender_messages_per_second, timedelta(seconds=settings.lease_seconds))
+        return cls(sender, settings.sender_messages_per_second, timedelta(seconds=settings.lease_seconds),
+                   settings.sms_price_table)
+
+    def price(self, phone: str, segments: int) -> float | None:
+        """What a message of ``segments`` to ``phone`` costs with this sender (VND), by the
+        number's carrier as core.phones knows it."""
+        return message_price(dict(self.prices) if self.prices else None, normalise(phone).carrier, segments)
 
     @property
     def bucket(self) -> str:
@@ -131,6 +138,7 @@ class ClaimedMessage:
     kind: str
     lease_until: datetime | None = None     # the lease this worker holds (compare-and-set)
     not_after: datetime | None = None       # the window closes (or the campaign ends) then
+    price: float | None = None              # recorded when the provider accepts it
 
 
 # ============================================================================ claiming
@@ -305,8 +313,8 @@ def _claim_invitations(session: Session, registry: QuestionnaireRegistry, campai
         message = _message(session, campaign, phone, "invitation", body, attempt.id, pacing, now)
         pending.append((contact, attempt, message))
     session.flush()
-    return [ClaimedMessage(m.id, a.id, m.token, c.phone_e164, m.body, sender, m.kind, m.lease_until, not_after)
-            for c, a, m in pending]
+    return [ClaimedMessage(m.id, a.id, m.token, c.phone_e164, m.body, sender, m.kind, m.lease_until, not_after,
+                           pacing.price(c.phone_e164, m.segments)) for c, a, m in pending]
 
 
 def _last_outcome(contact: Contact) -> Outcome | None:
@@ -375,7 +383,8 @@ def _claim_reminders(session: Session, pacing: MessagePacing, now: datetime, bud
             message = _message(session, campaign, phone, "reminder", body, link.attempt_id, pacing, now)
             session.flush()
             claimed.append(ClaimedMessage(message.id, link.attempt_id, message.token, phone, body, programme.sender,
-                                          "reminder", message.lease_until, not_after))
+                                          "reminder", message.lease_until, not_after,
+                                          pacing.price(phone, message.segments)))
     return claimed
 
 
@@ -392,6 +401,8 @@ def _reclaim_expired(session: Session, registry: QuestionnaireRegistry, pacing: 
         if message.provider_id is not None:
             # A status callback named it: it was sent; the worker died before noting it.
             message.status, message.lease_until = MessageStatus.ACCEPTED, None
+            if message.price is None:
+                message.price = pacing.price(message.phone_e164, message.segments)
             _accept_attempt(session, message)
             continue
         if message.kind == CONFIRMATION:
@@ -431,7 +442,8 @@ def _reclaim_expired(session: Session, registry: QuestionnaireRegistry, pacing: 
         programme = session.get(Programme, campaign.programme_id) if campaign.programme_id is not None else None
         result.append(ClaimedMessage(message.id, message.attempt_id, message.token, message.phone_e164, message.body,
                                      programme.sender if programme is not None else None, message.kind,
-                                     message.lease_until, not_after))
+                                     message.lease_until, not_after, pacing.price(message.phone_e164,
+                                                                                  message.segments)))
     return result
 
 
@@ -451,6 +463,7 @@ _RECORD_SENT = update(Message).where(Message.id == bindparam("p_message")).value
     provider_id=func.coalesce(Message.provider_id, bindparam("p_sid", type_=Message.provider_id.type)),
     status=case((Message.status == MessageStatus.QUEUED, MessageStatus.ACCEPTED), else_=Message.status),
     sent_at=func.coalesce(Message.sent_at, bindparam("p_now", type_=Message.sent_at.type)),
+    price=func.coalesce(Message.price, bindparam("p_price", type_=Message.price.type)),
     lease_until=None)
 _RECORD_LIVE = update(Attempt).where(Attempt.id == bindparam("p_attempt"),
                                      Attempt.status == AttemptStatus.QUEUED).values(
@@ -487,7 +500,7 @@ def send(db: Database, registry: QuestionnaireRegistry, provider: MessagingProvi
     except ProviderError as exc:
         _refused(db, registry, claimed, exc, now)
         return
-    values = {"p_message": claimed.message_id, "p_sid": sent.provider_id, "p_now": now(),
+    values = {"p_message": claimed.message_id, "p_sid": sent.provider_id, "p_now": now(), "p_price": claimed.price,
               "p_attempt": claimed.attempt_id if claimed.kind == "invitation" else None}
     if conn is None:
         with db.engine.begin() as own:
@@ -525,7 +538,9 @@ def _refused(db: Database, registry: QuestionnaireRegistry, claimed: ClaimedMess
             return
         message.status, message.lease_until, message.updated_at = MessageStatus.FAILED, None, now()
         if exc.kind == "permanent":
-            outcome = Outcome.REFUSED if exc.code == OPTED_OUT_CODE else Outcome.INVALID_NUMBER
+            # The number cannot get it: opted out (REFUSED) or, whatever the reason, INVALID_NUMBER.
+            refused = delivery.failure_of(message.provider, exc.code).reason == "opted_out"
+            outcome = Outcome.REFUSED if refused else Outcome.INVALID_NUMBER
         else:
             outcome = Outcome.FAILED
         _message_failed(session, registry, message, outcome, exc.code, now())
@@ -583,23 +598,30 @@ def reminder_round(db: Database, registry: QuestionnaireRegistry, provider: Mess
 
 # ============================================================================ status callbacks
 
-def message_status_of(status: str) -> MessageStatus:
-    found = MESSAGE_STATUSES.get(status)
-    if found is None:
-        raise invalid("MessageStatus", f"unknown value {status[:40]!r}; expected one of {sorted(MESSAGE_STATUSES)}")
-    return found
+def read_status(kind: str, status: str, error_code: str | None) -> delivery.Delivery:
+    """A provider's status report in our terms (core.delivery); an unknown status is bad
+    input naming the field."""
+    try:
+        return delivery.read(kind, status, error_code)
+    except delivery.UnknownStatus as exc:
+        raise invalid("MessageStatus", str(exc)) from None
 
 
 def apply_status(session: Session, registry: QuestionnaireRegistry, token: str, message_sid: str | None,
-                 status: str, error_code: str | None, now: datetime) -> Message:
-    """Apply one delivery status callback. Idempotent; never moves a message backwards or
-    out of a final state. An invitation that ends undelivered or failed ends its attempt
-    (30003 and others: FAILED, retried by the policy; 30005/30006/21614 …: INVALID_NUMBER;
-    21610: REFUSED and the number opted out) and settles the contact."""
-    new = message_status_of(status)
+                 status: str, error_code: str | None, now: datetime, *, prices: Mapping[str, float] | None = None
+                 ) -> Message:
+    """Apply one delivery status callback, read by the message's provider's table in
+    core.delivery. Idempotent; never moves a message backwards or out of a final state
+    (:func:`delivery.advance`). The raw status (and, when final, the raw code) is kept on
+    the message. An invitation that ends undelivered, failed or expired ends its attempt
+    (retryable reasons: FAILED, retried by the policy; not a mobile: INVALID_NUMBER; opted
+    out: REFUSED and the number opted out) and settles the contact. A callback that is the
+    first sign the provider took the message records its price (``prices``, when given;
+    otherwise the sending worker records it)."""
     message = session.scalar(select(Message).where(Message.token == token).with_for_update())
     if message is None:
         raise NotFound(f"unknown message {token[:40]!r}")
+    report = read_status(message.provider, status, error_code)
     if message_sid is not None:
         if message.provider_id is None:
             other = session.scalar(select(Message.id).where(Message.provider_id == message_sid))
@@ -612,28 +634,38 @@ def apply_status(session: Session, registry: QuestionnaireRegistry, token: str, 
         return message
     was_queued = message.status is MessageStatus.QUEUED
     message.lease_until = None
-    if new not in FINAL_MESSAGE_STATUSES:
-        if _RANK[new] > _RANK.get(message.status, 0):
-            message.status, message.updated_at = new, now
-    else:
-        message.status, message.updated_at = new, now
-        if error_code:
-            message.error_code = error_code
+    current = None if was_queued else delivery.State(message.status.value)
+    state = delivery.advance(current, report.state)
+    if state is report.state:
+        message.raw_status = (report.raw_status or "")[:40] or None
+        if state is not current:
+            message.status, message.updated_at = MessageStatus(state.value), now
+        if report.final and report.raw_code:
+            message.error_code = report.raw_code[:20]
     if was_queued:
         message.sent_at = message.sent_at or now
+        if message.price is None and prices:
+            message.price = message_price(dict(prices), normalise(message.phone_e164).carrier, message.segments)
         _accept_attempt(session, message)
-    if new in (MessageStatus.UNDELIVERED, MessageStatus.FAILED):
-        _message_failed(session, registry, message, delivery_outcome(error_code), error_code, now)
+    if report.failed:
+        _message_failed(session, registry, message, outcome_of(report), report.raw_code, now)
     return message
 
 
-def delivery_outcome(error_code: str | None) -> Outcome:
-    """The attempt outcome of an undelivered or failed message, by its error code."""
-    if error_code == OPTED_OUT_CODE:
+def outcome_of(report: delivery.Delivery | delivery.Failure) -> Outcome:
+    """The attempt outcome of a message that will not reach the citizen, by its reason:
+    opted out → REFUSED, not a mobile → INVALID_NUMBER; anything else (unreachable,
+    filtered, expired, unknown …) → FAILED, which the retry policy may try again."""
+    if report.reason == "opted_out":
         return Outcome.REFUSED
-    if error_code in INVALID_NUMBER_CODES:
+    if report.reason == "not_mobile":
         return Outcome.INVALID_NUMBER
-    return Outcome.FAILED  # 30003 unreachable, 30007 filtered, 30008 unknown …: may be transient
+    return Outcome.FAILED
+
+
+def delivery_outcome(error_code: str | None, kind: str = "twilio") -> Outcome:
+    """The attempt outcome of an undelivered or failed message of provider ``kind``, by its error code."""
+    return outcome_of(delivery.failure_of(kind, error_code))
 
 
 # ============================================================================ link expiry

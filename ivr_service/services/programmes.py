@@ -30,7 +30,7 @@ from ..core.policy import CallingWindow
 from ..core.programmes import PERIODS, SHARE_MODES, Period, message_window, period_end_instant, period_of
 from ..core.questionnaire import QuestionnaireRegistry
 from ..persistence.models import Agency, Campaign, CampaignStatus, Programme
-from . import results
+from . import message_reports, results
 from .campaigns import MAX_ID, get_agency, progress, validate_channel_plan
 from .errors import Conflict, InvalidInput, NotFound, invalid
 
@@ -359,6 +359,7 @@ def period_summaries(session: Session, registry: QuestionnaireRegistry, programm
     summaries = []
     for campaign in period_campaigns(session, programme_id):
         counted = progress(session, campaign.id, now)
+        costs = message_reports.cost_summary(session, campaign_id=campaign.id, now=now)
         scores = results.campaign_scores(session, registry, campaign.id)
         assert campaign.period_start is not None
         summaries.append({
@@ -368,5 +369,7 @@ def period_summaries(session: Session, registry: QuestionnaireRegistry, programm
             "status": campaign.status.value, "contacts": counted.contacts, "by_status": counted.by_status,
             "by_disposition": counted.by_disposition, "rates": counted.rates,
             "n_respondents": scores.n_respondents, "service_index": scores.service_index,
-            "weighted_service_index": scores.weighted_service_index})
+            "weighted_service_index": scores.weighted_service_index,
+            "delivery": message_reports.delivery_summary(session, campaign_id=campaign.id),
+            "cost": costs["periods"][0]})
     return summaries

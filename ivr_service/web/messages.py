@@ -55,7 +55,8 @@ def status(token: str) -> Response:
     svc = services()
     with svc.db.begin() as session:
         messaging.apply_status(session, svc.registry, token, sid, form.get("MessageStatus") or
-                               form.get("SmsStatus") or "", error_code, svc.clock())
+                               form.get("SmsStatus") or "", error_code, svc.clock(),
+                               prices=svc.settings.sms_price_table)
     return Response(status=204)
 
 

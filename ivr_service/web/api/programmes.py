@@ -7,11 +7,11 @@ from typing import Any
 
 from ...core.access import Permission
 from ...persistence.models import Programme
-from ...services import access, audit, programmes
+from ...services import access, audit, messaging, programmes
 from ..access import actor, principal, requires
 from ..context import services
 from .blueprint import bp
-from .schemas import PeriodOut, ProgrammeIn, ProgrammeOut, ProgrammePatchIn
+from .schemas import CostsOut, PeriodOut, ProgrammeIn, ProgrammeOut, ProgrammePatchIn
 
 
 def _default_host() -> str:
@@ -95,3 +95,16 @@ def programme_periods(programme_id: int) -> list[dict[str, Any]]:
     svc = services()
     with svc.db.begin() as session:
         return programmes.period_summaries(session, svc.registry, programme_id, svc.clock())
+
+
+@bp.get("/programmes/<int:programme_id>/costs")
+@bp.output(CostsOut)
+@bp.doc(summary="What a programme's messages cost", description=(
+    "VND spent on messages the provider accepted (segments × the carrier's price per segment, recorded "
+    "when sent), by reporting period, and the forecast for the rest of the current period at the current "
+    "daily rate: spent / days elapsed × days left."))
+@requires(Permission.CAMPAIGNS_READ, "programme")
+def programme_costs(programme_id: int) -> dict[str, Any]:
+    svc = services()
+    with svc.db.begin() as session:
+        return messaging.cost_summary(session, programme_id=programme_id, now=svc.clock())

@@ -401,6 +401,50 @@ class ProgrammeOut(Schema):
     created_at = DateTime()
 
 
+class DeliverySummaryOut(Schema):
+    messages = Integer()
+    by_state = Dict(metadata={"description": "messages by delivery state (queued … delivered, failed, expired)"})
+    by_reason = Dict(metadata={"description": "failed messages by reason (opted_out, not_mobile, unreachable …)"})
+    link_opened = Integer(metadata={"description": "messages whose survey link was opened"})
+    links_opened = Integer()
+    reached = Integer(metadata={"description": "delivered by a trusted provider, or link opened"})
+    delivered_unconfirmed = Integer(metadata={"description": "reported delivered by an untrusted provider, "
+                                                             "link not opened"})
+
+
+class PeriodCostOut(Schema):
+    campaign_id = Integer()
+    name = String()
+    period_start = Date(allow_none=True)
+    period_end = Date(allow_none=True)
+    messages = Integer(metadata={"description": "messages the provider accepted"})
+    segments = Integer()
+    spent = Float(metadata={"description": "VND"})
+    unpriced = Integer(metadata={"description": "accepted messages sent without a price table"})
+
+
+class CurrentCostOut(Schema):
+    campaign_id = Integer()
+    label = String(allow_none=True)
+    spent = Float()
+    days_elapsed = Float()
+    days_left = Float()
+    daily_rate = Float(metadata={"description": "spent / days elapsed, VND per day"})
+    forecast_rest = Float(metadata={"description": "daily_rate × days left, VND"})
+    forecast_total = Float(metadata={"description": "spent + forecast_rest, VND"})
+
+
+class CostsOut(Schema):
+    currency = String()
+    as_of = DateTime()
+    messages = Integer()
+    segments = Integer()
+    spent = Float()
+    unpriced = Integer()
+    periods = List(Nested(PeriodCostOut))
+    current_period = Nested(CurrentCostOut, allow_none=True)
+
+
 class PeriodOut(Schema):
     campaign_id = Integer()
     name = String()
@@ -415,3 +459,5 @@ class PeriodOut(Schema):
     n_respondents = Integer()
     service_index = Float(allow_none=True)
     weighted_service_index = Float(allow_none=True)
+    delivery = Nested(DeliverySummaryOut)
+    cost = Nested(PeriodCostOut)
