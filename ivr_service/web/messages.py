@@ -4,16 +4,24 @@ The signature is checked exactly as for the voice webhooks (the same
 :func:`web.voice.check_signature`, before anything is read or stored); the route only
 parses Twilio's parameters (``MessageSid``, ``MessageStatus``, ``ErrorCode``) and
 ``services.messaging.apply_status`` decides.
+
+eSMS calls back unsigned (GET, retried a few times): ``/sms/esms/<account>/<secret>/status``
+is exempt from the signature check and authenticated instead by the account's callback
+secret in its path (compared in constant time; 403 without saying what was wrong). Its
+``SendStatus`` is mapped by ``providers.esms.SEND_STATUSES``.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from apiflask import APIBlueprint
 from flask import Response, current_app, request
 
-from ..services import messaging
+from ..persistence.models import MessageStatus
+from ..providers import esms
+from ..services import messaging, messaging_accounts
 from ..services.errors import NotFound, ServiceError, invalid
 from .access import public
 from .context import services
@@ -22,11 +30,22 @@ from .urls import SMS_PREFIX
 from .voice import check_signature
 
 bp = APIBlueprint("sms", __name__, url_prefix=SMS_PREFIX, enable_openapi=False)
-bp.before_request(check_signature)
+# Callbacks a provider cannot sign: each checks the secret in its own path instead.
+UNSIGNED = frozenset({"sms.esms_status"})
+
+
+@bp.before_request
+def _signed() -> Response | None:
+    if request.endpoint in UNSIGNED:
+        return None
+    return check_signature()
+
 
 MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
 ERROR_CODE = re.compile(r"^[0-9]{1,10}$")
+SMS_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+SECRET = re.compile(r"^[0-9a-f]{1,64}$")
 
 
 @bp.errorhandler(ServiceError)
@@ -52,3 +71,31 @@ def status(token: str) -> Response:
         messaging.apply_status(session, svc.registry, token, sid, form.get("MessageStatus") or
                                form.get("SmsStatus") or "", error_code, svc.clock())
     return Response(status=204)
+
+
+@bp.route("/esms/<int:account_id>/<secret>/status", methods=["GET", "POST"])
+@public
+def esms_status(account_id: int, secret: str) -> Response:
+    """One eSMS delivery report (SMSID, RequestId = our token, SendStatus). Idempotent: a
+    repeated report changes nothing; answers 200 so eSMS stops retrying."""
+    body: Any = request.get_json(silent=True) if request.is_json else None
+    values = body if isinstance(body, dict) else request.values
+    svc = services()
+    with svc.db.begin() as session:
+        if not SECRET.fullmatch(secret) or not messaging_accounts.check_callback(session, account_id, secret):
+            current_app.logger.warning("eSMS callback refused: bad account or secret")
+            return Response("forbidden\n", status=403, mimetype="text/plain")
+        token = str(values.get("RequestId") or "")
+        if not TOKEN.fullmatch(token):
+            raise invalid("RequestId", f"expected 32 hex digits, got {token[:40]!r}")
+        sms_id = str(values.get("SMSID") or "") or None
+        if sms_id is not None and not SMS_ID.fullmatch(sms_id):
+            raise invalid("SMSID", f"expected letters, digits and hyphens, got {sms_id[:40]!r}")
+        raw = str(values.get("SendStatus") or "")
+        new = esms.delivery_status(raw)
+        if new is None:
+            raise invalid("SendStatus", f"unknown value {raw[:20]!r}; expected one of {sorted(esms.SEND_STATUSES)}")
+        failed = new in (MessageStatus.FAILED, MessageStatus.UNDELIVERED)
+        messaging.apply_delivery(session, svc.registry, token, sms_id, new, f"esms-{raw}" if failed else None,
+                                 svc.clock(), account_id=account_id, id_field="SMSID")
+    return Response("OK\n", status=200, mimetype="text/plain")
