@@ -19,8 +19,8 @@ from flask import Flask
 from .container import Services
 from .providers import (
     AccountConfig,
-    Messengers,
     MessagingProvider,
+    Messengers,
     VoiceProvider,
     build_messaging_provider,
     build_provider,
