@@ -259,3 +259,19 @@ def test_a_template_mismatch_is_logged_without_the_body(app: Any, make_campaign:
     assert "146" in caplog.text
     assert sent.body not in caplog.text and "0910000000" not in caplog.text and API_KEY not in caplog.text
     worker.close()
+
+
+def test_an_unknown_answer_is_sent_again_through_the_account_with_the_same_request_id(
+        app: Any, make_campaign: Any, clock: Any, esms_api: FakeEsms) -> None:
+    worker, installation, account_id, _secret = routed(app, make_campaign, esms_api, n=1)
+    esms_api.replies.append((200, {"CodeResult": "124"}))       # duplicate, no SMSID: unknown
+    worker.messages()
+    [first] = scalars(app, select(Message))
+    assert first.status is MessageStatus.QUEUED and first.error_code == "124"
+    clock.advance(minutes=10)                                   # past the unknown lease (5 min)
+    assert worker.messages() == 1
+    assert [r["RequestId"] for r in esms_api.requests] == [first.token, first.token]
+    assert installation.requests == []
+    again = row(app, Message, id=first.id)
+    assert again.status is MessageStatus.ACCEPTED and again.account_id == account_id
+    worker.close()
