@@ -225,6 +225,9 @@ class Settings:
     twilio_sms_sender: str | None = setting(
         None, "default SMS sender with Twilio: a registered alphanumeric brandname (≤ 11 characters) or an "
         "E.164 number; a programme's own sender wins")
+    esms_base_url: str = setting(
+        "https://rest.esms.vn", "eSMS brandname gateway API (accounts of kind `esms` without their own base URL)",
+        check=_http_url)
     survey_base_url: str | None = setting(
         None, "default public https host of survey links and QR posters for new programmes",
         check=_public_base_url, default_text="`SIPAS_PUBLIC_BASE_URL`")

@@ -17,10 +17,17 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from .container import Services
-from .providers import MessagingProvider, VoiceProvider, build_messaging_provider, build_provider
+from .providers import (
+    AccountConfig,
+    MessagingProvider,
+    Messengers,
+    VoiceProvider,
+    build_messaging_provider,
+    build_provider,
+)
 from .providers.sms_simulator import items_of
-from .services import dispatch, housekeeping, messaging, weekly
-from .web.urls import sms_status_url, webhook_url
+from .services import dispatch, housekeeping, messaging, messaging_accounts, weekly
+from .web.urls import esms_status_url, sms_status_url, webhook_url
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,8 @@ class Worker:
         self.pacing = dispatch.Pacing.from_settings(settings, self.provider.name)
         self.messenger = messenger or build_messaging_provider(settings, item_for=items_of(self.services.registry))
         self.message_pacing = messaging.MessagePacing.from_settings(settings, self.messenger.name)
+        # The installation's provider, and one adapter per messaging account (programme routing).
+        self.messengers = Messengers(settings, self.messenger, self._account_status_url)
 
     def _url(self, kind: str, token: str) -> str:
         return webhook_url(self.services.settings.public_base_url, kind, token)
@@ -47,18 +56,27 @@ class Worker:
     def _sms_status_url(self, token: str) -> str:
         return sms_status_url(self.services.settings.public_base_url, token)
 
+    def _account_status_url(self, account: AccountConfig) -> str:
+        return esms_status_url(self.services.settings.public_base_url, account.id, account.callback_secret)
+
+    def _refresh_accounts(self) -> None:
+        with self.services.db.begin() as session:
+            self.messengers.refresh(messaging_accounts.configs(session))
+
     def messages(self) -> int:
         """One message round: claim due invitations (and reminders, and messages whose
-        lease expired) and send them."""
+        lease expired) and send them, each through its account's provider."""
         s = self.services
-        return messaging.send_round(s.db, s.registry, self.messenger, self._sms_status_url, s.clock,
+        self._refresh_accounts()
+        return messaging.send_round(s.db, s.registry, self.messengers, self._sms_status_url, s.clock,
                                     self.message_pacing, s.settings.survey_base_url or s.settings.public_base_url,
                                     batch=s.settings.dispatch_batch, reminders=False)
 
     def reminders(self) -> int:
         """Send the reminders that are due (once per link, only if never opened)."""
         s = self.services
-        return messaging.reminder_round(s.db, s.registry, self.messenger, self._sms_status_url, s.clock,
+        self._refresh_accounts()
+        return messaging.reminder_round(s.db, s.registry, self.messengers, self._sms_status_url, s.clock,
                                         self.message_pacing, batch=s.settings.dispatch_batch)
 
     def expire_links(self) -> int:
@@ -120,4 +138,4 @@ class Worker:
 
     def close(self) -> None:
         self.provider.close()
-        self.messenger.close()
+        self.messengers.close()     # and the installation's messenger

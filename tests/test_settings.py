@@ -33,6 +33,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
                          str(ROOT / "config" / "simulator.example.yaml")),
     "simulator_call_log": ("/srv/sipas/calls.log", "/srv/sipas/calls.log"),
     "dispatch_interval": ("0.25", 0.25),
+    "esms_base_url": ("http://127.0.0.1:9090", "http://127.0.0.1:9090"),
     "dispatch_batch": ("7", 7),
     "calls_per_second": ("2.5", 2.5),
     "max_concurrent_calls": ("30", 30),

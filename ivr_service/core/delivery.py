@@ -177,6 +177,7 @@ ESMS_STATUSES = {
     "1": State.ACCEPTED,    # waiting for approval
     "2": State.ACCEPTED,    # waiting to be sent
     "3": State.SENT,        # being sent
+    "7": State.SENT,        # handed to the carrier, waiting for its report
     "5": State.DELIVERED,   # sent successfully (delivered)
     "4": State.FAILED,      # refused
     "6": State.FAILED,      # deleted

@@ -487,6 +487,8 @@ class Programme(Base):
     link_days: Mapped[int] = mapped_column(Integer, default=7)
     reminder_hours: Mapped[int | None] = mapped_column(Integer, default=72)  # None: no reminder
     channel_plan: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Messaging account ids in the order tried; None: the installation's provider.
+    routing: Mapped[list[int] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -564,6 +566,8 @@ class Message(Base):
     status: Mapped[MessageStatus] = mapped_column(_enum(MessageStatus, "message_status"),
                                                   default=MessageStatus.QUEUED)
     provider: Mapped[str] = mapped_column(String(20))
+    # The account it went through (a programme's routing); None: the installation's provider.
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("messaging_accounts.id"), index=True)
     provider_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     error_code: Mapped[str | None] = mapped_column(String(20))     # the provider's raw code
     raw_status: Mapped[str | None] = mapped_column(String(40))     # the provider's status, as reported
@@ -589,6 +593,28 @@ class InboundMessage(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     action: Mapped[str] = mapped_column(String(20))                           # opt_out | ignored
     reply_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+
+
+class MessagingAccount(Base):
+    """An agency's account with a messaging provider (its own brandname, its own keys), or
+    the installation's (``agency_id`` None). ``credentials`` are never returned or logged;
+    ``callback_secret`` goes into the callback URLs of providers whose callbacks are unsigned."""
+
+    __tablename__ = "messaging_accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))                  # twilio | esms | zns | simulator
+    name: Mapped[str] = mapped_column(String(200))
+    sender: Mapped[str | None] = mapped_column(String(40))          # brandname / Zalo OA id
+    base_url: Mapped[str | None] = mapped_column(String(200))       # None: the kind's setting
+    credentials: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    callback_secret: Mapped[str] = mapped_column(String(64), default=new_token)
+    prices: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)   # carrier (or "*") → VND per segment
+    trusted_delivery: Mapped[bool] = mapped_column(default=False, server_default=false())
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class NumberMessages(Base):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..settings import Settings
 from .base import CallPlaced, CallRequest, CallState, ProviderError, VoiceProvider
-from .messaging import MessageRequest, MessageSent, MessagingProvider
+from .messaging import AccountConfig, MessageRequest, MessageSent, MessagingProvider
 
-__all__ = ["CallPlaced", "CallRequest", "CallState", "MessageRequest", "MessageSent", "MessagingProvider",
-           "ProviderError", "VoiceProvider", "build_messaging_provider", "build_provider"]
+__all__ = ["AccountConfig", "CallPlaced", "CallRequest", "CallState", "MessageRequest", "MessageSent",
+           "MessagingProvider", "Messengers", "ProviderError", "VoiceProvider", "build_account_provider",
+           "build_messaging_provider", "build_provider"]
 
 
 def build_provider(settings: Settings, **options: Any) -> VoiceProvider:
@@ -39,3 +41,68 @@ def build_messaging_provider(settings: Settings, **options: Any) -> MessagingPro
         return TwilioMessagingProvider.from_settings(settings)
     raise ProviderError(f"messaging provider {settings.provider!r} is not available in this build",
                         kind="configuration")
+
+
+def build_account_provider(settings: Settings, account: AccountConfig, callback_url: str,
+                           **options: Any) -> MessagingProvider:
+    """The adapter of one messaging account; ``callback_url``: where its provider reports
+    delivery (with the account's secret in it, for providers whose callbacks are unsigned)."""
+    if account.kind == "esms":
+        from .esms import EsmsProvider
+
+        return EsmsProvider(str(account.credentials["api_key"]), str(account.credentials["secret_key"]),
+                            account.sender, callback_url, base_url=account.base_url or settings.esms_base_url,
+                            http_timeout_s=settings.twilio_http_timeout, **options)
+    raise ProviderError(f"messaging account {account.id}: kind {account.kind!r} is not available in this build",
+                        code="no-adapter", kind="configuration")
+
+
+class Messengers:
+    """The messaging provider of each message: the installation's (account None) or one
+    adapter per messaging account, built on first use and rebuilt when the account changes.
+
+    ``refresh`` takes the active accounts (the worker reads them once per round); an
+    account missing from them (deactivated) has no adapter: sending through it is a
+    configuration error."""
+
+    def __init__(self, settings: Settings, default: MessagingProvider,
+                 callback_url: Callable[[AccountConfig], str], accounts: Iterable[AccountConfig] = (),
+                 **options: Any) -> None:
+        self.settings = settings
+        self.default = default
+        self.callback_url = callback_url
+        self.options = options          # passed to every account adapter (tests: a session)
+        self._accounts: dict[int, AccountConfig] = {}
+        self._built: dict[int, tuple[AccountConfig, MessagingProvider]] = {}
+        self.refresh(accounts)
+
+    @property
+    def name(self) -> str:
+        return self.default.name
+
+    def refresh(self, accounts: Iterable[AccountConfig]) -> None:
+        self._accounts = {a.id: a for a in accounts}
+        for account_id, (config, provider) in list(self._built.items()):
+            if self._accounts.get(account_id) != config:
+                provider.close()
+                del self._built[account_id]
+
+    def for_account(self, account_id: int | None) -> MessagingProvider:
+        if account_id is None:
+            return self.default
+        built = self._built.get(account_id)
+        if built is not None:
+            return built[1]
+        account = self._accounts.get(account_id)
+        if account is None:
+            raise ProviderError(f"messaging account {account_id} is not active", code="inactive-account",
+                                kind="configuration")
+        provider = build_account_provider(self.settings, account, self.callback_url(account), **self.options)
+        self._built[account_id] = (account, provider)
+        return provider
+
+    def close(self) -> None:
+        for _config, provider in self._built.values():
+            provider.close()
+        self._built.clear()
+        self.default.close()

@@ -34,14 +34,19 @@ class ProviderError(Exception):
     * ``configuration``: our account or settings are wrong; retried later, logged as an error;
     * ``unknown``: the call may have been placed (e.g. a read timeout); the attempt is left
       for reconciliation rather than placed again.
+
+    ``reason`` names a permanent failure in provider-neutral words where the provider's
+    code says more than "cannot deliver": ``opted_out`` (the number refused messages).
     """
 
-    def __init__(self, message: str, code: str | None = None, kind: str = "retryable") -> None:
+    def __init__(self, message: str, code: str | None = None, kind: str = "retryable",
+                 reason: str | None = None) -> None:
         if kind not in ERROR_KINDS:
             raise ValueError(f"unknown provider error kind {kind!r}")
         super().__init__(message)
         self.code = code
         self.kind = kind
+        self.reason = reason
 
     @property
     def retryable(self) -> bool:

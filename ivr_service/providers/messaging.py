@@ -3,8 +3,9 @@ typed requests and results. Errors are :class:`ProviderError`, as for calls."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -27,3 +28,16 @@ class MessagingProvider(Protocol):
     def send_message(self, request: MessageRequest) -> MessageSent: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """What an adapter needs of a messaging account (``persistence.models.MessagingAccount``)."""
+
+    id: int
+    kind: str                       # twilio | esms | zns | simulator
+    sender: str | None
+    base_url: str | None            # None: the kind's setting
+    callback_secret: str
+    updated_at: datetime            # a changed account gets a new adapter
+    credentials: dict[str, Any] = field(default_factory=dict, repr=False)

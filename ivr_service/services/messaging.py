@@ -8,9 +8,13 @@ workers on one PostgreSQL database:
   an ``Attempt(channel="sms")``, its :class:`SurveyLink` and its invitation
   :class:`Message`, committed QUEUED with a lease *before* the provider is asked. The
   message token is the idempotency key.
-* **Pacing.** One token bucket per sender, ``sender:sms:<provider>``, refilled at
-  ``SIPAS_MESSAGES_PER_SECOND`` and row-locked for the whole claim, so the pace holds for
-  all workers together (and claimers are serialised on it).
+* **Pacing.** One token bucket per sender, ``sender:sms:<provider>`` for the
+  installation's provider and ``sender:sms:account:<id>`` per messaging account, refilled
+  at ``SIPAS_MESSAGES_PER_SECOND`` and row-locked for the whole claim (in a fixed order:
+  the installation's, then the accounts by id), so the pace holds for all workers
+  together (and claimers are serialised on it).
+* **Routing.** A programme's ``routing`` names messaging accounts; its messages go through
+  the first (``Message.account_id``), the others through the installation's provider.
 * **The 24 h cap.** At most :data:`DAILY_CAP` messages (not CANCELED) per number in any
   24 hours, across campaigns and channels: counted under a row lock on
   ``NumberMessages(phone)``. A contact over the cap waits until the oldest of those
@@ -53,7 +57,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -77,12 +81,13 @@ from ..persistence.models import (
     InterviewStatus,
     Message,
     MessageStatus,
+    MessagingAccount,
     NumberMessages,
     OptOut,
     Programme,
     SurveyLink,
 )
-from ..providers import ProviderError
+from ..providers import Messengers, ProviderError
 from ..providers.messaging import MessageRequest, MessagingProvider
 from ..settings import Settings
 from .contacts import channel_plan, finish_contact, finish_with_answers, opt_out, settle_contact
@@ -139,6 +144,71 @@ class ClaimedMessage:
     lease_until: datetime | None = None     # the lease this worker holds (compare-and-set)
     not_after: datetime | None = None       # the window closes (or the campaign ends) then
     price: float | None = None              # recorded when the provider accepts it
+    account_id: int | None = None           # the messaging account; None: the installation's provider
+
+
+def account_bucket(account_id: int) -> str:
+    return f"sender:sms:account:{account_id}"
+
+
+class _Budgets:
+    """The tokens this claim took, per sender (None: the installation's provider), and
+    the batch size left. Unused tokens go back when the claim ends."""
+
+    def __init__(self, session: Session, pacing: MessagePacing, now: datetime, batch: int,
+                 accounts: list[int]) -> None:
+        self.session, self.pacing = session, pacing
+        self.total = batch
+        self.left_by: dict[int | None, int] = {None: _take_tokens(session, pacing.bucket, pacing.per_second, now,
+                                                                  batch)}
+        for account_id in sorted(set(accounts)):   # one lock order for every worker
+            self.left_by[account_id] = _take_tokens(session, account_bucket(account_id), pacing.per_second, now,
+                                                    batch)
+        rows = session.execute(select(MessagingAccount.id, MessagingAccount.kind)
+                               .where(MessagingAccount.id.in_(sorted(set(accounts)))))
+        self.kinds: dict[int, str] = {account_id: kind for account_id, kind in rows}
+
+    def left(self, account_id: int | None) -> int:
+        return max(0, min(self.total, self.left_by.get(account_id, 0)))
+
+    def use(self, account_id: int | None, count: int = 1) -> None:
+        self.left_by[account_id] = self.left_by.get(account_id, 0) - count
+        self.total -= count
+
+    def provider(self, account_id: int | None) -> str:
+        return self.pacing.sender if account_id is None else self.kinds.get(account_id, "account")
+
+    def give_back(self) -> None:
+        for account_id, left in self.left_by.items():
+            _give_back(self.session, self.pacing.bucket if account_id is None else account_bucket(account_id),
+                       max(0, left))
+
+
+def routed_account(programme: Programme | None) -> int | None:
+    """The messaging account a programme's messages go through: the first of its routing
+    (the fallback to the next one belongs to the delivery state machine, not here)."""
+    if programme is None or not programme.routing:
+        return None
+    return int(programme.routing[0])
+
+
+def _sender(programme: Programme | None, account_id: int | None) -> str | None:
+    """A messaging account sends as its own sender (its registered brandname); the
+    installation's provider as the programme's."""
+    if account_id is not None or programme is None:
+        return None
+    return programme.sender
+
+
+def _budgets(session: Session, pacing: MessagePacing, now: datetime, batch: int) -> _Budgets:
+    """Lock and take the tokens of every sender this claim may use."""
+    routings = session.scalars(select(Programme.routing).join(Campaign, Campaign.programme_id == Programme.id)
+                               .where(Campaign.status == CampaignStatus.RUNNING)).all()
+    accounts = [int(r[0]) for r in routings if r]
+    accounts += [a for a in session.scalars(select(Message.account_id).distinct().where(
+        Message.status == MessageStatus.QUEUED, Message.account_id.is_not(None), Message.lease_until < now))
+        if a is not None]
+    return _Budgets(session, pacing, now, batch, accounts)
 
 
 # ============================================================================ claiming
@@ -151,26 +221,25 @@ def claim_messages(db: Database, pacing: MessagePacing, now: datetime, batch: in
     expired are taken first (and count against the pace: they are sent again)."""
     claimed: list[ClaimedMessage] = []
     with db.begin() as session:
-        budget = _take_tokens(session, pacing.bucket, pacing.per_second, now, batch)
-        claimed += _reclaim_expired(session, registry, pacing, now, budget)
+        budgets = _budgets(session, pacing, now, batch)
+        claimed += _reclaim_expired(session, registry, pacing, now, budgets)
         for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)
                                         .order_by(Campaign.id)):
-            if budget - len(claimed) <= 0:
+            if budgets.total <= 0:
                 break
-            claimed += _claim_invitations(session, registry, campaign, pacing, now, budget - len(claimed),
-                                          default_host)
-        if reminders and budget - len(claimed) > 0:
-            claimed += _claim_reminders(session, pacing, now, budget - len(claimed))
-        _give_back(session, pacing.bucket, budget - len(claimed))
+            claimed += _claim_invitations(session, registry, campaign, pacing, now, budgets, default_host)
+        if reminders and budgets.total > 0:
+            claimed += _claim_reminders(session, pacing, now, budgets)
+        budgets.give_back()
     return claimed
 
 
 def claim_reminders(db: Database, pacing: MessagePacing, now: datetime, batch: int) -> list[ClaimedMessage]:
     """Only the reminders due now (the worker's reminder job), within the same pace."""
     with db.begin() as session:
-        budget = _take_tokens(session, pacing.bucket, pacing.per_second, now, batch)
-        claimed = _claim_reminders(session, pacing, now, budget) if budget else []
-        _give_back(session, pacing.bucket, budget - len(claimed))
+        budgets = _budgets(session, pacing, now, batch)
+        claimed = _claim_reminders(session, pacing, now, budgets)
+        budgets.give_back()
     return claimed
 
 
@@ -251,21 +320,29 @@ def _new_link(session: Session, attempt: Attempt, contact: Contact, now: datetim
 
 
 def _message(session: Session, campaign: Campaign, phone: str, kind: str, body: str, attempt_id: int | None,
-             pacing: MessagePacing, now: datetime) -> Message:
+             pacing: MessagePacing, now: datetime, budgets: _Budgets, account_id: int | None) -> Message:
     encoded = encode(body)
     message = Message(attempt_id=attempt_id, campaign_id=campaign.id, phone_e164=phone, kind=kind, body=body,
-                      encoding=encoded.encoding, segments=encoded.segments, provider=pacing.sender,
-                      created_at=now, lease_until=now + pacing.lease, status=MessageStatus.QUEUED)
+                      encoding=encoded.encoding, segments=encoded.segments, provider=budgets.provider(account_id),
+                      account_id=account_id, created_at=now, lease_until=now + pacing.lease,
+                      status=MessageStatus.QUEUED)
+    budgets.use(account_id)
     session.add(message)
     _note_message(session, phone, now)
     return message
 
 
 def _claim_invitations(session: Session, registry: QuestionnaireRegistry, campaign: Campaign,
-                       pacing: MessagePacing, now: datetime, budget: int, default_host: str) -> list[ClaimedMessage]:
+                       pacing: MessagePacing, now: datetime, budgets: _Budgets,
+                       default_host: str) -> list[ClaimedMessage]:
     window = campaign.calling_window()
     not_after = _not_after(campaign, window, now)
     if not_after is None:
+        return []
+    programme = session.get(Programme, campaign.programme_id) if campaign.programme_id is not None else None
+    account_id = routed_account(programme)
+    budget = budgets.left(account_id)
+    if budget <= 0:
         return []
     contacts = session.scalars(
         select(Contact)
@@ -276,11 +353,10 @@ def _claim_invitations(session: Session, registry: QuestionnaireRegistry, campai
     if not contacts:
         return []
     q = registry.get(campaign.questionnaire_key)
-    programme = session.get(Programme, campaign.programme_id) if campaign.programme_id is not None else None
     template = invitation_template(campaign, programme, q)
     host = programme.public_host if programme is not None else default_host
     days = programme.link_days if programme is not None else DEFAULT_LINK_DAYS
-    sender = programme.sender if programme is not None else None
+    sender = _sender(programme, account_id)
     opted_out = set(session.scalars(select(OptOut.phone_e164).where(
         OptOut.phone_e164.in_([c.phone_e164 for c in contacts]))))
     pending: list[tuple[Contact, Attempt, Message]] = []
@@ -305,16 +381,17 @@ def _claim_invitations(session: Session, registry: QuestionnaireRegistry, campai
         contact.attempt_count += 1
         contact.channel_attempts += 1
         attempt = Attempt(contact_id=contact.id, campaign_id=campaign.id, channel=SMS, number=contact.attempt_count,
-                          provider=pacing.sender, created_at=now, lease_until=now + pacing.lease)
+                          provider=budgets.provider(account_id), created_at=now, lease_until=now + pacing.lease)
         session.add(attempt)
         session.flush()
         link = _new_link(session, attempt, contact, now, days)
         body = render(template, **link_urls(host, link.code))
-        message = _message(session, campaign, phone, "invitation", body, attempt.id, pacing, now)
+        message = _message(session, campaign, phone, "invitation", body, attempt.id, pacing, now, budgets,
+                           account_id)
         pending.append((contact, attempt, message))
     session.flush()
     return [ClaimedMessage(m.id, a.id, m.token, c.phone_e164, m.body, sender, m.kind, m.lease_until, not_after,
-                           pacing.price(c.phone_e164, m.segments)) for c, a, m in pending]
+                           pacing.price(c.phone_e164, m.segments), account_id) for c, a, m in pending]
 
 
 def _last_outcome(contact: Contact) -> Outcome | None:
@@ -341,7 +418,7 @@ def _skip_landline(session: Session, q: Questionnaire, contact: Contact, campaig
         finish_with_answers(session, q, contact, previous, now)
 
 
-def _claim_reminders(session: Session, pacing: MessagePacing, now: datetime, budget: int) -> list[ClaimedMessage]:
+def _claim_reminders(session: Session, pacing: MessagePacing, now: datetime, budgets: _Budgets) -> list[ClaimedMessage]:
     """At most one reminder per link, only if it was never opened, ``reminder_hours``
     after the invitation, while the link is live and the window open, under the cap."""
     claimed: list[ClaimedMessage] = []
@@ -350,8 +427,11 @@ def _claim_reminders(session: Session, pacing: MessagePacing, now: datetime, bud
         .where(Campaign.status == CampaignStatus.RUNNING, Programme.reminder_hours.is_not(None))
         .order_by(Campaign.id)).all()
     for campaign, programme in rows:
-        if len(claimed) >= budget:
+        if budgets.total <= 0:
             break
+        account_id = routed_account(programme)
+        if budgets.left(account_id) <= 0:
+            continue
         not_after = _not_after(campaign, campaign.calling_window(), now)
         if not_after is None:
             continue
@@ -362,7 +442,7 @@ def _claim_reminders(session: Session, pacing: MessagePacing, now: datetime, bud
                    SurveyLink.expires_at > now,
                    SurveyLink.created_at <= now - timedelta(hours=programme.reminder_hours or 0),
                    Attempt.status == AttemptStatus.IN_PROGRESS)
-            .order_by(SurveyLink.created_at, SurveyLink.id).limit(budget - len(claimed))
+            .order_by(SurveyLink.created_at, SurveyLink.id).limit(budgets.left(account_id))
             .with_for_update(of=SurveyLink, skip_locked=True)).all()
         if not links:
             continue
@@ -380,24 +460,29 @@ def _claim_reminders(session: Session, pacing: MessagePacing, now: datetime, bud
                 continue  # tried again on a later round, while the link lives
             link.reminded_at = now
             body = render(template, **link_urls(programme.public_host, link.code))
-            message = _message(session, campaign, phone, "reminder", body, link.attempt_id, pacing, now)
+            message = _message(session, campaign, phone, "reminder", body, link.attempt_id, pacing, now, budgets,
+                               account_id)
             session.flush()
-            claimed.append(ClaimedMessage(message.id, link.attempt_id, message.token, phone, body, programme.sender,
-                                          "reminder", message.lease_until, not_after,
-                                          pacing.price(phone, message.segments)))
+            claimed.append(ClaimedMessage(message.id, link.attempt_id, message.token, phone, body,
+                                          _sender(programme, account_id), "reminder", message.lease_until, not_after,
+                                          pacing.price(phone, message.segments), account_id))
     return claimed
 
 
 def _reclaim_expired(session: Session, registry: QuestionnaireRegistry, pacing: MessagePacing, now: datetime,
-                     limit: int) -> list[ClaimedMessage]:
-    if limit <= 0:
+                     budgets: _Budgets) -> list[ClaimedMessage]:
+    if budgets.total <= 0:
         return []
+    accounts = [a for a in budgets.left_by if a is not None]
     expired = session.scalars(
-        select(Message).where(Message.status == MessageStatus.QUEUED, Message.provider == pacing.sender,
-                              Message.lease_until <= now)
-        .order_by(Message.lease_until).limit(limit).with_for_update(skip_locked=True)).all()
+        select(Message).where(Message.status == MessageStatus.QUEUED, Message.lease_until <= now,
+                              or_(and_(Message.account_id.is_(None), Message.provider == pacing.sender),
+                                  Message.account_id.in_(accounts)))
+        .order_by(Message.lease_until).limit(budgets.total).with_for_update(skip_locked=True)).all()
     result: list[ClaimedMessage] = []
     for message in expired:
+        if budgets.left(message.account_id) <= 0:
+            continue
         if message.provider_id is not None:
             # A status callback named it: it was sent; the worker died before noting it.
             message.status, message.lease_until = MessageStatus.ACCEPTED, None
@@ -436,14 +521,15 @@ def _reclaim_expired(session: Session, registry: QuestionnaireRegistry, pacing: 
             message.lease_until = reopen if reopen is not None else now + pacing.lease
             continue
         log.info("message %s: lease expired before the provider took it; sending it again", message.id)
+        budgets.use(message.account_id)
         message.lease_until = now + pacing.lease
         if attempt is not None and attempt.status is AttemptStatus.QUEUED:
             attempt.lease_until = message.lease_until
         programme = session.get(Programme, campaign.programme_id) if campaign.programme_id is not None else None
         result.append(ClaimedMessage(message.id, message.attempt_id, message.token, message.phone_e164, message.body,
-                                     programme.sender if programme is not None else None, message.kind,
-                                     message.lease_until, not_after, pacing.price(message.phone_e164,
-                                                                                  message.segments)))
+                                     _sender(programme, message.account_id), message.kind, message.lease_until,
+                                     not_after, pacing.price(message.phone_e164, message.segments),
+                                     message.account_id))
     return result
 
 
@@ -470,7 +556,8 @@ _RECORD_LIVE = update(Attempt).where(Attempt.id == bindparam("p_attempt"),
     status=AttemptStatus.IN_PROGRESS, lease_until=None)
 
 
-def send(db: Database, registry: QuestionnaireRegistry, provider: MessagingProvider, claimed: ClaimedMessage,
+def send(db: Database, registry: QuestionnaireRegistry, provider: MessagingProvider | Messengers,
+         claimed: ClaimedMessage,
          status_url: Callable[[str], str], now: Callable[[], datetime],
          lease: timedelta = timedelta(seconds=60), conn: Connection | None = None) -> None:
     """Ask the provider to send one claimed message and record its answer.
@@ -496,7 +583,8 @@ def send(db: Database, registry: QuestionnaireRegistry, provider: MessagingProvi
     request = MessageRequest(to=claimed.to, body=claimed.body, sender=claimed.sender,
                              status_url=status_url(claimed.token), idempotency_key=claimed.token)
     try:
-        sent = provider.send_message(request)
+        messenger = provider.for_account(claimed.account_id) if isinstance(provider, Messengers) else provider
+        sent = messenger.send_message(request)
     except ProviderError as exc:
         _refused(db, registry, claimed, exc, now)
         return
@@ -539,7 +627,7 @@ def _refused(db: Database, registry: QuestionnaireRegistry, claimed: ClaimedMess
         message.status, message.lease_until, message.updated_at = MessageStatus.FAILED, None, now()
         if exc.kind == "permanent":
             # The number cannot get it: opted out (REFUSED) or, whatever the reason, INVALID_NUMBER.
-            refused = delivery.failure_of(message.provider, exc.code).reason == "opted_out"
+            refused = exc.reason == "opted_out" or delivery.failure_of(message.provider, exc.code).reason == "opted_out"
             outcome = Outcome.REFUSED if refused else Outcome.INVALID_NUMBER
         else:
             outcome = Outcome.FAILED
@@ -574,7 +662,7 @@ def _message_failed(session: Session, registry: QuestionnaireRegistry, message: 
     settle_contact(session, registry.get(campaign.questionnaire_key), attempt.contact, campaign, outcome, now)
 
 
-def send_round(db: Database, registry: QuestionnaireRegistry, provider: MessagingProvider,
+def send_round(db: Database, registry: QuestionnaireRegistry, provider: MessagingProvider | Messengers,
                status_url: Callable[[str], str], now: Callable[[], datetime], pacing: MessagePacing,
                default_host: str, batch: int = 50, reminders: bool = True) -> int:
     """One round: claim due messages and send them; returns how many were handed over."""
@@ -587,7 +675,7 @@ def send_round(db: Database, registry: QuestionnaireRegistry, provider: Messagin
     return len(claimed)
 
 
-def reminder_round(db: Database, registry: QuestionnaireRegistry, provider: MessagingProvider,
+def reminder_round(db: Database, registry: QuestionnaireRegistry, provider: MessagingProvider | Messengers,
                    status_url: Callable[[str], str], now: Callable[[], datetime], pacing: MessagePacing,
                    batch: int = 50) -> int:
     claimed = claim_reminders(db, pacing, now(), batch)
@@ -607,9 +695,9 @@ def read_status(kind: str, status: str, error_code: str | None) -> delivery.Deli
         raise invalid("MessageStatus", str(exc)) from None
 
 
-def apply_status(session: Session, registry: QuestionnaireRegistry, token: str, message_sid: str | None,
-                 status: str, error_code: str | None, now: datetime, *, prices: Mapping[str, float] | None = None
-                 ) -> Message:
+def apply_status(session: Session, registry: QuestionnaireRegistry, token: str, provider_id: str | None,
+                 status: str, error_code: str | None, now: datetime, *, prices: Mapping[str, float] | None = None,
+                 account_id: int | None = None, id_field: str = "MessageSid") -> Message:
     """Apply one delivery status callback, read by the message's provider's table in
     core.delivery. Idempotent; never moves a message backwards or out of a final state
     (:func:`delivery.advance`). The raw status (and, when final, the raw code) is kept on
@@ -617,19 +705,21 @@ def apply_status(session: Session, registry: QuestionnaireRegistry, token: str, 
     (retryable reasons: FAILED, retried by the policy; not a mobile: INVALID_NUMBER; opted
     out: REFUSED and the number opted out) and settles the contact. A callback that is the
     first sign the provider took the message records its price (``prices``, when given;
-    otherwise the sending worker records it)."""
+    otherwise the sending worker records it). With ``account_id`` (callbacks authenticated
+    by an account's secret), the message must have gone through that account, else
+    NotFound; ``id_field`` names the provider's id parameter in errors."""
     message = session.scalar(select(Message).where(Message.token == token).with_for_update())
-    if message is None:
+    if message is None or (account_id is not None and message.account_id != account_id):
         raise NotFound(f"unknown message {token[:40]!r}")
     report = read_status(message.provider, status, error_code)
-    if message_sid is not None:
+    if provider_id is not None:
         if message.provider_id is None:
-            other = session.scalar(select(Message.id).where(Message.provider_id == message_sid))
+            other = session.scalar(select(Message.id).where(Message.provider_id == provider_id))
             if other is not None:
-                raise Conflict(f"MessageSid {message_sid!r} belongs to another message", field="MessageSid")
-            message.provider_id = message_sid
-        elif message.provider_id != message_sid:
-            raise Conflict(f"MessageSid {message_sid!r} does not belong to this message", field="MessageSid")
+                raise Conflict(f"{id_field} {provider_id!r} belongs to another message", field=id_field)
+            message.provider_id = provider_id
+        elif message.provider_id != provider_id:
+            raise Conflict(f"{id_field} {provider_id!r} does not belong to this message", field=id_field)
     if message.status in FINAL_MESSAGE_STATUSES:
         return message
     was_queued = message.status is MessageStatus.QUEUED

@@ -30,7 +30,7 @@ from ..core.policy import CallingWindow
 from ..core.programmes import PERIODS, SHARE_MODES, Period, message_window, period_end_instant, period_of
 from ..core.questionnaire import QuestionnaireRegistry
 from ..persistence.models import Agency, Campaign, CampaignStatus, Programme
-from . import message_reports, results
+from . import message_reports, messaging_accounts, results
 from .campaigns import MAX_ID, get_agency, progress, validate_channel_plan
 from .errors import Conflict, InvalidInput, NotFound, invalid
 
@@ -71,7 +71,9 @@ def create_programme(session: Session, registry: QuestionnaireRegistry, *, agenc
                      accented: bool = False, **settings: Any) -> Programme:
     """A new active programme for ``agency_id``; Conflict when the agency has one already.
     ``default_host``: the public host of the links when ``public_host`` is not given
-    (``SIPAS_SURVEY_BASE_URL``, else ``SIPAS_PUBLIC_BASE_URL``)."""
+    (``SIPAS_SURVEY_BASE_URL``, else ``SIPAS_PUBLIC_BASE_URL``). ``routing``: messaging
+    account ids in the order tried (None: the installation's provider)."""
+    routing = settings.pop("routing", None)
     unknown = sorted(set(settings) - set(FIELDS))
     if unknown:
         raise InvalidInput(f"unknown setting(s) {', '.join(unknown)}; expected {', '.join(FIELDS)}",
@@ -98,6 +100,7 @@ def create_programme(session: Session, registry: QuestionnaireRegistry, *, agenc
     validated = _validated(registry, config, accented=accented, today=_local_date(now, config["timezone"]),
                            changed=set(config))
     programme = Programme(agency_id=agency_id, active=True, created_at=now,
+                          routing=messaging_accounts.check_routing(session, agency_id, routing),
                           **{_COLUMNS.get(k, k): v for k, v in validated.items()})
     session.add(programme)
     session.flush()
@@ -135,7 +138,9 @@ def configure_programme(session: Session, registry: QuestionnaireRegistry, progr
     """Change an active programme's settings. The message settings apply to the next
     message; questionnaire, window and channel plan are copied into each period's campaign
     (the window and plan also into the running ones); period and time zone are fixed once
-    a period has begun."""
+    a period has begun; ``routing`` applies to the next message."""
+    changes = dict(changes)
+    routing_given, routing = "routing" in changes, changes.pop("routing", None)
     unknown = sorted(set(changes) - set(FIELDS))
     if unknown:
         raise InvalidInput(f"unknown setting(s) {', '.join(unknown)}; expected {', '.join(FIELDS)}",
@@ -160,6 +165,8 @@ def configure_programme(session: Session, registry: QuestionnaireRegistry, progr
                            changed=set(changed))
     for key in changed:
         setattr(programme, _COLUMNS.get(key, key), validated[key])
+    if routing_given:
+        programme.routing = messaging_accounts.check_routing(session, programme.agency_id, routing)
     if changed.keys() & {"window", "channel_plan"}:
         for campaign in session.scalars(select(Campaign).where(
                 Campaign.programme_id == programme_id,

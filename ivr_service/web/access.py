@@ -21,7 +21,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
 
 from ..core.access import Permission, Principal
-from ..services import access, campaigns, programmes, qr
+from ..services import access, campaigns, messaging_accounts, programmes, qr
 from ..services.audit import Actor
 from ..services.errors import NotFound
 from .context import services
@@ -34,7 +34,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 @dataclass(frozen=True)
 class Rule:
     permission: Permission | None     # None: any signed-in caller
-    target: str | None = None         # "campaign", "agency", "programme" or "qr_poster": the argument to check
+    target: str | None = None         # "campaign", "agency", "programme", "qr_poster" or "messaging_account"
     public: bool = False
 
 
@@ -109,7 +109,7 @@ def _authenticate(db_session: Session) -> tuple[Principal | None, bool]:
     return None, False
 
 
-def _target_agency(db_session: Session, rule: Rule) -> int:
+def _target_agency(db_session: Session, rule: Rule) -> int | None:
     args = request.view_args or {}
     if rule.target == "campaign":
         return campaigns.get_campaign(db_session, int(args["campaign_id"])).agency_id
@@ -119,6 +119,8 @@ def _target_agency(db_session: Session, rule: Rule) -> int:
         return qr.get_poster(db_session, int(args["qr_poster_id"])).agency_id
     if rule.target == "programme":
         return programmes.get_programme(db_session, int(args["programme_id"])).agency_id
+    if rule.target == "messaging_account":   # None: installation-wide
+        return messaging_accounts.get_account(db_session, int(args["messaging_account_id"])).agency_id
     raise ValueError(f"unknown access target {rule.target!r}")
 
 

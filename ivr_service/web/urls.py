@@ -18,3 +18,9 @@ def webhook_url(base_url: str, kind: str, token: str, **query: str) -> str:
 def sms_status_url(base_url: str, token: str) -> str:
     """Where the messaging provider posts a message's delivery statuses."""
     return f"{base_url.rstrip('/')}{SMS_PREFIX}/{token}/status"
+
+
+def esms_status_url(base_url: str, account_id: int, secret: str) -> str:
+    """Where eSMS reports the delivery of an account's messages: unsigned, so the
+    account's callback secret is part of the path."""
+    return f"{base_url.rstrip('/')}{SMS_PREFIX}/esms/{account_id}/{secret}/status"

@@ -365,6 +365,9 @@ class ProgrammePatchIn(Schema):
                                               "unaccented unless accented is true"})
     reminder_template = String(allow_none=True)
     channel_plan = List(Dict(), metadata={"description": 'Default [{"channel": "sms", "max_attempts": 1}]'})
+    routing = List(Integer(), allow_none=True, metadata={
+        "description": "Messaging account ids in the order tried (the agency's or installation-wide); "
+                       "null: the installation's provider"})
     accented = Boolean(load_default=False, metadata={"description": "Keep the templates' diacritics (UCS-2)"})
 
 
@@ -398,6 +401,7 @@ class ProgrammeOut(Schema):
     template = String()
     reminder_template = String(allow_none=True)
     channel_plan = List(Dict())
+    routing = List(Integer(), allow_none=True)
     created_at = DateTime()
 
 
@@ -461,3 +465,37 @@ class PeriodOut(Schema):
     weighted_service_index = Float(allow_none=True)
     delivery = Nested(DeliverySummaryOut)
     cost = Nested(PeriodCostOut)
+
+
+class MessagingAccountPatchIn(Schema):
+    """Only the fields sent change; credentials replace the stored ones whole."""
+
+    name = String(validate=Length(1, 200))
+    sender = String(allow_none=True, metadata={"description": "Brandname (≤ 11 characters) or Zalo OA id"})
+    base_url = String(allow_none=True, metadata={"description": "https API base URL; null: the kind's setting"})
+    credentials = Dict(metadata={"description": "esms: api_key, secret_key. Write-only: never returned"})
+    prices = Dict(metadata={"description": 'VND per segment by carrier, e.g. {"*": 300, "viettel": 250}'})
+    trusted_delivery = Boolean(metadata={"description": "Whether this provider's 'delivered' can be believed"})
+
+
+class MessagingAccountIn(MessagingAccountPatchIn):
+    agency_id = Integer(allow_none=True, load_default=None, validate=Range(min=1, max=MAX_ID),
+                        metadata={"description": "null: installation-wide (needs an installation-wide grant)"})
+    kind = String(required=True, metadata={"description": "twilio | esms | zns | simulator"})
+    name = String(required=True, validate=Length(1, 200))
+    credentials = Dict(required=True)
+
+
+class MessagingAccountOut(Schema):
+    id = Integer()
+    agency_id = Integer(allow_none=True)
+    kind = String()
+    name = String()
+    sender = String(allow_none=True)
+    base_url = String(allow_none=True)
+    credentials_set = List(String(), metadata={"description": "Which credentials are set (never their values)"})
+    prices = Dict()
+    trusted_delivery = Boolean()
+    active = Boolean()
+    created_at = DateTime()
+    updated_at = DateTime()
