@@ -57,6 +57,12 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "ratelimit_storage": ("redis://127.0.0.1:6379/1", "redis://127.0.0.1:6379/1"),
     "messages_per_second": ("10", 10.0),
     "twilio_sms_sender": ("UBNDQ1", "UBNDQ1"),
+    "zns_base_url": ("http://127.0.0.1:8081", "http://127.0.0.1:8081"),
+    "zalo_oauth_url": ("http://127.0.0.1:8082", "http://127.0.0.1:8082"),
+    "zalo_app_id": ("1234567890", "1234567890"),
+    "zalo_app_secret": ("app-s3cret", "app-s3cret"),
+    "zalo_oa_secret": ("oa-s3cret", "oa-s3cret"),
+    "zns_event_tolerance": ("60", 60.0),
     "survey_base_url": ("https://ks.example.gov.vn", "https://ks.example.gov.vn"),
     "form_rate_limit": ("10 per minute", "10 per minute"),
 }
