@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         voices={"vi": settings.voice_vi, "en": settings.voice_en},
     )
 
-    from .web import access, api, auth, errors, messages, survey, voice
+    from .web import access, api, auth, errors, messages, survey, voice, zns
 
     errors.init_app(app)
     auth.init_app(app, session_hours=settings.session_hours, storage_uri=settings.ratelimit_storage,
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.register_blueprint(voice.bp)
     app.register_blueprint(messages.bp)
     app.register_blueprint(survey.bp)
+    app.register_blueprint(zns.bp)
 
     @app.get("/healthz")
     @app.doc(hide=True)

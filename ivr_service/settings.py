@@ -228,6 +228,21 @@ class Settings:
     esms_base_url: str = setting(
         "https://rest.esms.vn", "eSMS brandname gateway API (accounts of kind `esms` without their own base URL)",
         check=_http_url)
+    zns_base_url: str = setting(
+        "https://business.openapi.zalo.me", "Zalo ZNS API; ZNS template messages are posted to "
+        "`<this>/message/template`", check=_http_url)
+    zalo_oauth_url: str = setting(
+        "https://oauth.zaloapp.com", "Zalo OAuth; the OA access token is refreshed at `<this>/v4/oa/access_token`",
+        check=_http_url)
+    zalo_app_id: str | None = setting(
+        None, "Zalo app id of the Official Account that sends ZNS (token refresh, event signatures)")
+    zalo_app_secret: str | None = setting(
+        None, "Zalo app secret key, sent as `secret_key` when the OA access token is refreshed", secret=True)
+    zalo_oa_secret: str | None = setting(
+        None, "the OA secret key: ZNS delivery events (`POST /zns/events`) are signed with it", secret=True)
+    zns_event_tolerance: float = setting(
+        900.0, "seconds a ZNS event's timestamp may differ from our clock before the event is refused as stale",
+        low=10, high=86400, unit="seconds")
     survey_base_url: str | None = setting(
         None, "default public https host of survey links and QR posters for new programmes",
         check=_public_base_url, default_text="`SIPAS_PUBLIC_BASE_URL`")

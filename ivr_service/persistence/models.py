@@ -577,6 +577,23 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the provider accepted it
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The message this one replaces (an SMS sent because the ZNS message could not reach
+    # a number without a Zalo account, error -118).
+    fallback_of_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+
+
+class ZnsToken(Base):
+    """The Zalo OA tokens of one ZNS account: the access token and the single-use refresh
+    token that replaces it, row-locked while it is refreshed so workers never race it.
+    Never logged."""
+
+    __tablename__ = "zns_tokens"
+
+    account_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    access_token: Mapped[str] = mapped_column(Text)
+    refresh_token: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class InboundMessage(Base):

@@ -3,6 +3,7 @@ typed requests and results. Errors are :class:`ProviderError`, as for calls."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -15,6 +16,10 @@ class MessageRequest:
     sender: str | None        # brandname or number; None: the provider's default
     status_url: str           # webhook for delivery status callbacks
     idempotency_key: str      # the message token: one message sent per key
+    # Template providers (Zalo ZNS) send an approved template, not ``body``: its id and
+    # parameters. None: the provider's account default (SMS providers ignore both).
+    template_id: str | None = None
+    template_data: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)

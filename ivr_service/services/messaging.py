@@ -89,6 +89,7 @@ from ..persistence.models import (
 )
 from ..providers import Messengers, ProviderError
 from ..providers.messaging import MessageRequest, MessagingProvider
+from ..providers.zns import NO_ZALO_CODE
 from ..settings import Settings
 from .contacts import channel_plan, finish_contact, finish_with_answers, opt_out, settle_contact
 from .dispatch import UNKNOWN_LEASE, _give_back, _not_after, _take_tokens
@@ -559,7 +560,8 @@ _RECORD_LIVE = update(Attempt).where(Attempt.id == bindparam("p_attempt"),
 def send(db: Database, registry: QuestionnaireRegistry, provider: MessagingProvider | Messengers,
          claimed: ClaimedMessage,
          status_url: Callable[[str], str], now: Callable[[], datetime],
-         lease: timedelta = timedelta(seconds=60), conn: Connection | None = None) -> None:
+         lease: timedelta = timedelta(seconds=60), conn: Connection | None = None,
+         fallback_sender: str | None = None) -> None:
     """Ask the provider to send one claimed message and record its answer.
 
     As :func:`dispatch.place`: sent only while this worker holds the lease (renewed by
@@ -567,7 +569,8 @@ def send(db: Database, registry: QuestionnaireRegistry, provider: MessagingProvi
     attempt (INVALID_NUMBER, or REFUSED + opt-out for 21610); ``retryable`` and
     ``configuration`` end it as FAILED (the retry policy decides); ``unknown`` keeps the
     message QUEUED with a longer lease: a status callback meanwhile proves it was sent,
-    otherwise it is sent again with the same token."""
+    otherwise it is sent again with the same token. ``fallback_sender`` (the SMS provider's
+    name) makes a ZNS "no Zalo account" (−118) an SMS instead (:func:`fall_back_to_sms`)."""
     if claimed.not_after is not None and now() >= claimed.not_after:
         log.info("message %s: the window closed before it was sent", claimed.message_id)
         return
@@ -586,7 +589,7 @@ def send(db: Database, registry: QuestionnaireRegistry, provider: MessagingProvi
         messenger = provider.for_account(claimed.account_id) if isinstance(provider, Messengers) else provider
         sent = messenger.send_message(request)
     except ProviderError as exc:
-        _refused(db, registry, claimed, exc, now)
+        _refused(db, registry, claimed, exc, now, fallback_sender)
         return
     values = {"p_message": claimed.message_id, "p_sid": sent.provider_id, "p_now": now(), "p_price": claimed.price,
               "p_attempt": claimed.attempt_id if claimed.kind == "invitation" else None}
@@ -605,7 +608,7 @@ def _record(conn: Connection, values: dict[str, object]) -> None:
 
 
 def _refused(db: Database, registry: QuestionnaireRegistry, claimed: ClaimedMessage, exc: ProviderError,
-             now: Callable[[], datetime]) -> None:
+             now: Callable[[], datetime], fallback_sender: str | None = None) -> None:
     if exc.kind == "configuration":
         log.error("message %s: provider configuration error %s: %s", claimed.message_id, exc.code, exc)
     else:
@@ -625,6 +628,9 @@ def _refused(db: Database, registry: QuestionnaireRegistry, claimed: ClaimedMess
                                 .values(lease_until=message.lease_until))
             return
         message.status, message.lease_until, message.updated_at = MessageStatus.FAILED, None, now()
+        if exc.code == NO_ZALO_CODE and fallback_sender is not None:
+            if fall_back_to_sms(session, message, now(), sender=fallback_sender) is not None:
+                return
         if exc.kind == "permanent":
             # The number cannot get it: opted out (REFUSED) or, whatever the reason, INVALID_NUMBER.
             refused = exc.reason == "opted_out" or delivery.failure_of(message.provider, exc.code).reason == "opted_out"
@@ -664,14 +670,16 @@ def _message_failed(session: Session, registry: QuestionnaireRegistry, message: 
 
 def send_round(db: Database, registry: QuestionnaireRegistry, provider: MessagingProvider | Messengers,
                status_url: Callable[[str], str], now: Callable[[], datetime], pacing: MessagePacing,
-               default_host: str, batch: int = 50, reminders: bool = True) -> int:
+               default_host: str, batch: int = 50, reminders: bool = True,
+               fallback_sender: str | None = None) -> int:
     """One round: claim due messages and send them; returns how many were handed over."""
     claimed = claim_messages(db, pacing, now(), batch, registry=registry, default_host=default_host,
                              reminders=reminders)
     if claimed:
         with db.engine.connect() as conn:
             for item in claimed:
-                send(db, registry, provider, item, status_url, now, pacing.lease, conn=conn)
+                send(db, registry, provider, item, status_url, now, pacing.lease, conn=conn,
+                     fallback_sender=fallback_sender)
     return len(claimed)
 
 
@@ -682,6 +690,60 @@ def reminder_round(db: Database, registry: QuestionnaireRegistry, provider: Mess
     for item in claimed:
         send(db, registry, provider, item, status_url, now, pacing.lease)
     return len(claimed)
+
+
+# ============================================================================ ZNS → SMS fallback
+
+def fall_back_to_sms(session: Session, message: Message, now: datetime, *, sender: str) -> Message | None:
+    """The ZNS ``message`` cannot reach its number (no Zalo account, −118): it ends FAILED
+    with the code and the reason kept, and an SMS of the same kind, for the same attempt and
+    link, takes its place (``fallback_of_id``), QUEUED for ``sender`` (the SMS provider's
+    name) and due at once: the next message round of that sender sends it, within the
+    campaign's window, as a message whose lease expired (see :func:`_reclaim_expired`).
+    The 24 h cap holds: a number at its cap gets the SMS when the oldest message leaves the
+    period. Its text is the programme's SMS template rendered with the attempt's link, as
+    the normal path renders it. Idempotent; None when the number opted out meanwhile.
+    ``message`` must be locked by the caller."""
+    existing = session.scalar(select(Message).where(Message.fallback_of_id == message.id))
+    if message.status not in FINAL_MESSAGE_STATUSES:
+        message.status, message.lease_until, message.updated_at = MessageStatus.FAILED, None, now
+    message.error_code = message.error_code or NO_ZALO_CODE
+    if existing is not None:
+        return existing
+    if session.scalar(select(OptOut.id).where(OptOut.phone_e164 == message.phone_e164)) is not None:
+        return None
+    body = _sms_body(session, message)
+    _lock_number(session, message.phone_e164, now)
+    due = _capped_until(session, message.phone_e164, now) or now
+    encoded = encode(body)
+    sms = Message(attempt_id=message.attempt_id, campaign_id=message.campaign_id, phone_e164=message.phone_e164,
+                  kind=message.kind, body=body, encoding=encoded.encoding, segments=encoded.segments,
+                  provider=sender, created_at=now, lease_until=due, status=MessageStatus.QUEUED,
+                  fallback_of_id=message.id)
+    session.add(sms)
+    _note_message(session, message.phone_e164, now)
+    session.flush()
+    message.error_message = f"no Zalo account: replaced by SMS message {sms.id}"
+    if message.attempt_id is not None and message.kind == "invitation":
+        session.execute(update(Attempt).where(Attempt.id == message.attempt_id, Attempt.status == AttemptStatus.QUEUED)
+                        .values(lease_until=due))
+    log.info("message %s: no Zalo account; SMS message %s takes its place", message.id, sms.id)
+    return sms
+
+
+def _sms_body(session: Session, message: Message) -> str:
+    link = session.scalar(select(SurveyLink).where(SurveyLink.attempt_id == message.attempt_id)) \
+        if message.attempt_id is not None else None
+    campaign = session.get(Campaign, message.campaign_id) if message.campaign_id is not None else None
+    if link is None or campaign is None:
+        return message.body
+    programme = session.get(Programme, campaign.programme_id) if campaign.programme_id is not None else None
+    if programme is not None:
+        template = programme.reminder_template or programme.template if message.kind == "reminder" \
+            else programme.template
+        return render(template, **link_urls(programme.public_host, link.code))
+    # No programme: the claim rendered the questionnaire's sms_invitation into this very text.
+    return message.body
 
 
 # ============================================================================ status callbacks
