@@ -4,6 +4,7 @@ through the message rounds (cap, window) to a recording provider; the clock is i
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -136,8 +137,34 @@ def test_an_invalid_reply_is_asked_again_once_then_skipped(app: Any, client: Any
     [question] = round_(app, messenger)
     assert question.startswith("Cau 2/5: Cong chuc")
     assert answers(app) == {"C07": (None, "unanswered")}
-    post(client, "5 x")                          # C08 answered; "x" re-asks C09's place: SCREEN_FEEDBACK
+    post(client, "5 x 1")                        # C08 answered; "x" re-asks item 3; "1" is not used
     assert answers(app)["C08"] == (5, "answered") and "SCREEN_FEEDBACK" not in answers(app)
+    assert row(app, Message, kind="question", status=MessageStatus.QUEUED).body.startswith(
+        "Tra loi chua hop le. Cau 3/5: Ong/ba co phan anh")
+
+
+def test_a_reply_outside_legal_hours_waits_for_the_window(app: Any, client: Any, clock: Any,
+                                                          started: tuple[int, RecordingMessenger]) -> None:
+    _, messenger = started
+    invited = clock()
+    clock.advance(hours=13, minutes=30)          # 22:30 in Hà Nội
+    post(client, "5")
+    assert round_(app, messenger) == []
+    waiting = row(app, Message, kind="question")
+    assert waiting.lease_until == invited + timedelta(hours=22)       # 07:00 the next morning
+    clock.advance(hours=8, minutes=29)
+    assert round_(app, messenger) == []
+    clock.advance(minutes=1)
+    [sent] = round_(app, messenger)
+    assert sent.startswith("Cau 2/5")
+
+
+def test_a_programme_refuses_two_way_with_too_many_items(make_programme: Any, make_agency: Any) -> None:
+    with pytest.raises(InvalidInput, match="sipas-sms-short") as err:
+        make_programme(template="{link} Tu choi: {stop}", channel_plan=TWO_WAY)
+    assert err.value.field == "channel_plan"
+    make_programme(make_agency("UBND", "UBND xã Nam Dong"), name="Ngắn", questionnaire=SHORT,
+                   template="{link} Tu choi: {stop}", channel_plan=TWO_WAY)
 
 
 def test_expiry_keeps_partial_answers_and_settles_the_contact(app: Any, client: Any, clock: Any,
@@ -207,6 +234,13 @@ def test_core_capacity_blocks_and_replies() -> None:
     reply = twoway.apply_reply(q, {}, 0, 0, "5 4 1 3 5 5 5")
     assert [i.id for i, _ in reply.recorded] == ["C07", "C08", "SCREEN_FEEDBACK", "C15", "OVERALL"]
     assert reply.finished and not reply.reasked
+    # Re-asked once even where the questionnaire allows the voice channel more tries.
+    lenient = dataclasses.replace(q, max_invalid=2)
+    first = twoway.apply_reply(lenient, {}, 0, 0, "9")
+    assert (first.recorded, first.retries, first.reasked) == ([], 1, True)
+    second = twoway.apply_reply(lenient, {}, first.retries, 0, "9")
+    assert [(i.id, r.status.value) for i, r in second.recorded] == [("C07", "unanswered")]
+    assert not second.reasked and second.retries == 0
     assert twoway.sms_mode(TWO_WAY) == twoway.SmsMode("two_way", 24)
     assert not twoway.sms_mode([{"channel": "voice"}]).two_way
     for item in q.items:

@@ -23,14 +23,16 @@ with the first questions instead of a link (:mod:`services.messaging`); the rest
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..core import twoway
+from ..core.flow import Response
 from ..core.messages import unaccent
-from ..core.questionnaire import QuestionnaireRegistry
+from ..core.questionnaire import Item, Questionnaire, QuestionnaireRegistry
 from ..persistence.models import Attempt, AttemptStatus, Campaign, Contact, Interview, Message, SurveyLink
 from . import messaging, webform
 
@@ -67,7 +69,7 @@ def reply(session: Session, registry: QuestionnaireRegistry, link: SurveyLink, b
     repeats = interview.repeats if interview is not None else 0
     result = twoway.apply_reply(q, responses, retries, repeats, body)
     for item, response in result.recorded:
-        webform.record(session, registry, link.code, item.id, lambda _q, _i, r=response: r, now)
+        webform.record(session, registry, link.code, item.id, _given(response), now)
     session.flush()
     interview = contact.interview
     if interview is None and (result.retries or result.repeats):
@@ -89,3 +91,7 @@ def reply(session: Session, registry: QuestionnaireRegistry, link: SurveyLink, b
     message = messaging.queue_reply(session, campaign, attempt.id, contact.phone_e164, kind, text, provider, now)
     log.info("two-way session %s: %d answer(s) recorded, %s queued", link.id, len(result.recorded), kind)
     return message
+
+
+def _given(response: Response) -> Callable[[Questionnaire, Item], Response]:
+    return lambda _q, _item: response
