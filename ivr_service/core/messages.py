@@ -30,6 +30,8 @@ CODE_PATTERN = re.compile(f"[{CODE_ALPHABET}{CODE_ALPHABET.lower()}]{{8,10}}")
 PLACEHOLDERS = ("link", "stop")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
+DAILY_CAP = 3                      # messages per number in any 24 h (Decree 91/2020)
+
 
 @dataclass(frozen=True)
 class Encoded:

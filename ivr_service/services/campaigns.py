@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from ..core import twoway
 from ..core.dispositions import response_rates
+from ..core.messages import DAILY_CAP
 from ..core.names import check_code, check_name
 from ..core.policy import CallingWindow, Outcome, RetryPolicy
 from ..core.programmes import period_end_instant
@@ -220,6 +222,7 @@ def _validated(registry: QuestionnaireRegistry, config: dict[str, Any], new_name
         raise invalid("spread", "needs ends_at (attempts are spread over the open days left)")
     plan = config["channel_plan"]
     config["channel_plan"] = validate_channel_plan(plan) if plan is not None else []
+    check_sms_mode(registry, config["questionnaire"], config["channel_plan"])
     return config
 
 
@@ -236,8 +239,9 @@ def validate_channel_plan(plan: Any) -> list[dict[str, Any]]:
                                       '[{"channel": "voice", "max_attempts": 3}]')
     steps, seen = [], set()
     for number, step in enumerate(plan, start=1):
-        if not isinstance(step, dict) or set(step) - {"channel", "max_attempts"}:
-            raise _step_error(number, f"expected keys channel and max_attempts, got {step!r}")
+        if not isinstance(step, dict) or set(step) - {"channel", "max_attempts", "mode", "session_hours"}:
+            raise _step_error(number, f"expected keys channel and max_attempts (and for sms mode, "
+                                      f"session_hours), got {step!r}")
         channel, attempts = step.get("channel"), step.get("max_attempts", 1)
         if channel not in PLAN_CHANNELS:
             raise _step_error(number, f"channel must be one of {', '.join(PLAN_CHANNELS)}, "
@@ -247,8 +251,38 @@ def validate_channel_plan(plan: Any) -> list[dict[str, Any]]:
         if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 20:
             raise _step_error(number, f"max_attempts must be 1 to 20, got {attempts!r}")
         seen.add(channel)
-        steps.append({"channel": channel, "max_attempts": attempts})
+        steps.append({"channel": channel, "max_attempts": attempts, **_sms_mode(number, channel, step)})
     return steps
+
+
+def _sms_mode(number: int, channel: str, step: dict[str, Any]) -> dict[str, Any]:
+    """An sms step's ``mode``: "link" (an invitation with a link to the web form, the
+    default) or "two_way" (questions answered by reply, see core.twoway), whose session
+    lasts ``session_hours``. Stored only when not the default."""
+    if channel != "sms":
+        if set(step) & {"mode", "session_hours"}:
+            raise _step_error(number, "mode and session_hours belong to the sms step")
+        return {}
+    mode = step.get("mode", twoway.LINK)
+    if mode not in twoway.MODES:
+        raise _step_error(number, f"mode must be one of {', '.join(twoway.MODES)}, got {mode!r}")
+    hours = step.get("session_hours")
+    if hours is not None and (mode != twoway.TWO_WAY or not isinstance(hours, int) or isinstance(hours, bool)
+                              or not 1 <= hours <= twoway.MAX_SESSION_HOURS):
+        raise _step_error(number, f"session_hours (two_way mode only) must be 1 to "
+                                  f"{twoway.MAX_SESSION_HOURS}, got {hours!r}")
+    if mode == twoway.LINK:
+        return {}
+    return {"mode": mode, "session_hours": hours or twoway.DEFAULT_SESSION_HOURS}
+
+
+def check_sms_mode(registry: QuestionnaireRegistry, questionnaire: str, plan: list[dict[str, Any]]) -> None:
+    """A two-way plan must fit its questionnaire in the 24 h message cap (core.twoway)."""
+    if twoway.sms_mode(plan).two_way:
+        try:
+            twoway.check_capacity(registry.get(questionnaire), DAILY_CAP)
+        except ValueError as exc:
+            raise invalid("channel_plan", str(exc)) from None
 
 
 def _step_error(number: int, detail: str) -> InvalidInput:

@@ -7,8 +7,9 @@
   ``SIPAS_OPT_OUT_WORDS``) puts the number on the do-not-contact list at once, for every
   campaign and channel; its live SMS links end as refused (2.11) exactly as the link's own
   stop page ends them (:func:`webform.stop`); and one confirmation is queued for the next
-  message round (:func:`messaging.queue_confirmation`). Anything else is stored as
-  ``ignored`` (two-way surveys will read it later).
+  message round (:func:`messaging.queue_confirmation`). Anything else from a number with
+  an open two-way session answers it (:mod:`services.twoway`, action ``answer``); the
+  rest is stored as ``ignored``.
 * **Privacy.** The number and the text are personal data: stored, never logged.
 """
 
@@ -27,13 +28,14 @@ from ..core.phones import normalise
 from ..core.questionnaire import QuestionnaireRegistry
 from ..persistence.db import dialect_insert
 from ..persistence.models import Attempt, AttemptStatus, Contact, InboundMessage, SurveyLink
-from . import messaging, webform
+from . import messaging, twoway, webform
 from .contacts import opt_out
 
 log = logging.getLogger(__name__)
 
 OPT_OUT = "opt_out"
 IGNORED = "ignored"
+ANSWER = "answer"               # a reply to an open two-way session (services.twoway)
 SOURCE = "sms"
 # Unaccented: one GSM-7 segment, readable on every phone.
 CONFIRMATION = "Ban da tu choi nhan tin khao sat. Chung toi se khong lien lac lai. Cam on Ong/Ba."
@@ -65,8 +67,14 @@ def receive(session: Session, registry: QuestionnaireRegistry, provider: str, pr
         log.info("inbound message %s: already received (retried webhook)", existing.id)
         return Received(existing.id, existing.action, existing.reply_message_id, duplicate=True)
     if not refusal:
-        log.info("inbound message %s: not a refusal word; ignored", inserted)
-        return Received(inserted, IGNORED, None, duplicate=False)
+        link = twoway.open_session(session, phone, now) if phone is not None else None
+        if link is None:
+            log.info("inbound message %s: not a refusal word; ignored", inserted)
+            return Received(inserted, IGNORED, None, duplicate=False)
+        answered = twoway.reply(session, registry, link, body, provider, now).id
+        session.execute(update(InboundMessage).where(InboundMessage.id == inserted)
+                        .values(action=ANSWER, reply_message_id=answered))
+        return Received(inserted, ANSWER, answered, duplicate=False)
     assert phone is not None
     opt_out(session, phone, SOURCE, now)
     for code in _live_links(session, phone):

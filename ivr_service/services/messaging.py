@@ -62,9 +62,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from ..core import delivery, flow
+from ..core import delivery, flow, twoway
 from ..core.flow import AnswerStatus, Response
-from ..core.messages import encode, message_price, new_code, render, unaccent
+from ..core.messages import DAILY_CAP, encode, message_price, new_code, render, unaccent
 from ..core.phones import normalise
 from ..core.policy import Outcome
 from ..core.questionnaire import Questionnaire, QuestionnaireRegistry
@@ -99,11 +99,12 @@ from .message_reports import delivery_summary as delivery_summary
 
 log = logging.getLogger(__name__)
 
-DAILY_CAP = 3                      # messages per number in any 24 h (Decree 91/2020)
 CAP_PERIOD = timedelta(hours=24)
 DEFAULT_LINK_DAYS = 7
 SMS = "sms"
 CONFIRMATION = "confirmation"
+QUESTION = "question"              # two-way: the next items asked, after a reply
+THANKS = "thanks"                  # two-way: the end of a session
 
 # Provider statuses and codes are read by core.delivery's tables (one per provider kind).
 FAILED_MESSAGE_STATUSES = frozenset({MessageStatus.UNDELIVERED, MessageStatus.FAILED, MessageStatus.EXPIRED})
@@ -300,16 +301,41 @@ def invitation_template(campaign: Campaign, programme: Programme | None, q: Ques
     return q.messages["sms_invitation"].get(campaign.language).replace("{agency}", unaccent(campaign.agency.name))
 
 
+def two_way_intro(q: Questionnaire, campaign: Campaign) -> str:
+    """The first words of a two-way invitation: the questionnaire's intro, unaccented."""
+    return unaccent(q.messages["intro"].get(campaign.language).replace("{agency}", campaign.agency.name))
+
+
+def queue_reply(session: Session, campaign: Campaign, attempt_id: int, phone: str, kind: str, body: str,
+                provider: str, now: datetime, account_id: int | None = None) -> Message:
+    """Queue a two-way session's answer to a citizen's reply (kind "question" or "thanks"),
+    through the provider (and messaging account) of the session's invitation. Due at once
+    when the window is open and the number under the 24 h cap (the next message round
+    sends it); otherwise when both allow (its lease runs until then). Counted in the cap
+    from now, like every message written."""
+    _lock_number(session, phone, now)
+    due = _capped_until(session, phone, now) or now
+    opens = campaign.calling_window().next_open(due)
+    encoded = encode(body)
+    message = Message(attempt_id=attempt_id, campaign_id=campaign.id, phone_e164=phone, kind=kind, body=body,
+                      encoding=encoded.encoding, segments=encoded.segments, provider=provider,
+                      account_id=account_id, created_at=now, lease_until=opens or due, status=MessageStatus.QUEUED)
+    session.add(message)
+    _note_message(session, phone, now)
+    session.flush()
+    return message
+
+
 def link_urls(host: str, code: str) -> dict[str, str]:
     base = host.rstrip("/")
     return {"link": f"{base}/s/{code}", "stop": f"{base}/s/{code}/stop"}
 
 
-def _new_link(session: Session, attempt: Attempt, contact: Contact, now: datetime, days: int) -> SurveyLink:
+def _new_link(session: Session, attempt: Attempt, contact: Contact, now: datetime, lifetime: timedelta) -> SurveyLink:
     """A link with a fresh code; a code collision (about 1 in 10^12) draws another."""
     for _ in range(5):
         link = SurveyLink(code=new_code(), attempt_id=attempt.id, contact_id=contact.id,
-                          campaign_id=attempt.campaign_id, created_at=now, expires_at=now + timedelta(days=days))
+                          campaign_id=attempt.campaign_id, created_at=now, expires_at=now + lifetime)
         try:
             with session.begin_nested():
                 session.add(link)
@@ -358,6 +384,7 @@ def _claim_invitations(session: Session, registry: QuestionnaireRegistry, campai
     host = programme.public_host if programme is not None else default_host
     days = programme.link_days if programme is not None else DEFAULT_LINK_DAYS
     sender = _sender(programme, account_id)
+    mode = twoway.sms_mode(campaign.channel_plan)
     opted_out = set(session.scalars(select(OptOut.phone_e164).where(
         OptOut.phone_e164.in_([c.phone_e164 for c in contacts]))))
     pending: list[tuple[Contact, Attempt, Message]] = []
@@ -385,8 +412,16 @@ def _claim_invitations(session: Session, registry: QuestionnaireRegistry, campai
                           provider=budgets.provider(account_id), created_at=now, lease_until=now + pacing.lease)
         session.add(attempt)
         session.flush()
-        link = _new_link(session, attempt, contact, now, days)
-        body = render(template, **link_urls(host, link.code))
+        if mode.two_way:
+            # The session is a link never sent: its expiry, finish and refusal work as a link's.
+            link = _new_link(session, attempt, contact, now, timedelta(hours=mode.session_hours))
+            body = twoway.question_text(q, web_responses(q, contact.interview), campaign.language,
+                                        intro=two_way_intro(q, campaign))
+            if contact.interview is not None:
+                contact.interview.retries = contact.interview.repeats = 0
+        else:
+            link = _new_link(session, attempt, contact, now, timedelta(days=days))
+            body = render(template, **link_urls(host, link.code))
         message = _message(session, campaign, phone, "invitation", body, attempt.id, pacing, now, budgets,
                            account_id)
         pending.append((contact, attempt, message))
@@ -430,6 +465,8 @@ def _claim_reminders(session: Session, pacing: MessagePacing, now: datetime, bud
     for campaign, programme in rows:
         if budgets.total <= 0:
             break
+        if twoway.sms_mode(campaign.channel_plan).two_way:
+            continue  # a session's reminder is its next question
         account_id = routed_account(programme)
         if budgets.left(account_id) <= 0:
             continue
@@ -499,6 +536,9 @@ def _reclaim_expired(session: Session, registry: QuestionnaireRegistry, pacing: 
             continue
         attempt = session.get(Attempt, message.attempt_id) if message.attempt_id is not None else None
         campaign = session.get(Campaign, message.campaign_id) if message.campaign_id is not None else None
+        if message.kind == QUESTION and _session_closed(session, message, now):
+            message.status, message.lease_until, message.updated_at = MessageStatus.CANCELED, None, now
+            continue
         opted = session.scalar(select(OptOut.id).where(OptOut.phone_e164 == message.phone_e164))
         if opted is not None or campaign is None or (campaign.ends_at is not None and now >= campaign.ends_at):
             # Never sent and never will be.
@@ -532,6 +572,12 @@ def _reclaim_expired(session: Session, registry: QuestionnaireRegistry, pacing: 
                                      not_after, pacing.price(message.phone_e164, message.segments),
                                      message.account_id))
     return result
+
+
+def _session_closed(session: Session, message: Message, now: datetime) -> bool:
+    """A two-way question waiting (for the window or the cap) whose session has ended."""
+    link = session.scalar(select(SurveyLink).where(SurveyLink.attempt_id == message.attempt_id))
+    return link is None or link.finished_at is not None or link.expires_at <= now
 
 
 def _accept_attempt(session: Session, message: Message) -> None:

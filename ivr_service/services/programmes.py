@@ -31,7 +31,7 @@ from ..core.programmes import PERIODS, SHARE_MODES, Period, message_window, peri
 from ..core.questionnaire import QuestionnaireRegistry
 from ..persistence.models import Agency, Campaign, CampaignStatus, Programme
 from . import message_reports, messaging_accounts, results
-from .campaigns import MAX_ID, get_agency, progress, validate_channel_plan
+from .campaigns import MAX_ID, check_sms_mode, get_agency, progress, validate_channel_plan
 from .errors import Conflict, InvalidInput, NotFound, invalid
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -312,6 +312,7 @@ def _validated(registry: QuestionnaireRegistry, config: dict[str, Any], *, accen
     plan = validate_channel_plan(config["channel_plan"] if config["channel_plan"] is not None else DEFAULT_PLAN)
     if not any(step["channel"] == "sms" for step in plan):
         raise invalid("channel_plan", "a post-transaction programme invites by SMS: the plan needs an sms step")
+    check_sms_mode(registry, config["questionnaire"], plan)
     config["channel_plan"] = plan
     return config
 

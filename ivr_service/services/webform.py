@@ -26,6 +26,7 @@ anyway (``BEGIN IMMEDIATE``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -234,6 +235,13 @@ def answer(session: Session, registry: QuestionnaireRegistry, code: str, item_id
 
     Raises NotFound (unknown link), LinkClosed (finished or expired), InvalidInput naming
     ``answer`` or ``item``, NotAsked (an item that is not asked now)."""
+    return record(session, registry, code, item_id, lambda q, item: _response(q, item, key), now)
+
+
+def record(session: Session, registry: QuestionnaireRegistry, code: str, item_id: str,
+           response_of: Callable[[Questionnaire, Item], Response], now: datetime) -> LinkState:
+    """:func:`answer` with the response given by ``response_of(q, item)`` (the two-way SMS
+    session passes the responses ``flow.step`` made, "unanswered" included)."""
     link, attempt, q = _live(session, registry, code, now)
     if not q.has_item(item_id) or CHANNEL not in q.item(item_id).channels:
         raise invalid("item", f"{item_id[:40]!r} is not an item of the web form of {q.key}")
@@ -244,7 +252,7 @@ def answer(session: Session, registry: QuestionnaireRegistry, code: str, item_id
             item_id not in responses and (current is None or current.id != item_id)):
         raise NotAsked(f"item: {item_id} is not asked now; the current item is "
                        f"{current.id if current else 'none'}", field="item")
-    response = _response(q, item, key)
+    response = response_of(q, item)
 
     contact, campaign = attempt.contact, attempt.campaign
     interview = contact.interview
