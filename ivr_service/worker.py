@@ -26,7 +26,7 @@ from .providers import (
     build_provider,
 )
 from .providers.sms_simulator import items_of
-from .services import dispatch, housekeeping, messaging, messaging_accounts, weekly
+from .services import dispatch, housekeeping, messaging, messaging_accounts, weekly, zns_tokens
 from .web.urls import esms_status_url, sms_status_url, webhook_url
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,8 @@ class Worker:
         self.messenger = messenger or build_messaging_provider(settings, item_for=items_of(self.services.registry))
         self.message_pacing = messaging.MessagePacing.from_settings(settings, self.messenger.name)
         # The installation's provider, and one adapter per messaging account (programme routing).
-        self.messengers = Messengers(settings, self.messenger, self._account_status_url)
+        self.messengers = Messengers(settings, self.messenger, self._account_status_url,
+                                     zns_tokens=self._zns_tokens, clock=self.services.clock)
 
     def _url(self, kind: str, token: str) -> str:
         return webhook_url(self.services.settings.public_base_url, kind, token)
@@ -58,6 +59,10 @@ class Worker:
 
     def _account_status_url(self, account: AccountConfig) -> str:
         return esms_status_url(self.services.settings.public_base_url, account.id, account.callback_secret)
+
+    def _zns_tokens(self, account: AccountConfig) -> zns_tokens.DbTokenSource:
+        s = self.services
+        return zns_tokens.account_tokens(s.db, s.settings, account, s.clock())
 
     def _refresh_accounts(self) -> None:
         with self.services.db.begin() as session:

@@ -58,3 +58,31 @@ def test_campaign_lifecycle_and_configuration_from_the_cli(run_cli: Any, tmp_pat
     assert sum(closed["by_disposition"].values()) == closed["contacts"] and "RR1" in closed["rates"]
     final = run_cli("configure-campaign", "1", "--name", "x", env=env)
     assert final.returncode != 0 and "cancelled" in final.stderr
+
+
+def test_the_channel_plan_option_sets_the_two_way_sms_mode(run_cli: Any, tmp_path: Path) -> None:
+    env = {"SIPAS_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "SIPAS_EXPORT_DIR": str(tmp_path / "out")}
+    assert run_cli("db", "upgrade", env=env).returncode == 0
+    assert run_cli("create-agency", "S", "Sở Demo", env=env).returncode == 0
+    created = run_cli("create-campaign", "--agency-id", "1", "--name", "Hai chiều", "--questionnaire",
+                      "sipas-sms-short", "--channel-plan", "sms:1:two_way", env=env)
+    assert created.returncode == 0, created.stderr
+    shown = json.loads(run_cli("configure-campaign", "1", "--name", "Hai chiều", env=env).stdout)
+    assert shown["channel_plan"] == [{"channel": "sms", "max_attempts": 1, "mode": "two_way", "session_hours": 24}]
+    configured = run_cli("configure-campaign", "1", "--channel-plan", "voice:2,sms:1:two_way:12", env=env)
+    assert configured.returncode == 0, configured.stderr
+    assert json.loads(configured.stdout)["channel_plan"] == [
+        {"channel": "voice", "max_attempts": 2}, {"channel": "sms", "max_attempts": 1, "mode": "two_way",
+                                                  "session_hours": 12}]
+    # Bad modes and hours name the option (the parser) or the step (the campaign service); nothing changes.
+    for plan, words in (("sms:1:two_way:x", "--channel-plan"), ("sms:1:two_way:12:9", "--channel-plan"),
+                        ("sms:1:echo", "mode must be one of"), ("sms:1:two_way:99", "session_hours"),
+                        ("voice:1:two_way", "belong to the sms step")):
+        bad = run_cli("configure-campaign", "1", "--channel-plan", plan, env=env)
+        assert bad.returncode != 0 and words in bad.stderr and "Traceback" not in bad.stderr, (plan, bad.stderr)
+    # The long questionnaire does not fit the 24 h cap by two-way SMS: said at creation.
+    too_long = run_cli("create-campaign", "--agency-id", "1", "--name", "Dài", "--channel-plan", "sms:1:two_way",
+                       env=env)
+    assert too_long.returncode != 0 and "channel_plan" in too_long.stderr, too_long.stderr
+    assert json.loads(run_cli("configure-campaign", "1", "--name", "Hai chiều", env=env).stdout)["channel_plan"][1] \
+        == {"channel": "sms", "max_attempts": 1, "mode": "two_way", "session_hours": 12}

@@ -94,13 +94,24 @@ def _json_object(value: str) -> dict[str, Any]:
 
 
 def _plan(value: str) -> list[dict[str, Any]]:
+    """``CHANNEL:ATTEMPTS[,…]``; an sms step may add its mode and session hours
+    (``sms:1:two_way`` or ``sms:1:two_way:12``), which the campaign service checks."""
     steps = []
+    usage = (f"expected CHANNEL:ATTEMPTS[,…] such as voice:3,sms:1 (or sms:1:two_way[:HOURS]), "
+             f"got {value!r}")
     for part in value.split(","):
-        channel, _, attempts = part.strip().partition(":")
+        channel, attempts, mode, hours, *rest = part.strip().split(":") + [""] * 3
+        if any(rest) or (hours and not mode):
+            raise click.BadParameter(usage)
         try:
-            steps.append({"channel": channel, "max_attempts": int(attempts or 1)})
+            step: dict[str, Any] = {"channel": channel, "max_attempts": int(attempts or 1)}
+            if mode:
+                step["mode"] = mode
+            if hours:
+                step["session_hours"] = int(hours)
         except ValueError:
-            raise click.BadParameter(f"expected CHANNEL:ATTEMPTS[,…] such as voice:3,sms:1, got {value!r}") from None
+            raise click.BadParameter(usage) from None
+        steps.append(step)
     return steps
 
 

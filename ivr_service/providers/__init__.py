@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from ..settings import Settings
 from .base import CallPlaced, CallRequest, CallState, ProviderError, VoiceProvider
 from .messaging import AccountConfig, MessageRequest, MessageSent, MessagingProvider
+
+if TYPE_CHECKING:
+    from .zns import TokenSource
 
 __all__ = ["AccountConfig", "CallPlaced", "CallRequest", "CallState", "MessageRequest", "MessageSent",
            "MessagingProvider", "Messengers", "ProviderError", "VoiceProvider", "build_account_provider",
@@ -43,16 +47,26 @@ def build_messaging_provider(settings: Settings, **options: Any) -> MessagingPro
                         kind="configuration")
 
 
-def build_account_provider(settings: Settings, account: AccountConfig, callback_url: str,
+def build_account_provider(settings: Settings, account: AccountConfig, callback_url: str, *,
+                           tokens: TokenSource | None = None, clock: Callable[[], datetime] | None = None,
                            **options: Any) -> MessagingProvider:
     """The adapter of one messaging account; ``callback_url``: where its provider reports
-    delivery (with the account's secret in it, for providers whose callbacks are unsigned)."""
+    delivery (with the account's secret in it, for providers whose callbacks are unsigned).
+    A ``zns`` account needs its OA ``tokens`` (``services.zns_tokens.account_tokens``) and
+    the ``clock``; its template is the account's ``template_id`` credential (Zalo's
+    events are signed and go to ``/zns/events``: no callback URL)."""
     if account.kind == "esms":
         from .esms import EsmsProvider
 
         return EsmsProvider(str(account.credentials["api_key"]), str(account.credentials["secret_key"]),
                             account.sender, callback_url, base_url=account.base_url or settings.esms_base_url,
                             http_timeout_s=settings.twilio_http_timeout, **options)
+    if account.kind == "zns" and tokens is not None and clock is not None:
+        from .zns import zns_from_settings
+
+        template = account.credentials.get("template_id")
+        return zns_from_settings(settings, tokens, clock, template_id=str(template) if template else None,
+                                 base_url=account.base_url, **options)
     raise ProviderError(f"messaging account {account.id}: kind {account.kind!r} is not available in this build",
                         code="no-adapter", kind="configuration")
 
@@ -63,14 +77,19 @@ class Messengers:
 
     ``refresh`` takes the active accounts (the worker reads them once per round); an
     account missing from them (deactivated) has no adapter: sending through it is a
-    configuration error."""
+    configuration error. ``zns_tokens`` gives a ZNS account its OA token source (the
+    services layer keeps them in the database); without it, or without ``clock``, ZNS
+    accounts cannot send."""
 
     def __init__(self, settings: Settings, default: MessagingProvider,
-                 callback_url: Callable[[AccountConfig], str], accounts: Iterable[AccountConfig] = (),
-                 **options: Any) -> None:
+                 callback_url: Callable[[AccountConfig], str], accounts: Iterable[AccountConfig] = (), *,
+                 zns_tokens: Callable[[AccountConfig], TokenSource] | None = None,
+                 clock: Callable[[], datetime] | None = None, **options: Any) -> None:
         self.settings = settings
         self.default = default
         self.callback_url = callback_url
+        self.zns_tokens = zns_tokens
+        self.clock = clock
         self.options = options          # passed to every account adapter (tests: a session)
         self._accounts: dict[int, AccountConfig] = {}
         self._built: dict[int, tuple[AccountConfig, MessagingProvider]] = {}
@@ -97,7 +116,9 @@ class Messengers:
         if account is None:
             raise ProviderError(f"messaging account {account_id} is not active", code="inactive-account",
                                 kind="configuration")
-        provider = build_account_provider(self.settings, account, self.callback_url(account), **self.options)
+        tokens = self.zns_tokens(account) if account.kind == "zns" and self.zns_tokens is not None else None
+        provider = build_account_provider(self.settings, account, self.callback_url(account), tokens=tokens,
+                                          clock=self.clock, **self.options)
         self._built[account_id] = (account, provider)
         return provider
 

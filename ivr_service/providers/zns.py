@@ -258,14 +258,18 @@ def signature_matches(header: str, app_id: str, body: bytes, timestamp: str, oa_
 
 
 def zns_from_settings(settings: Settings, tokens: TokenSource, clock: Callable[[], datetime],
-                      template_id: str | None = None) -> ZnsProvider:
-    """The installation's ZNS provider (per-account providers are built by the account resolver)."""
-    return ZnsProvider(tokens, template_id=template_id, base_url=settings.zns_base_url, clock=clock,
-                       http_timeout_s=settings.twilio_http_timeout)
+                      template_id: str | None = None, base_url: str | None = None, **options: Any) -> ZnsProvider:
+    """The installation's ZNS provider, or a messaging account's (its ``base_url``, None:
+    ``SIPAS_ZNS_BASE_URL``; ``options``: e.g. a session)."""
+    return ZnsProvider(tokens, template_id=template_id, base_url=base_url or settings.zns_base_url, clock=clock,
+                       http_timeout_s=settings.twilio_http_timeout, **options)
 
 
-def oauth_from_settings(settings: Settings) -> ZaloOAuth:
-    if not settings.zalo_app_id or not settings.zalo_app_secret:
-        raise ProviderError("ZNS needs SIPAS_ZALO_APP_ID and SIPAS_ZALO_APP_SECRET to refresh its token",
-                            code="no-app", kind="configuration")
-    return ZaloOAuth(settings.zalo_app_id, settings.zalo_app_secret, settings.zalo_oauth_url)
+def oauth_from_settings(settings: Settings, app_id: str | None = None, app_secret: str | None = None) -> ZaloOAuth:
+    """The token refresh of the installation's Zalo app, or of an account's own app (its
+    ``app_id`` and ``app_secret``; each falls back to the setting)."""
+    app_id, app_secret = app_id or settings.zalo_app_id, app_secret or settings.zalo_app_secret
+    if not app_id or not app_secret:
+        raise ProviderError("ZNS needs SIPAS_ZALO_APP_ID and SIPAS_ZALO_APP_SECRET (or the account's app_id and "
+                            "secret_key) to refresh its token", code="no-app", kind="configuration")
+    return ZaloOAuth(app_id, app_secret, settings.zalo_oauth_url, settings.twilio_http_timeout)

@@ -2,8 +2,9 @@
 its forecast. Read-only; re-exported by :mod:`services.messaging`.
 
 **Reach.** A message counts as having *reached* the citizen when its provider reported it
-delivered and that provider's reports are trusted (``core.delivery.TRUSTED_DELIVERY``:
-not Twilio's in Vietnam, which only say the carrier took it), or when its survey link was
+delivered and that provider's reports are trusted (a messaging account's own
+``trusted_delivery``; without an account, ``core.delivery.TRUSTED_DELIVERY``: not Twilio's
+in Vietnam, which only say the carrier took it), or when its survey link was
 opened (``SurveyLink.opened_at``), whatever the report said.
 
 **Cost.** A message's price (VND) is recorded when the provider accepts it (``sent_at``
@@ -31,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from ..core import delivery
 from ..core.programmes import period_end_instant, period_of
-from ..persistence.models import Campaign, Message, MessageStatus, Programme, SurveyLink
+from ..persistence.models import Campaign, Message, MessageStatus, MessagingAccount, Programme, SurveyLink
 from .errors import NotFound, invalid
 
 DAY = timedelta(days=1)
@@ -58,20 +59,23 @@ def delivery_summary(session: Session, *, programme_id: int | None = None,
     ids = _campaign_ids(session, programme_id, campaign_id)
     opened = case((SurveyLink.opened_at.is_not(None), True), else_=False)
     rows = session.execute(
-        select(Message.provider, Message.status, Message.error_code, opened.label("opened"), func.count())
+        select(Message.provider, Message.status, Message.error_code, opened.label("opened"),
+               MessagingAccount.trusted_delivery, func.count())
         .outerjoin(SurveyLink, SurveyLink.attempt_id == Message.attempt_id)
+        .outerjoin(MessagingAccount, MessagingAccount.id == Message.account_id)
         .where(Message.campaign_id.in_(ids))
-        .group_by(Message.provider, Message.status, Message.error_code, opened)).all()
+        .group_by(Message.provider, Message.status, Message.error_code, opened,
+                  MessagingAccount.trusted_delivery)).all()
     by_state: Counter[str] = Counter()
     by_reason: Counter[str] = Counter()
     total = link_opened = reached = unconfirmed = 0
-    for provider, status, code, was_opened, n in rows:
+    for provider, status, code, was_opened, account_trusted, n in rows:
         total += n
         by_state[status.value] += n
         if status in (MessageStatus.UNDELIVERED, MessageStatus.FAILED, MessageStatus.EXPIRED):
             by_reason[delivery.failure_of(provider, code).reason] += n
         link_opened += n if was_opened else 0
-        trusted_delivery = status is MessageStatus.DELIVERED and delivery.trusted(provider)
+        trusted_delivery = status is MessageStatus.DELIVERED and delivery.trusted(provider, account_trusted)
         if was_opened or trusted_delivery:
             reached += n
         elif status is MessageStatus.DELIVERED:

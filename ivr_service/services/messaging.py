@@ -14,7 +14,9 @@ workers on one PostgreSQL database:
   the installation's, then the accounts by id), so the pace holds for all workers
   together (and claimers are serialised on it).
 * **Routing.** A programme's ``routing`` names messaging accounts; its messages go through
-  the first (``Message.account_id``), the others through the installation's provider.
+  the first (``Message.account_id``), the others through the installation's provider. A
+  ZNS message to a number without Zalo is replaced by an SMS through the next account of
+  the routing (:func:`fall_back_to_sms`), sent by the next round.
 * **The 24 h cap.** At most :data:`DAILY_CAP` messages (not CANCELED) per number in any
   24 hours, across campaigns and channels: counted under a row lock on
   ``NumberMessages(phone)``. A contact over the cap waits until the oldest of those
@@ -33,7 +35,8 @@ workers on one PostgreSQL database:
 * **Delivery states and cost.** Status callbacks and send-time errors are read by
   :mod:`core.delivery` (one table per provider kind; forward-only states; raw status and
   code kept on the message). A message's price (segments × the carrier's price per
-  segment, :attr:`MessagePacing.prices`) is recorded when the provider accepts it.
+  segment: the messaging account's ``prices``, else :attr:`MessagePacing.prices`) is
+  recorded when the provider accepts it.
   Summaries of delivery, reach and cost live in :mod:`services.message_reports`.
 
 Who settles what: this module ends an SMS attempt on delivery failure and at link expiry;
@@ -166,9 +169,11 @@ class _Budgets:
         for account_id in sorted(set(accounts)):   # one lock order for every worker
             self.left_by[account_id] = _take_tokens(session, account_bucket(account_id), pacing.per_second, now,
                                                     batch)
-        rows = session.execute(select(MessagingAccount.id, MessagingAccount.kind)
-                               .where(MessagingAccount.id.in_(sorted(set(accounts)))))
-        self.kinds: dict[int, str] = {account_id: kind for account_id, kind in rows}
+        rows = session.execute(select(MessagingAccount.id, MessagingAccount.kind, MessagingAccount.prices)
+                               .where(MessagingAccount.id.in_(sorted(set(accounts))))).all()
+        self.kinds: dict[int, str] = {account_id: kind for account_id, kind, _prices in rows}
+        self.prices: dict[int, Mapping[str, float]] = {account_id: prices for account_id, _kind, prices in rows
+                                                       if prices}
 
     def left(self, account_id: int | None) -> int:
         return max(0, min(self.total, self.left_by.get(account_id, 0)))
@@ -179,6 +184,14 @@ class _Budgets:
 
     def provider(self, account_id: int | None) -> str:
         return self.pacing.sender if account_id is None else self.kinds.get(account_id, "account")
+
+    def price(self, account_id: int | None, phone: str, segments: int) -> float | None:
+        """A message's price with its sender: the account's own price table, else the
+        installation's (``SIPAS_SMS_PRICES``)."""
+        prices = self.prices.get(account_id) if account_id is not None else None
+        if prices:
+            return message_price(dict(prices), normalise(phone).carrier, segments)
+        return self.pacing.price(phone, segments)
 
     def give_back(self) -> None:
         for account_id, left in self.left_by.items():
@@ -427,7 +440,7 @@ def _claim_invitations(session: Session, registry: QuestionnaireRegistry, campai
         pending.append((contact, attempt, message))
     session.flush()
     return [ClaimedMessage(m.id, a.id, m.token, c.phone_e164, m.body, sender, m.kind, m.lease_until, not_after,
-                           pacing.price(c.phone_e164, m.segments), account_id) for c, a, m in pending]
+                           budgets.price(account_id, c.phone_e164, m.segments), account_id) for c, a, m in pending]
 
 
 def _last_outcome(contact: Contact) -> Outcome | None:
@@ -503,7 +516,7 @@ def _claim_reminders(session: Session, pacing: MessagePacing, now: datetime, bud
             session.flush()
             claimed.append(ClaimedMessage(message.id, link.attempt_id, message.token, phone, body,
                                           _sender(programme, account_id), "reminder", message.lease_until, not_after,
-                                          pacing.price(phone, message.segments), account_id))
+                                          budgets.price(account_id, phone, message.segments), account_id))
     return claimed
 
 
@@ -525,7 +538,7 @@ def _reclaim_expired(session: Session, registry: QuestionnaireRegistry, pacing: 
             # A status callback named it: it was sent; the worker died before noting it.
             message.status, message.lease_until = MessageStatus.ACCEPTED, None
             if message.price is None:
-                message.price = pacing.price(message.phone_e164, message.segments)
+                message.price = budgets.price(message.account_id, message.phone_e164, message.segments)
             _accept_attempt(session, message)
             continue
         if message.kind == CONFIRMATION:
@@ -569,7 +582,7 @@ def _reclaim_expired(session: Session, registry: QuestionnaireRegistry, pacing: 
         programme = session.get(Programme, campaign.programme_id) if campaign.programme_id is not None else None
         result.append(ClaimedMessage(message.id, message.attempt_id, message.token, message.phone_e164, message.body,
                                      _sender(programme, message.account_id), message.kind, message.lease_until,
-                                     not_after, pacing.price(message.phone_e164, message.segments),
+                                     not_after, budgets.price(message.account_id, message.phone_e164, message.segments),
                                      message.account_id))
     return result
 
@@ -615,8 +628,10 @@ def send(db: Database, registry: QuestionnaireRegistry, provider: MessagingProvi
     attempt (INVALID_NUMBER, or REFUSED + opt-out for 21610); ``retryable`` and
     ``configuration`` end it as FAILED (the retry policy decides); ``unknown`` keeps the
     message QUEUED with a longer lease: a status callback meanwhile proves it was sent,
-    otherwise it is sent again with the same token. ``fallback_sender`` (the SMS provider's
-    name) makes a ZNS "no Zalo account" (−118) an SMS instead (:func:`fall_back_to_sms`)."""
+    otherwise it is sent again with the same token. A ZNS "no Zalo account" (−118) becomes
+    an SMS instead (:func:`fall_back_to_sms`): through the next account of the programme's
+    routing (:func:`next_account`), else, when given, through ``fallback_sender`` (the
+    installation's SMS provider's name)."""
     if claimed.not_after is not None and now() >= claimed.not_after:
         log.info("message %s: the window closed before it was sent", claimed.message_id)
         return
@@ -674,8 +689,15 @@ def _refused(db: Database, registry: QuestionnaireRegistry, claimed: ClaimedMess
                                 .values(lease_until=message.lease_until))
             return
         message.status, message.lease_until, message.updated_at = MessageStatus.FAILED, None, now()
-        if exc.code == NO_ZALO_CODE and fallback_sender is not None:
-            if fall_back_to_sms(session, message, now(), sender=fallback_sender) is not None:
+        if exc.code == NO_ZALO_CODE:
+            after = next_account(session, message)
+            if after is not None:
+                replaced = fall_back_to_sms(session, message, now(), sender=after.kind, account_id=after.id)
+            elif fallback_sender is not None:
+                replaced = fall_back_to_sms(session, message, now(), sender=fallback_sender)
+            else:
+                replaced = None
+            if replaced is not None:
                 return
         if exc.kind == "permanent":
             # The number cannot get it: opted out (REFUSED) or, whatever the reason, INVALID_NUMBER.
@@ -740,11 +762,31 @@ def reminder_round(db: Database, registry: QuestionnaireRegistry, provider: Mess
 
 # ============================================================================ ZNS → SMS fallback
 
-def fall_back_to_sms(session: Session, message: Message, now: datetime, *, sender: str) -> Message | None:
+def next_account(session: Session, message: Message) -> MessagingAccount | None:
+    """The active messaging account after ``message``'s in its programme's routing (None:
+    the message went through no account, or through the last one)."""
+    if message.account_id is None or message.campaign_id is None:
+        return None
+    campaign = session.get(Campaign, message.campaign_id)
+    programme = session.get(Programme, campaign.programme_id) \
+        if campaign is not None and campaign.programme_id is not None else None
+    routing = [int(a) for a in (programme.routing or [])] if programme is not None else []
+    if message.account_id not in routing:
+        return None
+    for account_id in routing[routing.index(message.account_id) + 1:]:
+        account = session.get(MessagingAccount, account_id)
+        if account is not None and account.active:
+            return account
+    return None
+
+
+def fall_back_to_sms(session: Session, message: Message, now: datetime, *, sender: str,
+                     account_id: int | None = None) -> Message | None:
     """The ZNS ``message`` cannot reach its number (no Zalo account, −118): it ends FAILED
     with the code and the reason kept, and an SMS of the same kind, for the same attempt and
     link, takes its place (``fallback_of_id``), QUEUED for ``sender`` (the SMS provider's
-    name) and due at once: the next message round of that sender sends it, within the
+    name; with ``account_id``, the kind of that messaging account, which sends it) and due
+    at once: the next message round of that sender sends it, within the
     campaign's window, as a message whose lease expired (see :func:`_reclaim_expired`).
     The 24 h cap holds: a number at its cap gets the SMS when the oldest message leaves the
     period. Its text is the programme's SMS template rendered with the attempt's link, as
@@ -764,8 +806,8 @@ def fall_back_to_sms(session: Session, message: Message, now: datetime, *, sende
     encoded = encode(body)
     sms = Message(attempt_id=message.attempt_id, campaign_id=message.campaign_id, phone_e164=message.phone_e164,
                   kind=message.kind, body=body, encoding=encoded.encoding, segments=encoded.segments,
-                  provider=sender, created_at=now, lease_until=due, status=MessageStatus.QUEUED,
-                  fallback_of_id=message.id)
+                  provider=sender, account_id=account_id, created_at=now, lease_until=due,
+                  status=MessageStatus.QUEUED, fallback_of_id=message.id)
     session.add(sms)
     _note_message(session, message.phone_e164, now)
     session.flush()
@@ -812,10 +854,10 @@ def apply_status(session: Session, registry: QuestionnaireRegistry, token: str, 
     the message. An invitation that ends undelivered, failed or expired ends its attempt
     (retryable reasons: FAILED, retried by the policy; not a mobile: INVALID_NUMBER; opted
     out: REFUSED and the number opted out) and settles the contact. A callback that is the
-    first sign the provider took the message records its price (``prices``, when given;
-    otherwise the sending worker records it). With ``account_id`` (callbacks authenticated
-    by an account's secret), the message must have gone through that account, else
-    NotFound; ``id_field`` names the provider's id parameter in errors."""
+    first sign the provider took the message records its price (the message's account's
+    prices, else ``prices`` when given; otherwise the sending worker records it). With
+    ``account_id`` (callbacks authenticated by an account's secret), the message must have
+    gone through that account, else NotFound; ``id_field`` names the provider's id parameter in errors."""
     message = session.scalar(select(Message).where(Message.token == token).with_for_update())
     if message is None or (account_id is not None and message.account_id != account_id):
         raise NotFound(f"unknown message {token[:40]!r}")
@@ -842,6 +884,9 @@ def apply_status(session: Session, registry: QuestionnaireRegistry, token: str, 
             message.error_code = report.raw_code[:20]
     if was_queued:
         message.sent_at = message.sent_at or now
+        if message.price is None and message.account_id is not None:
+            account = session.get(MessagingAccount, message.account_id)
+            prices = (account.prices if account is not None else None) or prices
         if message.price is None and prices:
             message.price = message_price(dict(prices), normalise(message.phone_e164).carrier, message.segments)
         _accept_attempt(session, message)

@@ -33,8 +33,13 @@ BRANDNAME_KINDS = frozenset({"esms"})
 CREDENTIALS: dict[str, tuple[str, ...]] = {
     "esms": ("api_key", "secret_key"),
     "twilio": ("account_sid", "auth_token"),
-    "zns": ("app_id", "secret_key", "refresh_token"),
+    "zns": ("template_id",),
     "simulator": (),
+}
+# Keys a kind may have: a ZNS account's own Zalo app (else SIPAS_ZALO_APP_ID and
+# SIPAS_ZALO_APP_SECRET) and the OA's first refresh token (services.zns_tokens).
+OPTIONAL_CREDENTIALS: dict[str, tuple[str, ...]] = {
+    "zns": ("app_id", "secret_key", "refresh_token"),
 }
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 FIELDS = ("name", "kind", "sender", "base_url", "credentials", "prices", "trusted_delivery")
@@ -82,18 +87,21 @@ def _base_url(value: Any) -> str | None:
 
 
 def _credentials(kind: str, value: Any) -> dict[str, str]:
-    needed = CREDENTIALS[kind]
+    needed, optional = CREDENTIALS[kind], OPTIONAL_CREDENTIALS.get(kind, ())
+    known = needed + optional
     if not isinstance(value, dict):
-        raise invalid("credentials", f"expected an object with {', '.join(needed) or 'no keys'}")
-    unknown = sorted(set(value) - set(needed))
+        raise invalid("credentials", f"expected an object with {', '.join(known) or 'no keys'}")
+    unknown = sorted(set(value) - set(known))
     if unknown:
         raise invalid("credentials", f"unknown key(s) {', '.join(map(str, unknown))} for kind {kind}; "
-                                     f"expected {', '.join(needed) or 'none'}")
-    for key in needed:
+                                     f"expected {', '.join(known) or 'none'}")
+    for key in (*needed, *(k for k in optional if k in value)):
         # Never echo the value: it is a secret.
         if not isinstance(value.get(key), str) or not value[key].strip() or len(value[key]) > 500:
             raise invalid("credentials", f"{key} is required for kind {kind} (text of 1 to 500 characters)")
-    return {key: value[key].strip() for key in needed}
+    if kind == "zns" and ("app_id" in value) != ("secret_key" in value):
+        raise invalid("credentials", "app_id and secret_key go together (neither: the installation's Zalo app)")
+    return {key: value[key].strip() for key in known if key in value}
 
 
 def _prices(value: Any) -> dict[str, float]:

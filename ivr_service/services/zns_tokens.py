@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 
 from ..persistence.db import Database
 from ..persistence.models import ZnsToken
-from ..providers.zns import TokenGrant
+from ..providers.messaging import AccountConfig
+from ..providers.zns import TokenGrant, oauth_from_settings
+from ..settings import Settings
 from .errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -84,3 +86,26 @@ class DbTokenSource:
             log.info("ZNS account %s: access token renewed, valid until %s", self.account_key,
                      row.expires_at.isoformat())
             return grant.access_token
+
+
+def account_key(account_id: int) -> str:
+    """The ``zns_tokens`` row of messaging account ``account_id`` ("default": the installation's)."""
+    return f"account:{account_id}"
+
+
+def account_tokens(db: Database, settings: Settings, account: AccountConfig, now: datetime) -> DbTokenSource:
+    """The token source of a ``zns`` messaging account: refreshed with the account's own
+    Zalo app (``app_id``, ``secret_key``; the settings otherwise). The account's
+    ``refresh_token`` credential starts its row when it has none yet (the first send then
+    renews the access token); afterwards the row keeps the rotated tokens (store a new grant
+    with :func:`store_grant` after re-authorising the OA)."""
+    credentials = account.credentials
+    oauth = oauth_from_settings(settings, credentials.get("app_id"), credentials.get("secret_key"))
+    key = account_key(account.id)
+    refresh_token = credentials.get("refresh_token")
+    if refresh_token:
+        with db.begin() as session:
+            if session.get(ZnsToken, key) is None:
+                session.add(ZnsToken(account_key=key, access_token="", refresh_token=str(refresh_token),
+                                     expires_at=now, updated_at=now))
+    return DbTokenSource(db, key, oauth)
