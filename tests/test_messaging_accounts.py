@@ -122,3 +122,15 @@ def test_programme_routing_is_checked(client: Any, admin: dict[str, str], make_a
     assert client.patch(url, json={"routing": [mine]}, headers=admin).json["field"] == "routing"
     cleared = client.patch(url, json={"routing": None}, headers=admin)
     assert cleared.status_code == 200 and cleared.json["routing"] is None
+
+
+def test_trusted_delivery_defaults_to_the_kinds_own(client: Any, admin: dict[str, str],
+                                                    make_agency: Callable[..., int]) -> None:
+    """eSMS reports a handset's delivery; Twilio's Vietnamese reports only the carrier's
+    acceptance: left out, the flag is the kind's; given, it is what was given."""
+    agency = make_agency()
+    default = client.post(f"{API}/messaging-accounts", json=esms(agency), headers=admin)
+    doubted = client.post(f"{API}/messaging-accounts", json=esms(agency, name="eSMS 2", trusted_delivery=False),
+                          headers=admin)
+    assert (default.status_code, doubted.status_code) == (201, 201)
+    assert default.json["trusted_delivery"] is True and doubted.json["trusted_delivery"] is False

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..core import delivery
 from ..core.names import check_name
 from ..persistence.models import MessagingAccount
 from ..providers.messaging import AccountConfig
@@ -136,8 +137,12 @@ def _agency(session: Session, agency_id: Any) -> int | None:
 
 def create_account(session: Session, *, agency_id: int | None, name: str, kind: str, now: datetime,
                    credentials: dict[str, Any], sender: str | None = None, base_url: str | None = None,
-                   prices: dict[str, Any] | None = None, trusted_delivery: bool = False) -> MessagingAccount:
+                   prices: dict[str, Any] | None = None, trusted_delivery: bool | None = None) -> MessagingAccount:
+    """A new active account. ``trusted_delivery`` left out takes the kind's default
+    (``core.delivery.TRUSTED_DELIVERY``: Twilio's Vietnamese reports are not believed)."""
     kind = _kind(kind)
+    if trusted_delivery is None:
+        trusted_delivery = delivery.TRUSTED_DELIVERY[kind]
     try:
         name = check_name(name, 200)
     except ValueError as exc:
