@@ -42,6 +42,8 @@ from ..persistence.models import (
     CampaignStatus,
     Contact,
     ContactStatus,
+    Message,
+    MessageStatus,
     NumberCall,
     OptOut,
     PacingBucket,
@@ -294,6 +296,23 @@ def _claim_campaign(session: Session, campaign: Campaign, pacing: Pacing, now: d
     return claimed
 
 
+def keep_lease(db: Database, table: type[Attempt] | type[Message], row_id: int, held: datetime | None,
+               lease: timedelta, now: datetime) -> bool:
+    """Whether this worker still holds the lease it wrote (``held``) on a claimed, not yet
+    sent attempt or message. With less than half of it left, it is renewed by
+    compare-and-set on ``held``: if it expired and another worker took the row over, the
+    update matches nothing and this worker must leave the row alone."""
+    if held is None or held - now >= lease / 2:
+        return True
+    queued = AttemptStatus.QUEUED if table is Attempt else MessageStatus.QUEUED
+    with db.begin() as session:
+        renewed = session.execute(
+            update(table).where(table.id == row_id, table.status == queued, table.provider_id.is_(None),
+                                table.lease_until == held)
+            .values(lease_until=now + lease).returning(table.id)).first()
+    return renewed is not None
+
+
 def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider, claimed: Claimed,
           url_for: Callable[[str, str], str], now: Callable[[], datetime],
           lease: timedelta = timedelta(seconds=60), conn: Connection | None = None) -> None:
@@ -310,15 +329,9 @@ def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider
         # lease expires it is kept back until the window opens again.
         log.info("attempt %s: the calling window closed before it was placed", claimed.attempt_id)
         return
-    if claimed.lease_until is not None and claimed.lease_until - now() < lease / 2:
-        with db.begin() as session:
-            renewed = session.execute(
-                update(Attempt).where(Attempt.id == claimed.attempt_id, Attempt.status == AttemptStatus.QUEUED,
-                                      Attempt.provider_id.is_(None), Attempt.lease_until == claimed.lease_until)
-                .values(lease_until=now() + lease).returning(Attempt.id)).first()
-        if not renewed:
-            log.info("attempt %s: lease lost before placing; another worker has it", claimed.attempt_id)
-            return
+    if not keep_lease(db, Attempt, claimed.attempt_id, claimed.lease_until, lease, now()):
+        log.info("attempt %s: lease lost before placing; another worker has it", claimed.attempt_id)
+        return
     request = CallRequest(to=claimed.to, from_=None,
                           answer_url=url_for("answer", claimed.token) + f"?q={claimed.questionnaire}",
                           status_url=url_for("status", claimed.token), idempotency_key=claimed.token)

@@ -95,7 +95,7 @@ from ..providers.messaging import MessageRequest, MessagingProvider
 from ..providers.zns import NO_ZALO_CODE
 from ..settings import Settings
 from .contacts import channel_plan, finish_contact, finish_with_answers, opt_out, settle_contact
-from .dispatch import UNKNOWN_LEASE, _give_back, _not_after, _take_tokens
+from .dispatch import UNKNOWN_LEASE, _give_back, _not_after, _take_tokens, keep_lease
 from .errors import Conflict, NotFound, invalid
 from .message_reports import cost_summary as cost_summary
 from .message_reports import delivery_summary as delivery_summary
@@ -635,15 +635,9 @@ def send(db: Database, registry: QuestionnaireRegistry, provider: MessagingProvi
     if claimed.not_after is not None and now() >= claimed.not_after:
         log.info("message %s: the window closed before it was sent", claimed.message_id)
         return
-    if claimed.lease_until is not None and claimed.lease_until - now() < lease / 2:
-        with db.begin() as session:
-            renewed = session.execute(
-                update(Message).where(Message.id == claimed.message_id, Message.status == MessageStatus.QUEUED,
-                                      Message.provider_id.is_(None), Message.lease_until == claimed.lease_until)
-                .values(lease_until=now() + lease).returning(Message.id)).first()
-        if not renewed:
-            log.info("message %s: lease lost before sending; another worker has it", claimed.message_id)
-            return
+    if not keep_lease(db, Message, claimed.message_id, claimed.lease_until, lease, now()):
+        log.info("message %s: lease lost before sending; another worker has it", claimed.message_id)
+        return
     request = MessageRequest(to=claimed.to, body=claimed.body, sender=claimed.sender,
                              status_url=status_url(claimed.token), idempotency_key=claimed.token)
     try:
