@@ -25,6 +25,7 @@ from ..core import delivery
 from ..core.names import check_name
 from ..persistence.models import MessagingAccount
 from ..providers.messaging import AccountConfig
+from ..settings import LOOPBACK
 from .campaigns import MAX_ID, get_agency
 from .errors import Conflict, InvalidInput, NotFound, invalid
 
@@ -42,7 +43,6 @@ CREDENTIALS: dict[str, tuple[str, ...]] = {
 OPTIONAL_CREDENTIALS: dict[str, tuple[str, ...]] = {
     "zns": ("app_id", "secret_key", "refresh_token"),
 }
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 FIELDS = ("name", "kind", "sender", "base_url", "credentials", "prices", "trusted_delivery")
 _BRANDNAME = re.compile(r"^[A-Za-z0-9 .\-]{1,11}$")
 _CARRIER = re.compile(r"^(\*|[a-z0-9_-]{1,30})$")

@@ -30,11 +30,11 @@ from ..core.policy import CallingWindow
 from ..core.programmes import PERIODS, SHARE_MODES, Period, message_window, period_end_instant, period_of
 from ..core.questionnaire import QuestionnaireRegistry
 from ..persistence.models import Agency, Campaign, CampaignStatus, Programme
+from ..settings import LOOPBACK
 from . import message_reports, messaging_accounts, results
 from .campaigns import MAX_ID, check_sms_mode, get_agency, progress, validate_channel_plan
 from .errors import Conflict, InvalidInput, NotFound, invalid
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # The longest link code (core.messages: 8–10 characters); templates are checked with it.
 LINK_CODE_MAX = 10
 NAME_MAX = 180          # the period campaign's name adds " — 2026-Q4"
