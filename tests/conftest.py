@@ -433,6 +433,16 @@ def voice_text(app: Any, item_id: str, language: str = "vi") -> str:
     return questionnaire(app).item(item_id).voice.get(language)
 
 
+def full(app: Any, scale: str = "five_level", language: str = "vi") -> str:
+    """A scale's instructions in full."""
+    return questionnaire(app).scales[scale].instructions.get(language)
+
+
+def cue(app: Any, scale: str = "five_level", language: str = "vi") -> str:
+    """A scale's short cue."""
+    return questionnaire(app).scales[scale].cue.get(language)
+
+
 def message(app: Any, key: str, language: str = "vi") -> str:
     """One of the questionnaire's messages (thanks, refused, invalid, no_input …)."""
     return questionnaire(app).messages[key].get(language)

@@ -114,7 +114,8 @@ def test_texts_fall_back_to_vietnamese(q: Questionnaire) -> None:
     text = q.item("C01").text
     assert text.get("vi") == text.vi and text.get("en") == text.en != text.vi
     assert Text("xin chào").get("en") == "xin chào"
-    assert set(q.messages) == {"intro", "consent", "invalid", "thanks", "refused", "no_input", "sms_invitation"}
+    assert set(q.messages) == {"intro", "consent", "invalid", "thanks", "refused", "no_input", "sms_invitation",
+                               "moving_on", "no_consent", "not_understood", "closing_contact", "speech_hint"}
     assert "{agency}" in q.messages["intro"].vi
 
 

@@ -27,6 +27,8 @@ from .conftest import (
     answers,
     asked,
     count,
+    cue,
+    full,
     hangs_up,
     message,
     prompts,
@@ -113,9 +115,10 @@ def test_recorded_audio_is_played_instead_of_speech(make_settings: Any, clock: A
         twiml = call.press("CONSENT", "1")
         assert asked(twiml) == "C01"
         assert [p.text for p in twiml.findall("./Gather/Play")] == ["https://cdn.example.gov.vn/sipas/c01-vi.mp3"]
-        assert prompts(twiml) == []  # the recording replaces the spoken prompt
+        assert prompts(twiml) == [full(app)]  # the recording replaces the item's prompt, not the scale's
         twiml = call.press("C01", "5")
-        assert asked(twiml) == "C02" and twiml.find("./Gather/Play") is None and prompts(twiml)
+        assert asked(twiml) == "C02" and twiml.find("./Gather/Play") is None
+        assert prompts(twiml) == [voice_text(app, "C02"), cue(app)]
     finally:
         app.extensions["sipas"].db.dispose()
 
@@ -255,19 +258,21 @@ def test_invalid_keys_and_silence_reprompt_then_the_item_is_left_unanswered(app:
     invalid = call.press("C01", "7")
     assert asked(invalid) == "C01"
     inner = prompts(invalid)
-    assert inner == [message(app, "invalid"), "Các phím hợp lệ là 1, 2, 3, 4, 5, 0.", voice_text(app, "C01")]
+    # The scale's instructions name the valid keys: said in full, no separate key list.
+    assert inner == [message(app, "invalid"), voice_text(app, "C01"), full(app)]
     assert "C01" not in answers(app)
 
     silence = call.press("C01", "")
     assert asked(silence) == "C01"
-    assert prompts(silence) == [message(app, "no_input"), voice_text(app, "C01")]
+    assert prompts(silence) == [message(app, "no_input"), voice_text(app, "C01"), full(app)]
     assert "C01" not in answers(app)
 
-    # max_invalid + 1 failures: the item is given up and the next one asked.
+    # max_invalid + 1 failures: the item is given up, the call says so and moves on.
     moved_on = call.press("C01", "#")
     assert asked(moved_on) == "C02"
     assert answers(app)["C01"] == (None, "unanswered", "#")
-    assert prompts(moved_on)[-1] == voice_text(app, "C02")
+    assert prompts(moved_on) == [message(app, "moving_on"), voice_text(app, "C02"), cue(app)]
+    assert "chuyển sang câu tiếp theo" in message(app, "moving_on")
 
     # The counter starts again for the next item: one bad key only re-prompts.
     assert asked(call.press("C02", "6")) == "C02"
@@ -278,12 +283,17 @@ def test_invalid_keys_and_silence_reprompt_then_the_item_is_left_unanswered(app:
 
 def test_an_invalid_key_reprompts_with_the_valid_keys_then_moves_on(app: Any, call: Any) -> None:
     call.answer()
+    twiml = call.press("CONSENT", "7")     # the consent scale has no instructions of its own
+    assert asked(twiml) == "CONSENT"
+    texts = prompts(twiml)
+    assert texts == ["Phím không hợp lệ.", "Các phím hợp lệ là 1, 9.", voice_text(app, "CONSENT")]
     twiml = call.press("CONSENT", "1")
     assert asked(twiml) == "C01"
     twiml = call.press("C01", "7")
     assert asked(twiml) == "C01"
     texts = prompts(twiml)
-    assert texts[0] == "Phím không hợp lệ." and texts[1].startswith("Các phím hợp lệ là 1, 2, 3, 4, 5")
+    assert texts[0] == "Phím không hợp lệ." and texts[-1] == full(app)
+    assert full(app).startswith("Bấm từ 1 đến 5") and "bấm 0" in full(app)
     twiml = call.press("C01", "#")
     assert asked(twiml) == "C01"
     twiml = call.press("C01", "8")  # max_invalid = 2: the third bad key gives up on the item
@@ -308,7 +318,7 @@ def test_star_repeats_the_item_without_using_up_a_reprompt_and_stores_nothing(ap
     for _ in range(3):
         repeat = call.press("C01", "*")
         assert asked(repeat) == "C01"
-        assert prompts(repeat) == [voice_text(app, "C01")]
+        assert prompts(repeat) == [voice_text(app, "C01"), full(app)]
         assert prompts(repeat) == prompts(first)        # asked again just as the first time
         assert answers(app) == before
     assert row(app, Interview).retries == 0

@@ -92,12 +92,15 @@ _CAMPAIGN_OPTIONS = (
     ("--ends-at", "ends_at", _none_or(_moment), "No attempt after; the campaign then closes ('none' clears)"),
     ("--target-completes", "target_completes", _none_or(_int), "Close after this many completes ('none' clears)"),
     ("--channel-plan", "channel_plan", _none_or(_plan), "e.g. voice:3,sms:1 ('none' clears)"),
+    ("--hotline", "hotline", _none_or(str), "The agency's line said at the end of a call, e.g. 1022 ('none' clears)"),
 )
 
 
 def campaign_options(command: Any) -> Any:
     for flag, name, _, help_text in reversed(_CAMPAIGN_OPTIONS):
         command = click.option(flag, name, default=None, help=help_text)(command)
+    command = click.option("--speech/--no-speech", "speech_input", default=None,
+                           help="Accept spoken answers as well as keys on calls")(command)
     return click.option("--spread/--no-spread", "spread", default=None,
                         help="Spread first attempts over the open days left before --ends-at")(command)
 

@@ -26,6 +26,7 @@ class Event(StrEnum):
     RECORDED = "recorded"          # a valid answer was recorded
     REPEAT = "repeat"              # the citizen asked to hear the item again
     INVALID = "invalid"            # a key that is not on the scale
+    NOT_UNDERSTOOD = "not_understood"  # a spoken answer not recognised, or heard too unsurely
     NO_INPUT = "no_input"          # silence
     GAVE_UP = "gave_up"            # too many invalid keys or silences: item left unanswered
 
@@ -122,24 +123,39 @@ def interpret(q: Questionnaire, item: Item, digits: str | None) -> tuple[Event, 
 
 def step(q: Questionnaire, responses: Responses, retries: int, repeats: int,
          digits: str | None, channel: str = "voice") -> Step:
-    """Apply one input to the item currently asked.
+    """Apply one key press (or silence) to the item currently asked.
 
     ``retries`` and ``repeats`` are the counters stored for the current item. Raises
     ``ValueError`` if the survey is already over (there is no current item).
     """
+    item = current(q, responses, channel)
+    event, response = interpret(q, item, digits)
+    return apply(q, responses, retries, repeats, event, response, (digits or "").strip(), channel)
+
+
+def current(q: Questionnaire, responses: Responses, channel: str = "voice") -> Item:
+    """The item being asked; ``ValueError`` when the survey is over."""
     item = next_item(q, responses, channel)
     if item is None:
         raise ValueError("the survey is already over; there is no item to answer")
-    event, response = interpret(q, item, digits)
+    return item
+
+
+def apply(q: Questionnaire, responses: Responses, retries: int, repeats: int, event: Event,
+          response: Response | None, digits: str = "", channel: str = "voice") -> Step:
+    """Apply an interpreted input (:func:`interpret`, or a spoken answer matched to a key)
+    to the current item, with the re-prompt and repeat limits; ``digits`` is kept on an
+    item left unanswered."""
+    item = current(q, responses, channel)
     if event is Event.REPEAT and repeats >= MAX_REPEATS:
         event = Event.INVALID
     if event is Event.REPEAT:
         return Step(item, event, None, retries, repeats + 1, item, None)
-    if event in (Event.INVALID, Event.NO_INPUT):
+    if event in (Event.INVALID, Event.NOT_UNDERSTOOD, Event.NO_INPUT):
         if retries + 1 <= q.max_invalid:
             return Step(item, event, None, retries + 1, repeats, item, None)
         event = Event.GAVE_UP
-        response = Response(None, AnswerStatus.UNANSWERED, (digits or "").strip())
+        response = Response(None, AnswerStatus.UNANSWERED, digits)
     assert response is not None
     after = {**responses, item.id: response}
     return Step(item, event, response, 0, 0, next_item(q, after, channel),

@@ -9,17 +9,47 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, TypeVar, overload
 
 import yaml
 
+from .speech import normalise
+
 SECTION_KINDS = ("consent", "factor", "screening", "overall", "needs")
 CHANNELS = ("voice", "web")
 MESSAGE_KEYS = ("intro", "consent", "invalid", "thanks", "refused", "no_input", "sms_invitation")
 FACTORS = ("I", "II", "III", "IV", "V")
+# When a scale's instructions are said in full (see core.prompts): before every item; the
+# first time the scale is heard on a call; or that and again at the first item of each factor.
+INSTRUCTION_MODES = ("always", "first", "first_per_factor")
+LANGUAGES = ("vi", "en")
+
+
+@dataclass(frozen=True)
+class _DefaultText:
+    vi: str
+    en: str
+
+
+# Messages a questionnaire file may leave out (files written before they existed keep
+# loading); a file's own text always wins. ``{hotline}`` is the agency's contact line.
+OPTIONAL_MESSAGES: Mapping[str, _DefaultText] = {
+    "moving_on": _DefaultText("Chúng tôi xin chuyển sang câu tiếp theo.", "Let us move on to the next question."),
+    "no_consent": _DefaultText(
+        "Có lẽ lúc này Ông/bà đang bận. Xin cảm ơn và chào Ông/bà.",
+        "Perhaps this is not a good moment for you. Thank you, and goodbye."),
+    "closing_contact": _DefaultText(
+        "Nếu muốn góp ý thêm, Ông/bà có thể gọi số {hotline}.",
+        "If you would like to say more, you can call {hotline}."),
+    "not_understood": _DefaultText(
+        "Xin lỗi, chúng tôi chưa nghe rõ câu trả lời của Ông/bà.", "Sorry, we did not catch your answer."),
+    "speech_hint": _DefaultText(
+        "Ông/bà có thể bấm phím hoặc nói câu trả lời.",
+        "You can press a key or say your answer."),
+}
 
 _T = TypeVar("_T")
 _D = TypeVar("_D")
@@ -53,6 +83,11 @@ class Scale:
     no_opinion_label: Text | None = None
     satisfied: frozenset[int] = frozenset()
     dissatisfied: frozenset[int] = frozenset()
+    # How to answer, said in full where it helps (core.prompts); the cue reminds briefly.
+    instructions: Text | None = None
+    cue: Text | None = None
+    # Spoken answers by language: (phrase, key) pairs, phrases normalised (core.speech).
+    speech: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     def option_for_key(self, key: str) -> Option | None:
         for option in self.options:
@@ -91,6 +126,7 @@ class Item:
     condition: Condition | None = None
     channels: tuple[str, ...] = CHANNELS
     audio: str | None = None
+    audio_seconds: float | None = None     # length of the recording, for the call estimate
 
     @property
     def is_rated(self) -> bool:
@@ -118,6 +154,8 @@ class Questionnaire:
     messages: Mapping[str, Text]
     scales: Mapping[str, Scale]
     sections: tuple[Section, ...]
+    instructions: str = "first"            # one of INSTRUCTION_MODES
+    speech_min_confidence: float = 0.5     # spoken answers heard with less are re-asked
 
     @cached_property
     def items(self) -> tuple[Item, ...]:
@@ -248,6 +286,15 @@ def _key(reader: _Reader, value: Any, where: str) -> str:
     return value
 
 
+def _number(reader: _Reader, data: Mapping[str, Any], name: str, where: str) -> float | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise reader.fail(f"{where}.{name}", f"expected a number, got {value!r}")
+    return float(value)
+
+
 def _check_invitation(reader: _Reader, text: str, where: str) -> None:
     """An SMS invitation names the agency at most through ``{agency}``, carries ``{link}``
     once and ends with the ``{stop}`` link: every message ends with how to refuse more."""
@@ -296,8 +343,48 @@ def _parse_scale(reader: _Reader, scale_id: str, data: Any) -> Scale:
         groups[name] = frozenset(raw_values)
     if groups["satisfied"] & groups["dissatisfied"]:
         raise reader.fail(where, "a value cannot be both satisfied and dissatisfied")
+    instructions = reader.text(data, "instructions", where, required=False)
+    cue = reader.text(data, "cue", where, required=False)
+    if cue is not None and instructions is None:
+        raise reader.fail(f"{where}.cue", "a cue reminds of the instructions; give the instructions too")
+    valid_keys = keys + ([no_opinion_key] if no_opinion_key else [])
+    speech = _parse_speech(reader, data.get("speech"), f"{where}.speech", valid_keys)
     return Scale(id=scale_id, options=tuple(options), no_opinion_key=no_opinion_key,
-                 no_opinion_label=no_opinion_label, **groups)
+                 no_opinion_label=no_opinion_label, instructions=instructions, cue=cue, speech=speech, **groups)
+
+
+def _parse_speech(reader: _Reader, data: Any, where: str,
+                  valid_keys: list[str]) -> dict[str, tuple[tuple[str, str], ...]]:
+    """``{lang: {key: [phrase, ...]}}`` → ``{lang: ((normalised phrase, key), ...)}``."""
+    if data is None:
+        return {}
+    data = reader.mapping(data, where)
+    table: dict[str, tuple[tuple[str, str], ...]] = {}
+    for lang, by_key in data.items():
+        if lang not in LANGUAGES:
+            raise reader.fail(where, f"unknown language {lang!r}; use {' and '.join(LANGUAGES)}")
+        by_key = reader.mapping(by_key, f"{where}.{lang}")
+        pairs: list[tuple[str, str]] = []
+        meaning: dict[str, str] = {}
+        for raw_key, phrases in by_key.items():
+            key = _key(reader, raw_key, f"{where}.{lang}.{raw_key}")
+            if key not in valid_keys:
+                raise reader.fail(f"{where}.{lang}.{key}", f"not a key of this scale {valid_keys}")
+            if not isinstance(phrases, list) or not phrases:
+                raise reader.fail(f"{where}.{lang}.{key}", "expected a list of phrases")
+            for phrase in phrases:
+                said = normalise(phrase) if isinstance(phrase, str) else ""
+                if not said:
+                    raise reader.fail(f"{where}.{lang}.{key}", f"expected a non-empty phrase, got {phrase!r}")
+                if meaning.get(said, key) != key:
+                    raise reader.fail(f"{where}.{lang}.{key}",
+                                      f"{phrase!r} already means key {meaning[said]!r}")
+                if said.isdigit() and said != key:
+                    raise reader.fail(f"{where}.{lang}.{key}", f"the digits {phrase!r} cannot mean key {key!r}")
+                meaning[said] = key
+                pairs.append((said, key))
+        table[lang] = tuple(sorted(pairs))
+    return table
 
 
 def _parse_condition(reader: _Reader, data: Any, where: str, earlier: Mapping[str, Item]) -> Condition:
@@ -336,12 +423,25 @@ def parse_questionnaire(data: Any, source: str = "<questionnaire>") -> Questionn
     if not 0 <= max_invalid <= 5:
         raise reader.fail("flow.max_invalid", f"expected 0 to 5, got {max_invalid}")
     repeat_key = _key(reader, flow.get("repeat_key", "*"), "flow.repeat_key")
+    instructions = reader.field(flow, "instructions", "flow", str, required=False, default="first")
+    if instructions not in INSTRUCTION_MODES:
+        raise reader.fail("flow.instructions", f"expected one of {INSTRUCTION_MODES}, got {instructions!r}")
+    min_confidence = _number(reader, flow, "speech_min_confidence", "flow")
+    min_confidence = 0.5 if min_confidence is None else min_confidence
+    if not 0 <= min_confidence <= 1:
+        raise reader.fail("flow.speech_min_confidence", f"expected 0 to 1, got {min_confidence}")
 
     raw_messages = reader.mapping(reader.field(data, "messages", "", dict), "messages")
     messages = {}
     for name in MESSAGE_KEYS:
         messages[name] = reader.text(raw_messages, name, "messages")
-    unknown = set(raw_messages) - set(MESSAGE_KEYS)
+    for name, default in OPTIONAL_MESSAGES.items():
+        messages[name] = reader.text(raw_messages, name, "messages", required=False) or Text(default.vi, default.en)
+    for lang in LANGUAGES:
+        contact = messages["closing_contact"].get(lang)
+        if "{hotline}" not in contact:
+            raise reader.fail(f"messages.closing_contact.{lang}", "must say the agency's line as {hotline}")
+    unknown = set(raw_messages) - set(MESSAGE_KEYS) - set(OPTIONAL_MESSAGES)
     if unknown:
         raise reader.fail("messages", f"unknown message(s) {sorted(unknown)}")
     for lang, text in (("vi", messages["sms_invitation"].vi), ("en", messages["sms_invitation"].en)):
@@ -398,6 +498,10 @@ def parse_questionnaire(data: Any, source: str = "<questionnaire>") -> Questionn
             if raw_item.get("ask_if") is not None:
                 condition = _parse_condition(reader, raw_item["ask_if"], f"{loc}.ask_if", seen_items)
             audio = reader.field(raw_item, "audio", loc, str, required=False)
+            audio_seconds = _number(reader, raw_item, "audio_seconds", loc)
+            if audio_seconds is not None and (audio is None or not 0 < audio_seconds <= 600):
+                raise reader.fail(f"{loc}.audio_seconds",
+                                  "the length in seconds (0 to 600) of the item's audio recording")
             item = Item(
                 id=item_id, section=section_id, kind=kind, scale=scale,
                 text=reader.text(raw_item, "text", loc),
@@ -405,6 +509,7 @@ def parse_questionnaire(data: Any, source: str = "<questionnaire>") -> Questionn
                 sms=reader.text(raw_item, "sms", loc),
                 factor=factor, condition=condition,
                 channels=_parse_channels(reader, raw_item, loc, section_channels), audio=audio,
+                audio_seconds=float(audio_seconds) if audio_seconds is not None else None,
             )
             items.append(item)
             seen_items[item_id] = item
@@ -424,7 +529,8 @@ def parse_questionnaire(data: Any, source: str = "<questionnaire>") -> Questionn
         raise reader.fail("flow.repeat_key", f"{repeat_key!r} is also an answer key")
     return Questionnaire(key=key, version=version, title=title, source=source_text,
                          max_invalid=max_invalid, repeat_key=repeat_key, messages=messages,
-                         scales=scales, sections=tuple(sections))
+                         scales=scales, sections=tuple(sections), instructions=instructions,
+                         speech_min_confidence=float(min_confidence))
 
 
 class QuestionnaireRegistry:

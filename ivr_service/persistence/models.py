@@ -163,6 +163,10 @@ class Campaign(Base):
     # Ordered steps, e.g. [{"channel": "voice", "max_attempts": 3}, {"channel": "sms", …}].
     channel_plan: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
     spread: Mapped[bool] = mapped_column(default=False, server_default=false())   # spread attempts over remaining days
+    # Calls accept spoken answers as well as keys (<Gather input="dtmf speech">).
+    speech_input: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Said at the end of a call: where the citizen can say more (e.g. the 1022 line).
+    hotline: Mapped[str | None] = mapped_column(String(20))
     rates: Mapped[dict[str, Any] | None] = mapped_column(JSON)      # AAPOR rates at closing
     resume_mode: Mapped[str] = mapped_column(String(10), default="resume")  # resume | restart
     sample_seed: Mapped[int | None] = mapped_column(Integer)
@@ -312,6 +316,9 @@ class Answer(Base):
     value: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(12))             # core.flow.AnswerStatus
     digits: Mapped[str] = mapped_column(String(8), default="")
+    # A spoken answer: what the recogniser heard and how sure it was (for audit).
+    heard: Mapped[str | None] = mapped_column(String(200))
+    confidence: Mapped[float | None] = mapped_column(Float)
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     interview: Mapped[Interview] = relationship(back_populates="answers")

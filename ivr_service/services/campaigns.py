@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -96,7 +97,7 @@ def get_campaign(session: Session, campaign_id: int, lock: bool = False) -> Camp
 # configure_campaign may change.
 CONFIG_FIELDS = ("name", "questionnaire", "timezone", "window", "retry", "calls_per_second", "language",
                  "resume_mode", "period_start", "period_end", "starts_at", "ends_at", "target_completes",
-                 "channel_plan", "spread")
+                 "channel_plan", "spread", "speech_input", "hotline")
 _DRAFT_ONLY = frozenset({"questionnaire", "timezone"})     # answers and windows depend on them
 _NOT_WHILE_RUNNING = frozenset({"starts_at"})              # pause first, or it would stop mid-run
 _COLUMNS = {"questionnaire": "questionnaire_key"}
@@ -109,7 +110,7 @@ def create_campaign(session: Session, registry: QuestionnaireRegistry, *, agency
                     period_start: date | None = None, period_end: date | None = None,
                     starts_at: datetime | None = None, ends_at: datetime | None = None,
                     target_completes: int | None = None, channel_plan: list[dict[str, Any]] | None = None,
-                    spread: bool = False) -> Campaign:
+                    spread: bool = False, speech_input: bool = False, hotline: str | None = None) -> Campaign:
     if isinstance(agency_id, bool) or not isinstance(agency_id, int) or not 1 <= agency_id <= MAX_ID:
         raise invalid("agency_id", f"expected a whole number from 1 to {MAX_ID}, got {agency_id!r}")
     get_agency(session, agency_id)
@@ -117,7 +118,8 @@ def create_campaign(session: Session, registry: QuestionnaireRegistry, *, agency
         "name": name, "questionnaire": questionnaire, "timezone": timezone, "window": window, "retry": retry,
         "calls_per_second": calls_per_second, "language": language, "resume_mode": resume_mode,
         "period_start": period_start, "period_end": period_end, "starts_at": starts_at, "ends_at": ends_at,
-        "target_completes": target_completes, "channel_plan": channel_plan, "spread": spread})
+        "target_completes": target_completes, "channel_plan": channel_plan, "spread": spread,
+        "speech_input": speech_input, "hotline": hotline})
     campaign = Campaign(agency_id=agency_id, created_at=now,
                         **{_COLUMNS.get(k, k): v for k, v in config.items()})
     session.add(campaign)
@@ -218,12 +220,30 @@ def _validated(registry: QuestionnaireRegistry, config: dict[str, Any], new_name
         raise invalid("target_completes", f"expected a positive whole number, got {target!r}")
     if not isinstance(config["spread"], bool):
         raise invalid("spread", f"expected true or false, got {config['spread']!r}")
+    if not isinstance(config["speech_input"], bool):
+        raise invalid("speech_input", f"expected true or false, got {config['speech_input']!r}")
+    config["hotline"] = check_hotline(config["hotline"])
     if config["spread"] and ends_at is None:
         raise invalid("spread", "needs ends_at (attempts are spread over the open days left)")
     plan = config["channel_plan"]
     config["channel_plan"] = validate_channel_plan(plan) if plan is not None else []
     check_sms_mode(registry, config["questionnaire"], config["channel_plan"])
     return config
+
+
+HOTLINE = re.compile(r"\+?[0-9]+(?:[ .-][0-9]+)*")
+
+
+def check_hotline(value: Any) -> str | None:
+    """A line citizens can call, as it is written ("1022", "0261 3822 123"); said digit
+    by digit at the end of a call. Empty means none."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or not HOTLINE.fullmatch(value.strip()) \
+            or not 3 <= sum(c.isdigit() for c in value) <= 15 or len(value.strip()) > 20:
+        raise invalid("hotline", f"expected a phone number of 3 to 15 digits such as 1022 or 0261 3822 123, "
+                                 f"got {value!r}")
+    return value.strip()
 
 
 # The channels a campaign's plan may name (not the channels a questionnaire item is asked

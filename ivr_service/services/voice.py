@@ -14,9 +14,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from ..core import flow
+from ..core import flow, speech
 from ..core.flow import AnswerStatus, Event, Finish, Response
 from ..core.policy import Outcome
+from ..core.prompts import Why, instructions_for
 from ..core.questionnaire import Item, Questionnaire, QuestionnaireRegistry
 from ..persistence.db import dialect_insert
 from ..persistence.models import (
@@ -53,8 +54,18 @@ class VoiceReply:
     language: str
     notices: tuple[str, ...] = ()          # said before the prompt (intro, "invalid key" …)
     item: Item | None = None               # gather a key for this item
-    closing: str | None = None             # said before hanging up
-    keys_hint: tuple[str, ...] = ()         # valid keys, said after an invalid key
+    instructions: str | None = None        # how to answer, said after the item (core.prompts)
+    closing: tuple[str, ...] = ()          # said before hanging up
+    keys_hint: tuple[str, ...] = ()        # valid keys, after an invalid key (scales without instructions)
+    speech: bool = False                   # gather spoken answers as well as keys
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """A spoken answer as the provider reported it (Twilio's SpeechResult and Confidence)."""
+
+    text: str
+    confidence: float | None
 
 
 def _attempt(session: Session, token: str | None = None, attempt_id: int | None = None) -> Attempt:
@@ -119,14 +130,45 @@ def _interview(session: Session, contact: Contact, campaign: Campaign, now: date
 
 
 def _prompt(q: Questionnaire, responses: dict[str, Response], campaign: Campaign,
-            notices: tuple[str, ...] = ()) -> VoiceReply:
+            notices: tuple[str, ...] = (), previous: Item | None = None,
+            heard: frozenset[str] = frozenset(), why: Why = Why.NEXT) -> VoiceReply:
+    """Ask the next item (with its scale's instructions where they help), or close the call."""
     lang = campaign.language
     item = flow.next_item(q, responses, "voice")
     if item is None:
-        finish = flow.finish_of(q, responses, "voice")
-        message = "refused" if finish is Finish.REFUSED else "thanks"
-        return VoiceReply(lang, notices, closing=q.messages[message].get(lang))
-    return VoiceReply(lang, notices, item=item)
+        return VoiceReply(lang, notices, closing=_closing(q, responses, campaign))
+    instructions = instructions_for(q.instructions, item, previous, heard, why)
+    return VoiceReply(lang, notices, item=item, instructions=instructions.get(lang) if instructions else None,
+                      speech=campaign.speech_input)
+
+
+def _closing(q: Questionnaire, responses: dict[str, Response], campaign: Campaign) -> tuple[str, ...]:
+    """The goodbye that fits how the call ended: a refusal is confirmed, silence at the
+    consent question is not thanked for a survey, a finished survey is thanked and told
+    where to say more."""
+    lang = campaign.language
+    finish = flow.finish_of(q, responses, "voice")
+    if finish is Finish.REFUSED:
+        return (q.messages["refused"].get(lang),)
+    if finish is Finish.NO_CONSENT:
+        return (q.messages["no_consent"].get(lang),)
+    thanks = q.messages["thanks"].get(lang)
+    if not campaign.hotline:
+        return (thanks,)
+    return (q.messages["closing_contact"].get(lang).replace("{hotline}", spoken_number(campaign.hotline)), thanks)
+
+
+def spoken_number(number: str) -> str:
+    """A phone number as a voice should say it: digit by digit, groups apart
+    ("0261 3822" → "0 2 6 1, 3 8 2 2"), never as one large number."""
+    groups = [group for group in number.replace(".", " ").replace("-", " ").split() if group]
+    return ", ".join(" ".join(group) for group in groups)
+
+
+def _heard(q: Questionnaire, interview: Interview, attempt: Attempt) -> set[str]:
+    """The scales already explained on this call: those of the items answered on it."""
+    return {q.item(a.item_id).scale.id for a in interview.answers
+            if a.attempt_id == attempt.id and q.has_item(a.item_id)}
 
 
 def answer_call(session: Session, registry: QuestionnaireRegistry, token: str,
@@ -137,10 +179,10 @@ def answer_call(session: Session, registry: QuestionnaireRegistry, token: str,
     lang = campaign.language
     _check_call(session, attempt, call_sid)
     if attempt.status in FINAL_ATTEMPT_STATUSES:
-        return VoiceReply(lang, closing=q.messages["thanks"].get(lang))
+        return VoiceReply(lang, closing=(q.messages["thanks"].get(lang),))
     if answered_by and answered_by.startswith(("machine", "fax")):
         attempt.outcome = Outcome.MACHINE.value
-        return VoiceReply(lang, closing="")
+        return VoiceReply(lang)
     if _RANK.get(attempt.status, 9) < _RANK[AttemptStatus.IN_PROGRESS]:
         attempt.status = AttemptStatus.IN_PROGRESS
     contact = attempt.contact
@@ -151,20 +193,24 @@ def answer_call(session: Session, registry: QuestionnaireRegistry, token: str,
     interview.retries = interview.repeats = 0
     responses = responses_for(q, interview, attempt, campaign.resume_mode == "restart")
     agency = campaign.agency.name
-    intro = q.messages["intro"].get(lang).replace("{agency}", agency)
-    reply = _prompt(q, responses, campaign, notices=(intro,))
+    notices: tuple[str, ...] = (q.messages["intro"].get(lang).replace("{agency}", agency),)
+    if campaign.speech_input:
+        notices += (q.messages["speech_hint"].get(lang),)
+    reply = _prompt(q, responses, campaign, notices=notices)
     interview.current_item = reply.item.id if reply.item else None
     return reply
 
 
 def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_sid: str,
-           item_id: str, digits: str | None, now: datetime, request_key: str | None = None) -> VoiceReply:
-    """Apply one key press (or silence) for ``item_id``.
+           item_id: str, digits: str | None, now: datetime, request_key: str | None = None,
+           spoken: Spoken | None = None) -> VoiceReply:
+    """Apply one key press, spoken answer or silence for ``item_id``.
 
     A repeated or late request for an item that is no longer the current one changes
     nothing and re-asks the current item. A retried request (same ``request_key``, Twilio's
     I-Twilio-Idempotency-Token) is answered again but applied only once, so a retried
-    invalid key or silence does not use up a re-prompt.
+    invalid key or silence does not use up a re-prompt. Keys win over speech; speech
+    counts only on campaigns that accept it.
     """
     attempt = _attempt(session, token)
     if attempt.provider_id is not None and attempt.provider_id != call_sid:
@@ -183,25 +229,35 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
     responses = responses_for(q, interview, attempt, restart)
     current = flow.next_item(q, responses, "voice")
     if current is None or current.id != item_id or attempt.status in FINAL_ATTEMPT_STATUSES:
-        return _prompt(q, responses, campaign)
+        return _prompt(q, responses, campaign, why=Why.AGAIN)
     if request_key is not None and request_key == interview.last_request_key:
-        return _prompt(q, responses, campaign)
+        return _prompt(q, responses, campaign, why=Why.AGAIN)
     interview.last_request_key = request_key
 
-    result = flow.step(q, responses, interview.retries, interview.repeats, digits, "voice")
+    keys = (digits or "").strip()
+    heard = None
+    if not keys and spoken is not None and spoken.text.strip() and campaign.speech_input:
+        heard = spoken
+        event, response = understand(q, current, spoken, campaign.language)
+    else:
+        event, response = flow.interpret(q, current, keys)
+    result = flow.apply(q, responses, interview.retries, interview.repeats, event, response, keys, "voice")
     interview.retries, interview.repeats = result.retries, result.repeats
     interview.current_item = result.next_item.id if result.next_item else None
+    explained = frozenset(_heard(q, interview, attempt) | {current.scale.id})
     if result.response is not None:
         session.add(Answer(interview_id=interview.id, attempt_id=attempt.id, item_id=item_id,
                            value=result.response.value, status=result.response.status.value,
-                           digits=result.response.digits, answered_at=now))
+                           digits=result.response.digits, answered_at=now,
+                           heard=heard.text.strip()[:200] if heard else None,
+                           confidence=heard.confidence if heard else None))
         responses[item_id] = result.response
     lang = campaign.language
     notices: tuple[str, ...] = ()
-    if result.event is Event.INVALID:
-        notices = (q.messages["invalid"].get(lang),)
-    elif result.event is Event.NO_INPUT:
-        notices = (q.messages["no_input"].get(lang),)
+    if result.event in (Event.INVALID, Event.NOT_UNDERSTOOD, Event.NO_INPUT):
+        notices = (q.messages[NOTICES[result.event]].get(lang),)
+    elif result.event is Event.GAVE_UP and result.next_item is not None:
+        notices = (q.messages["moving_on"].get(lang),)
     if result.finish is Finish.REFUSED:
         interview.status = InterviewStatus.REFUSED
         interview.ended_at = now
@@ -210,10 +266,30 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
         # The questionnaire reached its end; how complete it is depends on the answers.
         interview.status = InterviewStatus(flow.disposition(q, responses, "voice").value)
         interview.ended_at = now
-    reply = _prompt(q, responses, campaign, notices)
-    if result.event is Event.INVALID and reply.item is not None:
+    again = result.next_item is not None and result.next_item.id == current.id
+    reply = _prompt(q, responses, campaign, notices, previous=current, heard=explained,
+                    why=Why.AGAIN if again else Why.NEXT)
+    if result.event is Event.INVALID and reply.item is not None and reply.instructions is None:
         reply = replace(reply, keys_hint=reply.item.scale.valid_keys)
     return reply
+
+
+NOTICES = {Event.INVALID: "invalid", Event.NOT_UNDERSTOOD: "not_understood", Event.NO_INPUT: "no_input"}
+
+
+def understand(q: Questionnaire, item: Item, spoken: Spoken, language: str) -> tuple[Event, Response | None]:
+    """What a spoken answer means for ``item``: the key its words stand for (by the
+    scale's table for the campaign's language), or not understood when the recogniser
+    was unsure or the words are not on the scale."""
+    if spoken.confidence is not None and spoken.confidence < q.speech_min_confidence:
+        return Event.NOT_UNDERSTOOD, None
+    key = speech.match(spoken.text, item.scale.speech.get(language, ()), item.scale.valid_keys)
+    if key is None:
+        return Event.NOT_UNDERSTOOD, None
+    event, response = flow.interpret(q, item, key)
+    if response is None:
+        return Event.NOT_UNDERSTOOD, None
+    return event, replace(response, digits="")
 
 
 def call_status(session: Session, registry: QuestionnaireRegistry, token: str, call_sid: str,

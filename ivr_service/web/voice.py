@@ -31,6 +31,7 @@ bp = APIBlueprint("voice", __name__, url_prefix="/voice", enable_openapi=False)
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
 ITEM = re.compile(r"^[A-Za-z0-9_]{1,40}$")
+MAX_SPEECH = 1000
 
 
 @bp.before_request
@@ -118,7 +119,26 @@ def gather(token: str) -> Response:
     request_key = request.headers.get("I-Twilio-Idempotency-Token")
     if request_key is not None and not 0 < len(request_key) <= 100:
         raise invalid("I-Twilio-Idempotency-Token", "expected 1 to 100 characters")
-    return _run(token, voice.gather, item_id=item, digits=digits, request_key=request_key)
+    return _run(token, voice.gather, item_id=item, digits=digits, request_key=request_key, spoken=_spoken())
+
+
+def _spoken() -> voice.Spoken | None:
+    """Twilio's SpeechResult (what was heard) and Confidence (0 to 1), when given."""
+    text = request.form.get("SpeechResult")
+    if text is None:
+        return None
+    if len(text) > MAX_SPEECH:
+        raise invalid("SpeechResult", f"expected at most {MAX_SPEECH} characters, got {len(text)}")
+    raw = request.form.get("Confidence")
+    confidence = None
+    if raw not in (None, ""):
+        try:
+            confidence = float(raw)
+        except ValueError:
+            confidence = -1.0
+        if not 0 <= confidence <= 1:   # also NaN and inf
+            raise invalid("Confidence", f"expected a number from 0 to 1, got {raw[:20]!r}")
+    return voice.Spoken(text, confidence)
 
 
 @bp.post("/<token>/status")

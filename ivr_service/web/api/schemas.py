@@ -54,6 +54,10 @@ class CampaignIn(Schema):
                        '{"channel": "sms", "max_attempts": 1}]'})
     spread = Boolean(load_default=False, metadata={
         "description": "Spread first attempts evenly over the open days left before ends_at"})
+    speech_input = Boolean(load_default=False, metadata={
+        "description": "Calls accept spoken answers (digits and the scale's words) as well as keys"})
+    hotline = String(load_default=None, allow_none=True, metadata={
+        "description": "The agency's line, said at the end of a call for citizens who want to say more"})
 
 
 class CampaignPatchIn(Schema):
@@ -74,6 +78,8 @@ class CampaignPatchIn(Schema):
     target_completes = Integer(allow_none=True, validate=Range(min=1))
     channel_plan = List(Dict(), allow_none=True)
     spread = Boolean()
+    speech_input = Boolean()
+    hotline = String(allow_none=True)
 
 
 class CampaignOut(Schema):
@@ -95,6 +101,8 @@ class CampaignOut(Schema):
     target_completes = Integer(allow_none=True)
     channel_plan = List(Dict())
     spread = Boolean()
+    speech_input = Boolean()
+    hotline = String(allow_none=True)
     rates = Dict(allow_none=True)
     sample_seed = Integer(allow_none=True)
     frame_size = Integer(allow_none=True)
