@@ -400,7 +400,7 @@ def asked(twiml: ElementTree.Element) -> str | None:
     if not gathers:
         return None
     gather = gathers[0]
-    assert gather.get("input") == "dtmf" and gather.get("numDigits") == "1"
+    assert gather.get("input") in ("dtmf", "dtmf speech") and gather.get("numDigits") == "1"
     assert gather.get("method") == "POST" and gather.get("actionOnEmptyResult") == "true"
     assert gather.get("finishOnKey") == ""
     items = parse_qs(urlsplit(gather.get("action", "")).query)["item"]

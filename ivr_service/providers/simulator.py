@@ -48,6 +48,8 @@ class CitizenProfile:
     repeat_rate: float = 0.01           # presses * to hear the item again
     no_opinion_rate: float = 0.03       # presses 0 where allowed
     feedback_rate: float = 0.20         # answers "yes" to the factor-V screening question
+    speech_rate: float = 0.30           # speaks the answer where the call accepts speech
+    misheard_rate: float = 0.05         # of spoken answers, heard unsurely (low Confidence)
     # Weights of the five levels (1 = rất không hài lòng … 5 = rất hài lòng).
     rating_weights: tuple[float, ...] = (0.03, 0.07, 0.15, 0.45, 0.30)
     think_ms: tuple[int, int] = (0, 0)  # delay before each key press, min/max
@@ -280,13 +282,19 @@ class SimulatorProvider:
             gather = _find_gather(twiml)
             if gather is None:
                 break
-            action, item_id = gather
+            action, item_id, speech_language = gather
             if rng.random() < p.hangup_rate:
                 break
             self._pause(rng, p.think_ms)
             digits = self._press(rng, item_id, call)
-            call.keys.append(digits)
-            twiml = self._post(call, action, CallStatus="in-progress", Digits=digits)
+            spoken = self._say(rng, digits, item_id, speech_language, call) if speech_language else None
+            if spoken is not None:
+                call.keys.append(f"speech:{spoken[0]}")
+                twiml = self._post(call, action, CallStatus="in-progress", SpeechResult=spoken[0],
+                                   Confidence=spoken[1])
+            else:
+                call.keys.append(digits)
+                twiml = self._post(call, action, CallStatus="in-progress", Digits=digits)
         call.outcome = "completed"
         self._status(call, "completed", max(1, int(time.monotonic() - started)))
 
@@ -319,6 +327,20 @@ class SimulatorProvider:
         pool = satisfied if rng.random() < share_satisfied else others
         return _key_for(item, rng.choice(pool))
 
+    def _say(self, rng: random.Random, digits: str, item_id: str | None, language: str,
+             call: SimulatedCall) -> tuple[str, str] | None:
+        """Some citizens say their answer instead of pressing it: a phrase of the scale's
+        speech table for that key (as Twilio would transcribe it) and a Confidence."""
+        item = self._item(item_id, call)
+        if item is None or not digits or rng.random() >= self.profile.speech_rate:
+            return None
+        phrases = [phrase for phrase, key in item.scale.speech.get(language, ()) if key == digits]
+        if not phrases:
+            return None
+        misheard = rng.random() < self.profile.misheard_rate
+        confidence = rng.uniform(0.05, 0.3) if misheard else rng.uniform(0.6, 0.98)
+        return rng.choice(phrases), f"{confidence:.2f}"
+
     def _item(self, item_id: str | None, call: SimulatedCall) -> Item | None:
         # A real citizen understands the spoken prompt; the simulated one reads the
         # item id from the action URL and looks it up.
@@ -336,8 +358,9 @@ def _key_for(item: Item, value: int) -> str:
     return item.scale.options[0].key
 
 
-def _find_gather(twiml: str) -> tuple[str, str | None] | None:
-    """The action URL and item id of the first <Gather> in a TwiML document."""
+def _find_gather(twiml: str) -> tuple[str, str | None, str | None] | None:
+    """The action URL and item id of the first <Gather> in a TwiML document, and the
+    language of the speech it accepts ("vi", "en"; None: keys only)."""
     try:
         root = ElementTree.fromstring(twiml)
     except ElementTree.ParseError:
@@ -347,4 +370,6 @@ def _find_gather(twiml: str) -> tuple[str, str | None] | None:
         return None
     action = gather.get("action", "")
     item = parse_qs(urlsplit(action).query).get("item", [None])[0]
-    return action, item
+    if "speech" not in gather.get("input", "").split():
+        return action, item, None
+    return action, item, "en" if gather.get("language", "").startswith("en") else "vi"
