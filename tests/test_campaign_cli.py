@@ -86,3 +86,18 @@ def test_the_channel_plan_option_sets_the_two_way_sms_mode(run_cli: Any, tmp_pat
     assert too_long.returncode != 0 and "channel_plan" in too_long.stderr, too_long.stderr
     assert json.loads(run_cli("configure-campaign", "1", "--name", "Hai chiều", env=env).stdout)["channel_plan"][1] \
         == {"channel": "sms", "max_attempts": 1, "mode": "two_way", "session_hours": 12}
+
+
+def test_speech_and_the_hotline_are_campaign_options(run_cli: Any, tmp_path: Path) -> None:
+    env = {"SIPAS_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "SIPAS_EXPORT_DIR": str(tmp_path / "out")}
+    assert run_cli("db", "upgrade", env=env).returncode == 0
+    assert run_cli("create-agency", "S", "Sở Demo", env=env).returncode == 0
+    created = run_cli("create-campaign", "--agency-id", "1", "--name", "Nói", "--speech", "--hotline", "1022",
+                      env=env)
+    assert created.returncode == 0, created.stderr
+    shown = json.loads(run_cli("configure-campaign", "1", "--name", "Nói", env=env).stdout)
+    assert (shown["speech_input"], shown["hotline"]) == (True, "1022")
+    changed = json.loads(run_cli("configure-campaign", "1", "--no-speech", "--hotline", "none", env=env).stdout)
+    assert (changed["speech_input"], changed["hotline"]) == (False, None)
+    bad = run_cli("configure-campaign", "1", "--hotline", "gọi tôi", env=env)
+    assert bad.returncode != 0 and "hotline" in bad.stderr and "Traceback" not in bad.stderr
