@@ -56,9 +56,15 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         voices={"vi": settings.voice_vi, "en": settings.voice_en},
     )
 
-    from .web import access, api, auth, errors, messages, survey, voice, zns
+    from .web import access, api, auth, console, errors, i18n, messages, survey, voice, zns
 
+    # Every asset of the API docs page is served from here (no CDN).
+    vendor = "/static/console/vendor/swagger-ui/"
+    app.config.update(SWAGGER_UI_CSS=vendor + "swagger-ui.css", SWAGGER_UI_BUNDLE_JS=vendor + "swagger-ui-bundle.js",
+                      SWAGGER_UI_STANDALONE_PRESET_JS=vendor + "swagger-ui-standalone-preset.js",
+                      DOCS_FAVICON="/static/console/favicon.svg")
     errors.init_app(app)
+    i18n.init_app(app, settings.timezone)
     auth.init_app(app, session_hours=settings.session_hours, storage_uri=settings.ratelimit_storage,
                   secure=settings.public_base_url.startswith("https://"))
     app.before_request(access.guard)
@@ -73,6 +79,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.register_blueprint(messages.bp)
     app.register_blueprint(survey.bp)
     app.register_blueprint(zns.bp)
+    app.register_blueprint(console.bp)
 
     @app.get("/healthz")
     @app.doc(hide=True)

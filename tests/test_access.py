@@ -222,13 +222,17 @@ def send(open_: Callable[..., Any], case: Case) -> Any:
 
 
 def refused_by_guard(response: Any) -> bool:
-    """The guard's 401 (a sign-in with a wrong password is a 401 too, but not this one)."""
+    """The guard's 401 (a sign-in with a wrong password is a 401 too, but not this one), or
+    for a console page the guard's redirect to the sign-in page."""
+    if response.status_code == 302:
+        return str(response.headers.get("Location", "")).startswith("/auth/login?next=")
     return response.status_code == 401 and response.headers.get("WWW-Authenticate") == 'Bearer realm="sipas"'
 
 
 def is_public(endpoint: str) -> bool:
     # The citizen's pages (survey.*) are public: the link or poster code is the credential.
-    return endpoint.startswith(("voice.", "sms.", "zns.", "auth.login", "survey.")) or endpoint in ("healthz", "static")
+    return (endpoint.startswith(("voice.", "sms.", "zns.", "auth.login", "survey."))
+            or endpoint in ("healthz", "static", "console.static", "set_language"))
 
 
 def test_every_route_declares_an_access_rule(app: Flask) -> None:
@@ -432,7 +436,7 @@ def test_form_sign_in_needs_the_csrf_token_of_the_page(app: Flask, make_user: Ca
     assert browser.get("/auth/me").status_code == 401                 # none of those signed in
     assert audit_rows(app, "login", "login_failed") == []            # nor reached the password check
     signed = browser.client.post("/auth/login", data={**form, "csrf_token": csrf.group(1)}, auth=False)
-    assert signed.status_code == 302 and signed.headers["Location"].endswith("/api/v1/docs")
+    assert signed.status_code == 302 and signed.headers["Location"] == "/"     # the console
     assert browser.get("/auth/me").json["name"] == "an"
 
 
@@ -995,9 +999,17 @@ def test_a_subtree_admin_manages_only_its_subtrees_users_and_tokens(app: Flask, 
 
 def test_openapi_declares_the_security_schemes_and_needs_a_caller(app: Flask, client: Any,
                                                                   make_user: Callable[..., int]) -> None:
-    for path in (f"{API}/openapi.json", f"{API}/docs"):
-        anonymous = client.get(path, auth=False)
-        assert anonymous.status_code == 401, path
+    assert client.get(f"{API}/openapi.json", auth=False).status_code == 401
+    # A person opening the docs page is sent to sign in, and back.
+    docs = client.get(f"{API}/docs", auth=False)
+    assert docs.status_code == 302 and docs.headers["Location"] == "/auth/login?next=%2Fapi%2Fv1%2Fdocs"
+    page = client.get(f"{API}/docs").get_data(as_text=True)
+    # Every asset of the docs page is served by the app itself: no CDN.
+    assert "/static/console/vendor/swagger-ui/swagger-ui-bundle.js" in page
+    assert re.findall(r'(?:src|href)="([^"]+)"', page) and not re.findall(r'(?:src|href)="(?:https?:)?//', page)
+    bundle = client.get("/static/console/vendor/swagger-ui/swagger-ui-bundle.js", auth=False)
+    assert bundle.status_code == 200 and len(bundle.data) > 100_000
+    bundle.close()
     spec = client.get(f"{API}/openapi.json")
     assert spec.status_code == 200
     schemes = spec.json["components"]["securitySchemes"]

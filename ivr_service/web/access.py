@@ -59,6 +59,7 @@ def requires(permission: Permission | None, target: str | None = None) -> Callab
 BUILT_IN_RULES = {
     "static": Rule(None, public=True),
     "survey.static": Rule(None, public=True),
+    "console.static": Rule(None, public=True),
     "openapi.spec": Rule(None),
     "openapi.docs": Rule(None),
     "openapi.swagger_ui_oauth_redirect": Rule(None),

@@ -13,11 +13,11 @@ service never grants, so JSON sign-ins need no CSRF token).
 from __future__ import annotations
 
 from datetime import timedelta
-from html import escape
 from typing import Any
+from urllib.parse import urlsplit
 
 from apiflask import APIBlueprint
-from flask import Flask, Response, redirect, request, session
+from flask import Flask, Response, redirect, render_template, request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, login_user, logout_user
@@ -37,6 +37,7 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 # mistyped is never locked out for longer than the window.
 PER_ACCOUNT = "5 per minute;30 per hour"
 PER_ADDRESS = "30 per minute;300 per hour"
+WRONG = "Sai tên đăng nhập hoặc mật khẩu / wrong username or password"
 
 
 class SessionUser:
@@ -79,22 +80,18 @@ def _failed(response: Response) -> bool:
     return response.status_code == 401
 
 
-LOGIN_PAGE = """<!doctype html>
-<html lang="vi"><head><meta charset="utf-8"><title>Đăng nhập – SIPAS</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><main><h1>Đăng nhập / Sign in</h1>{error}
-<form method="post" action="/auth/login">
-<input type="hidden" name="csrf_token" value="{csrf}">
-<p><label>Tên đăng nhập / Username <input name="username" autocomplete="username" required></label></p>
-<p><label>Mật khẩu / Password <input name="password" type="password" autocomplete="current-password" required>
-</label></p>
-<p><button type="submit">Đăng nhập</button></p></form></main></body></html>
-"""
-
-
 def _page(error: str | None = None, status: int = 200) -> Response:
-    shown = f'<p role="alert">{escape(error)}</p>' if error else ""
-    return Response(LOGIN_PAGE.format(error=shown, csrf=generate_csrf()), status=status, mimetype="text/html")
+    page = render_template("console/login.html", error=error, next=_next(), csrf_token=generate_csrf())
+    return Response(page, status=status, mimetype="text/html")
+
+
+def _next() -> str:
+    """Where to go after signing in: a path of this site only (no open redirect)."""
+    target = str(request.values.get("next", "/"))[:500]
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
 
 
 @bp.get("/login")
@@ -130,7 +127,7 @@ def login() -> Any:
         with svc.db.begin() as db_session:
             audit.record(db_session, Actor("anonymous", request.remote_addr), "login_failed", now,
                          username=username.strip().lower())
-        message = "Sai tên đăng nhập hoặc mật khẩu / wrong username or password"
+        message = WRONG
         if as_json:
             return {"message": message, "field": None, "detail": {}}, 401
         return _page(message, status=401)
@@ -139,7 +136,7 @@ def login() -> Any:
     login_user(SessionUser(found, version))
     if as_json:
         return {"user": found.name, "csrf_token": generate_csrf()}
-    return redirect("/api/v1/docs")
+    return redirect(_next())
 
 
 @bp.post("/logout")
@@ -149,7 +146,12 @@ def logout() -> Any:
     with svc.db.begin() as db_session:
         audit.record(db_session, Actor.of(principal(), request.remote_addr), "logout", svc.clock())
     logout_user()
+    language = session.get("lang")
     session.clear()
+    if language:
+        session["lang"] = language       # the console keeps speaking the operator's language
+    if request.form:                     # the console's sign-out button
+        return redirect("/auth/login")
     return Response(status=204)
 
 

@@ -14,10 +14,11 @@ location and field. The OpenAPI document states this shape for every error respo
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
-from flask import request
+from flask import redirect, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -79,7 +80,13 @@ def init_app(app: APIFlask) -> None:
         return service_error(exc)
 
     @app.errorhandler(Unauthorized)
-    def _unauthorized(exc: Unauthorized) -> tuple[dict[str, Any], int, dict[str, str]]:
+    def _unauthorized(exc: Unauthorized) -> Any:
+        if request.blueprint == "console" or request.endpoint == "openapi.docs":
+            # A person at a page: to the sign-in page, and back here afterwards.
+            login = "/auth/login?" + urlencode({"next": request.full_path.rstrip("?")})
+            if request.headers.get("HX-Request"):
+                return "", 401, {"HX-Redirect": login}
+            return redirect(login)
         return body(str(exc)), 401, {"WWW-Authenticate": 'Bearer realm="sipas"'}
 
     @app.errorhandler(Forbidden)
