@@ -189,6 +189,21 @@ def live_server(make_settings: Callable[..., Settings], clock: Clock) -> Iterato
     dispatcher.app.extensions["sipas"].db.dispose()
 
 
+# ============================================================================ browsers
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Playwright drives Debian's Chromium, never a downloaded browser."""
+    # Assertions wait for the page up to 20 s (Playwright's default is 5 s, too short for a
+    # machine busy with other suites); a passing page answers in milliseconds either way.
+    from playwright.sync_api import expect
+    expect.set_options(timeout=20_000)
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": ["--no-sandbox"]}
+
+
 # ============================================================================ factories
 
 AGENCY = "Sở Tài nguyên và Môi trường tỉnh Đắk Nông"

@@ -19,16 +19,7 @@ from ivr_service.persistence.models import Contact, OptOut
 from .conftest import count, questionnaire, row
 from .test_webform import PHONE, new_link, sms_campaign
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.slow
-# Assertions wait for the page up to this long (Playwright's default is 5 s, too short for a
-# machine busy with other suites); a passing page answers in milliseconds either way.
-expect.set_options(timeout=20_000)
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": ["--no-sandbox"]}
 
 
 @pytest.fixture

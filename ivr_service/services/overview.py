@@ -122,3 +122,24 @@ def campaign_rows(session: Session, within: set[int] | None, now: datetime, *, s
             completes_today=today.get(campaign.id, 0), response_rate=rate, last_activity=last.get(campaign.id)))
     rows.sort(key=lambda r: (order[r.agency.id], -r.id))
     return rows
+
+
+def by_agency(tree: list[AgencyNode], rows: list[CampaignRow]) -> list[tuple[AgencyNode, list[CampaignRow]]]:
+    """``rows`` under their agencies in tree order, with the agencies above them (for
+    context) and without the branches that hold none of ``rows``."""
+    own: dict[int, list[CampaignRow]] = defaultdict(list)
+    for row in rows:
+        own[row.agency.id].append(row)
+    groups: list[tuple[AgencyNode, list[CampaignRow]]] = []
+    # Walk the tree bottom-up to learn which nodes lead to a campaign.
+    leads: set[int] = set()
+    path: list[AgencyNode] = []
+    for node in tree:
+        del path[node.depth:]
+        path.append(node)
+        if own.get(node.id):
+            leads.update(n.id for n in path)
+    for node in tree:
+        if node.id in leads:
+            groups.append((node, own.get(node.id, [])))
+    return groups

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from apiflask import APIBlueprint
 from flask import Flask, Response, redirect, render_template, request, session
@@ -28,6 +27,7 @@ from ..services import access, audit
 from ..services.audit import Actor
 from .access import csrf, principal, public, requires
 from .context import services
+from .urls import local_path
 
 bp = APIBlueprint("auth", __name__, url_prefix="/auth", enable_openapi=False)
 login_manager = LoginManager()
@@ -87,11 +87,7 @@ def _page(error: str | None = None, status: int = 200) -> Response:
 
 def _next() -> str:
     """Where to go after signing in: a path of this site only (no open redirect)."""
-    target = str(request.values.get("next", "/"))[:500]
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
+    return local_path(request.values.get("next"))
 
 
 @bp.get("/login")

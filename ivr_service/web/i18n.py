@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from flask import Flask, redirect, request, session
 from flask_babel import Babel, format_datetime, format_decimal, format_percent, get_locale
 from werkzeug.wrappers import Response
 
 from .access import public
+from .urls import local_path
 
 LOCALES = ("vi", "en")
 CONSOLE = Path(__file__).parent / "console"
@@ -54,11 +54,7 @@ def moment(value: datetime | None, fmt: str = "dd/MM/yyyy HH:mm") -> str:
 def _set_language(code: str) -> Response:
     if code in LOCALES:
         session["lang"] = code
-    target = request.args.get("next", "/")
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        target = "/"          # only paths of this site: no open redirect
-    return redirect(target)
+    return redirect(local_path(request.args.get("next")))
 
 
 def init_app(app: Flask, timezone: str) -> None:

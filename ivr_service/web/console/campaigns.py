@@ -33,5 +33,5 @@ def campaigns() -> str:
         rows = overview.campaign_rows(session, within, svc.clock(), status=status or None, search=search)
         tree = overview.agency_tree(session, within)
     template = "console/_campaign_rows.html" if request.headers.get("HX-Request") else "console/campaigns.html"
-    return render(template, rows=rows, tree=tree, statuses=STATUSES, status=status, search=search,
-                  now=svc.clock())
+    return render(template, groups=overview.by_agency(tree, rows), statuses=STATUSES, status=status,
+                  search=search)
