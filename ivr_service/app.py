@@ -93,7 +93,8 @@ def check_call_length(questionnaires: list[Questionnaire], settings: Settings) -
     if over:
         calls = "; ".join(estimate.describe(found, found.longest) for found in over)
         raise SettingsError(
-            f"SIPAS_MAX_CALL_SECONDS: a complete call would take longer than the limit of {settings.max_call_seconds} s "
+            f"SIPAS_MAX_CALL_SECONDS: a complete call would take longer than the limit of "
+            f"{settings.max_call_seconds} s "
             f"(with the speech hint, the agency's line {estimate.SAMPLE_HOTLINE} and the agency name "
             f"{estimate.SAMPLE_AGENCY!r}; SIPAS_SPEAKING_RATE {settings.speaking_rate:g} characters a second): "
             f"{calls}. Shorten the questionnaire's texts or say its instructions once (flow.instructions: first), "

@@ -44,6 +44,9 @@ class Pace:
     answer_seconds: float = 3.0     # a citizen's time to answer one item
 
 
+DEFAULT_PACE = Pace()
+
+
 @dataclass(frozen=True)
 class CallPath:
     """One complete call: what is said and how long it takes."""
@@ -98,7 +101,7 @@ def spoken_number(number: str) -> str:
 
 
 def estimate(q: Questionnaire, language: str = "vi", *, speech: bool = False, hotline: str | None = None,
-             agency: str = SAMPLE_AGENCY, pace: Pace = Pace(), instructions: str | None = None) -> Estimate:
+             agency: str = SAMPLE_AGENCY, pace: Pace = DEFAULT_PACE, instructions: str | None = None) -> Estimate:
     """The longest and shortest complete call of ``q`` in ``language``. ``instructions``
     walks it with another instruction mode than the questionnaire's (to compare)."""
     if language not in LANGUAGES:
@@ -115,13 +118,13 @@ def estimate(q: Questionnaire, language: str = "vi", *, speech: bool = False, ho
 
 
 def estimates(questionnaires: Iterable[Questionnaire], *, speech: bool = False, hotline: str | None = None,
-              agency: str = SAMPLE_AGENCY, pace: Pace = Pace()) -> list[Estimate]:
+              agency: str = SAMPLE_AGENCY, pace: Pace = DEFAULT_PACE) -> list[Estimate]:
     """:func:`estimate` of every questionnaire in every language."""
     return [estimate(q, language, speech=speech, hotline=hotline, agency=agency, pace=pace)
             for q in questionnaires for language in LANGUAGES]
 
 
-def too_long(questionnaires: Iterable[Questionnaire], limit: float, pace: Pace = Pace()) -> list[Estimate]:
+def too_long(questionnaires: Iterable[Questionnaire], limit: float, pace: Pace = DEFAULT_PACE) -> list[Estimate]:
     """The questionnaires and languages whose longest complete call is expected to take
     more than ``limit`` seconds, with every option a campaign may add (the speech hint and
     the agency's line, :data:`SAMPLE_HOTLINE`) and :data:`SAMPLE_AGENCY`. A web-only form

@@ -7,7 +7,8 @@ from typing import Any
 
 from ...core.access import Permission, allowed
 from ...persistence.models import Agency, Campaign
-from ...services import access, audit, campaigns
+from ...services import access, audit, call_costs, campaigns
+from ...services.call_costs import Costing
 from ...services.errors import invalid
 from ..access import Forbidden, actor, principal, requires
 from ..context import services
@@ -122,6 +123,10 @@ def campaign_action(campaign_id: int, data: dict[str, Any]) -> Campaign:
 @bp.output(ProgressOut)
 @requires(Permission.CAMPAIGNS_READ, "campaign")
 def campaign_progress(campaign_id: int) -> dict[str, Any]:
+    """Counts, rates, and the calls' length and cost (observed, and expected from the
+    call estimate; costs in VND with ``SIPAS_VOICE_PRICES``)."""
     svc = services()
     with svc.db.begin() as session:
-        return asdict(campaigns.progress(session, campaign_id, svc.clock()))
+        progress = campaigns.progress(session, campaign_id, svc.clock())
+        calls = call_costs.campaign_costs(session, svc.registry, campaign_id, Costing.from_settings(svc.settings))
+        return {**asdict(progress), "calls": asdict(calls)}
