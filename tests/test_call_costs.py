@@ -19,8 +19,10 @@ from ivr_service import create_app
 from ivr_service.cli import base as cli_base
 from ivr_service.cli import cli
 from ivr_service.core.estimate import Pace
+from ivr_service.core.phones import normalise
 from ivr_service.services import call_costs, weekly
 from ivr_service.services.call_costs import Costing
+from ivr_service.settings import Settings, SettingsError
 
 from .conftest import api_token
 
@@ -118,6 +120,24 @@ def test_the_expected_figures_follow_the_campaign_and_the_pace(app: Any, make_ca
     assert (found.language, found.speech, found.hotline) == ("en", True, "1022")
     assert found.longest.says[-2].endswith("1 0 2 2.")
     assert slow.expected.longest_seconds == round(found.longest.characters / 6.5 + 3 * 19, 1)
+
+
+def test_a_numbers_first_five_characters_and_length_name_its_carrier() -> None:
+    """What the cost query groups by: every number of a group has the carrier of any other."""
+    carriers: dict[tuple[str, int], set[str | None]] = {}
+    for prefix in range(10, 100):
+        for rest in ("0000000", "5550123", "9999999", "12345678", "1234567890"):
+            phone = normalise(f"0{prefix}{rest}")
+            if phone.e164 is not None:
+                carriers.setdefault((phone.e164[:5], len(phone.e164)), set()).add(phone.carrier)
+    assert len(carriers) > 40 and all(len(found) == 1 for found in carriers.values())
+    assert carriers[("+8496", 12)] == {"Viettel"} and carriers[("+8426", 13)] == {None}
+
+
+def test_the_price_table_is_checked_at_start_up() -> None:
+    assert Settings.from_env({"SIPAS_VOICE_PRICES": PRICES}).voice_price_table == {"*": 1000, "viettel": 900}
+    with pytest.raises(SettingsError, match="SIPAS_VOICE_PRICES: price of '\\*': expected VND per minute"):
+        Settings.from_env({"SIPAS_VOICE_PRICES": '{"*": -5}'})
 
 
 # ============================================================================ progress
