@@ -98,6 +98,9 @@ def test_without_a_price_for_a_carrier_its_calls_are_unpriced(app: Any, called: 
     viettel_only = costs(app, called, '{"viettel": 900}')
     assert (viettel_only.cost, viettel_only.unpriced_calls, viettel_only.cost_per_complete) == (6300.0, 3, 2100.0)
     assert (viettel_only.expected.longest_cost, viettel_only.expected.shortest_cost) == (None, None)
+    one_price = costs(app, called, '{"*": 1000}')          # every carrier alike: the numbers are not read
+    assert (one_price.cost, one_price.unpriced_calls, one_price.cost_per_complete) == (12000.0, 0, 4000.0)
+    assert asdict(one_price) == {**EXPECTED_CALLS, "cost": 12000.0, "cost_per_complete": 4000.0}
     unpriced = costs(app, called, None)
     assert (unpriced.cost, unpriced.cost_per_complete, unpriced.unpriced_calls) == (None, None, 5)
     assert (unpriced.calls, unpriced.billed_minutes, unpriced.completes) == (5, 12, 3)
@@ -146,6 +149,8 @@ def test_progress_gives_the_calls_length_and_cost(client: Any, called: int) -> N
     progress = client.get(f"{API}/campaigns/{called}/progress").json
     assert progress["calls"] == EXPECTED_CALLS
     assert progress["by_disposition"]["1.1"] == progress["calls"]["completes"] == 3
+    counts_only = client.get(f"{API}/campaigns/{called}/progress", query_string={"calls": "false"}).json
+    assert counts_only == {**progress, "calls": None}
     schema = client.get(f"{API}/openapi.json").json["components"]["schemas"]
     assert "calls" in schema["ProgressOut"]["properties"] and "cost_per_complete" in schema["CallCostsOut"]["properties"]
 

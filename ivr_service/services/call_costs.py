@@ -12,10 +12,13 @@ Expected. :func:`core.estimate.estimate` of the campaign's questionnaire, langua
 options (its agency's name, the speech hint, its hotline), and what the longest and the
 shortest complete call cost in started minutes at the ``*`` price.
 
-One aggregate over the campaign's connected calls (the ``(campaign_id, status)`` index),
-grouped by the first five characters and the length of the number: a number's carrier
-depends on nothing else (a 10-digit mobile by its prefix, anything else has none), so one
-number of each group, looked up through core.phones, names the carrier of the whole group.
+One aggregate over the campaign's connected calls; with prices by carrier, joined to the
+contacts and grouped by the first five characters and the length of the number: a
+number's carrier depends on nothing else (a 10-digit mobile by its prefix, anything else
+has none), so one number of each group, looked up through core.phones, names the carrier
+of the whole group. Unlike the progress counts this grows with the campaign: on the
+development machine about 0.3 s at 300,000 connected calls with one price, 1.3 s with
+prices by carrier (PostgreSQL).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import String, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from ..core import estimate
@@ -150,20 +153,26 @@ def campaign_costs(session: Session, registry: QuestionnaireRegistry, campaign_i
     """The call figures of one campaign (see the module docstring)."""
     found = campaign_estimate(session, registry, campaign_id, costing.pace)
     completed = Attempt.outcome == Outcome.COMPLETED.value
-    groups = session.execute(
-        select(func.min(Contact.phone_e164), func.count(), func.sum((Attempt.duration_s + 59) // 60),
-               func.sum(Attempt.duration_s), func.sum(case((completed, 1), else_=0)),
-               func.sum(case((completed, Attempt.duration_s), else_=0)))
-        .join(Contact, Contact.id == Attempt.contact_id)
-        .where(Attempt.campaign_id == campaign_id, Attempt.status == AttemptStatus.COMPLETED,
-               Attempt.channel == "voice", Attempt.duration_s > 0)
-        .group_by(func.substr(Contact.phone_e164, 1, 5), func.length(Contact.phone_e164))).all()
+    sums = (func.count(), func.sum((Attempt.duration_s + 59) // 60), func.sum(Attempt.duration_s),
+               func.sum(case((completed, 1), else_=0)), func.sum(case((completed, Attempt.duration_s), else_=0)))
+    connected = select().where(Attempt.campaign_id == campaign_id, Attempt.status == AttemptStatus.COMPLETED,
+                               Attempt.channel == "voice", Attempt.duration_s > 0)
+    if any(carrier != "*" for carrier in costing.prices or {}):
+        groups = session.execute(
+            connected.add_columns(func.min(Contact.phone_e164), *sums)
+            .join(Contact, Contact.id == Attempt.contact_id)
+            .group_by(func.substr(Contact.phone_e164, 1, 5), func.length(Contact.phone_e164))).all()
+    else:
+        # One price for every carrier, or none: no need to know the numbers (half the work).
+        groups = session.execute(connected.add_columns(literal(None, String), *sums).select_from(Attempt)).all()
     calls = minutes = seconds = complete_calls = complete_seconds = unpriced = 0
     cost = 0.0
     for number, n, billed, duration, n_complete, complete_duration in groups:
+        if not n:
+            continue      # no connected call: one row of nulls
         calls, minutes, seconds = calls + n, minutes + int(billed), seconds + int(duration)
         complete_calls, complete_seconds = complete_calls + int(n_complete), complete_seconds + int(complete_duration)
-        per_minute = unit_price(costing.prices, normalise(number).carrier)
+        per_minute = unit_price(costing.prices, normalise(number).carrier if number else None)
         if per_minute is None:
             unpriced += n
         else:

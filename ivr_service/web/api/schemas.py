@@ -200,8 +200,15 @@ class ProgressOut(Schema):
         "description": "The last 24 local clock hours, oldest first: {hour, attempts}"})
     calls_in_progress = Integer()
     rates = Dict()
-    calls = Nested(CallCostsOut, metadata={"description": "Length and cost of the calls: observed, and expected "
-                                                          "from the call estimate"})
+    calls = Nested(CallCostsOut, allow_none=True, metadata={
+        "description": "Length and cost of the calls: observed, and expected from the call estimate; null with "
+                       "calls=false"})
+
+
+class ProgressQuery(Schema):
+    calls = Boolean(load_default=True, metadata={
+        "description": "Include the calls' length and cost. They read every connected call of the campaign (about "
+                       "0.3–1.3 s at 300,000 on PostgreSQL) where the counts cost the same at any size"})
 
 
 class CriterionOut(Schema):
