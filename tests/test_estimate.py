@@ -14,6 +14,8 @@ from xml.etree import ElementTree
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from ivr_service import create_app
@@ -134,6 +136,27 @@ def test_english_uses_the_english_texts() -> None:
 def test_the_agencys_line_is_spoken_as_the_voice_service_says_it() -> None:
     for number in ("1022", "0261 3822 123", "0261.3822.123", "+84-261-3822-123", " 1900  1234 "):
         assert spoken_number(number) == voice.spoken_number(number)
+
+
+@settings(max_examples=60, deadline=None)
+@given(language=st.sampled_from(["vi", "en"]), mode=st.sampled_from(["always", "first", "first_per_factor"]),
+       speech=st.booleans(), hotline=st.none() | st.from_regex(r"[0-9]{3,4}( [0-9]{3,4}){0,2}", fullmatch=True),
+       agency=st.text(st.characters(categories=["L", "Nd"]), min_size=1, max_size=200),
+       rate=st.floats(1, 100), answer=st.floats(0, 60))
+def test_what_each_option_adds_is_exactly_its_text(language: str, mode: str, speech: bool, hotline: str | None,
+                                                   agency: str, rate: float, answer: float) -> None:
+    bare = estimate.estimate(Q, language, instructions=mode, agency="A", pace=Pace(rate, answer))
+    found = estimate.estimate(Q, language, instructions=mode, speech=speech, hotline=hotline, agency=agency,
+                              pace=Pace(rate, answer))
+    added = len(agency) - 1 + (len(Q.messages["speech_hint"].get(language)) if speech else 0) + (
+        len(Q.messages["closing_contact"].get(language).replace("{hotline}", spoken_number(hotline)))
+        if hotline else 0)
+    for path, before in zip(found.paths, bare.paths, strict=True):
+        assert path.items == before.items and path.characters == before.characters + added
+        assert path.characters == sum(map(len, path.says))
+        assert path.call_seconds == pytest.approx(path.characters / rate + len(path.items) * answer)
+    assert found.longest.characters > found.shortest.characters
+    assert set(found.shortest.items) < set(found.longest.items)
 
 
 # ============================================================================ recordings
