@@ -152,7 +152,8 @@ def test_progress_gives_the_calls_length_and_cost(client: Any, called: int) -> N
     counts_only = client.get(f"{API}/campaigns/{called}/progress", query_string={"calls": "false"}).json
     assert counts_only == {**progress, "calls": None}
     schema = client.get(f"{API}/openapi.json").json["components"]["schemas"]
-    assert "calls" in schema["ProgressOut"]["properties"] and "cost_per_complete" in schema["CallCostsOut"]["properties"]
+    assert "calls" in schema["ProgressOut"]["properties"]
+    assert "cost_per_complete" in schema["CallCostsOut"]["properties"]
 
 
 @pytest.fixture
