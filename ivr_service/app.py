@@ -10,8 +10,8 @@ from datetime import datetime
 from apiflask import APIFlask
 
 from .container import Services
-from .core import optout
-from .core.questionnaire import QuestionnaireRegistry
+from .core import estimate, optout
+from .core.questionnaire import Questionnaire, QuestionnaireRegistry
 from .persistence.db import Database
 from .persistence.models import utcnow
 from .settings import Settings, SettingsError
@@ -44,7 +44,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         log.warning("SIPAS_VALIDATE_SIGNATURES is off: webhooks are accepted without a signature "
                     "(simulator only; never in production)")
     registry = QuestionnaireRegistry(settings.questionnaire_dir)
-    registry.load_all()
+    questionnaires = registry.load_all()
+    check_call_length(questionnaires, settings)
     # Only here are the questionnaires known: a refusal word that is also an answer word
     # would opt out a citizen answering a two-way survey.
     clash = optout.clashes(settings.opt_out_words, optout.answer_words(registry))
@@ -88,3 +89,20 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         return {"status": "ok"}
 
     return app
+
+
+def check_call_length(questionnaires: list[Questionnaire], settings: Settings) -> None:
+    """Stop start-up when a complete call would be longer than ``SIPAS_MAX_CALL_SECONDS``
+    (core.estimate: the longest path, with the speech hint and the agency's line)."""
+    if not settings.max_call_seconds:
+        return
+    over = estimate.too_long(questionnaires, settings.max_call_seconds, settings.call_pace)
+    if over:
+        calls = "; ".join(estimate.describe(found, found.longest) for found in over)
+        raise SettingsError(
+            f"SIPAS_MAX_CALL_SECONDS: a complete call would take longer than the limit of "
+            f"{settings.max_call_seconds} s "
+            f"(with the speech hint, the agency's line {estimate.SAMPLE_HOTLINE} and the agency name "
+            f"{estimate.SAMPLE_AGENCY!r}; SIPAS_SPEAKING_RATE {settings.speaking_rate:g} characters a second): "
+            f"{calls}. Shorten the questionnaire's texts or say its instructions once (flow.instructions: first), "
+            f"or raise the limit (0: no check)")

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from .core.estimate import Pace
 from .core.messages import parse_prices
 from .core.optout import DEFAULT_OPT_OUT_WORDS, check_words
 from .core.schedule import WeeklySchedule
@@ -134,6 +135,10 @@ def _log_level(value: str) -> None:
 def _existing_file(value: str) -> None:
     if not Path(value).is_file():
         raise ValueError(f"no such file {value!r}")
+
+
+def _voice_prices(value: str) -> None:
+    parse_prices(value, unit="minute")
 
 
 def _e164_numbers(numbers: tuple[str, ...]) -> None:
@@ -257,6 +262,19 @@ class Settings:
         DEFAULT_OPT_OUT_WORDS, "comma-separated words that, alone in an inbound SMS, opt its sender out (any "
         "case, accents and surrounding punctuation); none may be an answer word of a questionnaire",
         check=check_words)
+    speaking_rate: float = setting(
+        13.0, "characters a second of synthesized speech (Vietnamese `<Say>`: about 13), for the length of a call "
+        "(`python -m ivr_service estimate`)", low=1, high=100, unit="characters a second")
+    answer_seconds: float = setting(
+        3.0, "seconds a citizen takes to answer one item, for the length of a call", low=0, high=60, unit="seconds")
+    max_call_seconds: int = setting(
+        360, "start-up fails when the longest complete call of a questionnaire, in any language and with the "
+        "speech hint and the agency's line, is expected to take longer; `0`: no check", low=0, high=3600,
+        unit="seconds")
+    voice_prices: str | None = setting(
+        None, "call price table, JSON: VND per started minute by carrier (as core.phones names them, any case), "
+        '`*` for the others, e.g. `{"*": 1000, "viettel": 900}`; gives the cost of a campaign\'s calls and per '
+        "complete; unset: no cost figures", check=_voice_prices)
 
     @property
     def sender_messages_per_second(self) -> float:
@@ -267,6 +285,14 @@ class Settings:
     @property
     def sms_price_table(self) -> dict[str, float] | None:
         return parse_prices(self.sms_prices) if self.sms_prices else None
+
+    @property
+    def call_pace(self) -> Pace:
+        return Pace(self.speaking_rate, self.answer_seconds)
+
+    @property
+    def voice_price_table(self) -> dict[str, float] | None:
+        return parse_prices(self.voice_prices, unit="minute") if self.voice_prices else None
 
     @property
     def sender_calls_per_second(self) -> float:

@@ -27,6 +27,7 @@ from .providers import (
 )
 from .providers.sms_simulator import items_of
 from .services import dispatch, housekeeping, messaging, messaging_accounts, weekly, zns_tokens
+from .services.call_costs import Costing
 from .web.urls import esms_status_url, sms_status_url, webhook_url
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ class Worker:
         """Fold tallies, start and close campaigns, export completed ones (one worker at a
         time across the cluster); returns the campaigns closed."""
         s = self.services
-        return housekeeping.run(s.db, s.registry, s.settings.export_dir, s.clock)
+        return housekeeping.run(s.db, s.registry, s.settings.export_dir, s.clock, Costing.from_settings(s.settings))
 
     def weekly_export(self) -> Path | None:
         """Write this week's CCHC export once it is due, once across the cluster."""
@@ -107,7 +108,8 @@ class Worker:
         schedule = s.settings.weekly_schedule
         if schedule is None:
             return None
-        return weekly.run_if_due(s.db, s.registry, schedule, s.settings.export_dir, s.clock())
+        return weekly.run_if_due(s.db, s.registry, schedule, s.settings.export_dir, s.clock(),
+                                 Costing.from_settings(s.settings))
 
     def scheduler(self, blocking: bool) -> BaseScheduler:
         scheduler: BaseScheduler = BlockingScheduler() if blocking else BackgroundScheduler()

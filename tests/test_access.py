@@ -281,7 +281,8 @@ def test_route_matrix_anonymous_roles_in_and_out_of_the_subtree_and_tokens(
               "token_id": victim_token, "token": "unknown-call-token", "filename": "none.txt",
               "code": "ZZZZZZZZZ", "qr_poster_id": poster_id,  # survey links and QR posters: an unknown code
               "programme_id": programme, "messaging_account_id": account_id,
-              "account_id": account_id, "secret": "0" * 48}   # the eSMS callback: a wrong secret
+              "account_id": account_id, "secret": "0" * 48,   # the eSMS callback: a wrong secret
+              "key": "sipas-2024"}                            # a questionnaire
     cases = route_cases(app, values)
     assert len(cases) >= 36
     assert {c.names for c in cases} >= {None, "campaign"}

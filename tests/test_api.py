@@ -401,7 +401,14 @@ def test_progress_counts_contacts_attempts_and_dispositions(client: Any, clock: 
                       "by_status": {"reserve": 0, "pending": 4, "active": 0, "done": 0},
                       "by_disposition": {}, "attempts": 0,
                       "attempts_by_status": {s.value: 0 for s in AttemptStatus}, "attempts_last_hour": 0,
-                      "calls_in_progress": 0, "rates": {}}
+                      "calls_in_progress": 0, "rates": {},
+                      # No call yet, and no price table: the expected length only (test_call_costs.py).
+                      "calls": {"currency": "VND", "calls": 0, "billed_minutes": 0, "mean_call_seconds": None,
+                                "complete_calls": 0, "mean_complete_seconds": None, "completes": 0, "cost": None,
+                                "cost_per_complete": None, "unpriced_calls": 0,
+                                "expected": {"longest_seconds": 194.6, "shortest_seconds": 167.2,
+                                             "longest_minutes": 4, "shortest_minutes": 3,
+                                             "longest_cost": None, "shortest_cost": None}}}
     # The clock reads 09:00 in Hanoi: the last 24 local clock hours, this one last.
     assert [h["hour"] for h in per_hour[:2]] == ["2026-11-16T10:00:00+07:00", "2026-11-16T11:00:00+07:00"]
     assert per_hour[-1] == {"hour": "2026-11-17T09:00:00+07:00", "attempts": 0} and len(per_hour) == 24

@@ -68,6 +68,10 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "form_rate_limit": ("10 per minute", "10 per minute"),
     "opt_out_words": ("TC, Hủy ,stop", ("TC", "Hủy", "stop")),
     "sms_prices": ('{"*": 300, "Viettel": 250}', '{"*": 300, "Viettel": 250}'),
+    "speaking_rate": ("11.5", 11.5),
+    "answer_seconds": ("4", 4.0),
+    "max_call_seconds": ("420", 420),
+    "voice_prices": ('{"*": 1000, "Viettel": 900}', '{"*": 1000, "Viettel": 900}'),
 }
 # What a sample needs beside it to pass the rules that tie settings together.
 COMPANIONS = {"provider": TWILIO}

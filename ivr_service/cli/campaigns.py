@@ -11,8 +11,9 @@ import click
 from ..container import Services
 from ..core.sampling import RULES
 from ..persistence import migrate
-from ..services import audit, campaigns, frames, results
+from ..services import audit, call_costs, campaigns, frames, results
 from ..services import sampling_report as sampling_report_service
+from ..services.call_costs import Costing
 from ..settings import Settings
 from .base import (
     CLI_ACTOR,
@@ -256,8 +257,11 @@ def campaign_action(svc: Services, action: str, campaign_id: int, reason: str | 
 @click.argument("campaign_id", type=int)
 @pass_services
 def progress(svc: Services, campaign_id: int) -> None:
+    """Counts, rates, and the calls' length and cost (as GET /api/v1/campaigns/<id>/progress)."""
     with svc.db.begin() as session:
-        _echo_json(asdict(campaigns.progress(session, campaign_id, svc.clock())))
+        progress = campaigns.progress(session, campaign_id, svc.clock())
+        calls = call_costs.campaign_costs(session, svc.registry, campaign_id, Costing.from_settings(svc.settings))
+        _echo_json({**asdict(progress), "calls": asdict(calls)})
 
 
 @cli.command("scores")
@@ -273,5 +277,6 @@ def scores(svc: Services, campaign_id: int) -> None:
 @pass_services
 def export(svc: Services, campaign_id: int) -> None:
     with svc.db.begin() as session:
-        path = results.write_export(session, svc.registry, campaign_id, svc.settings.export_dir, svc.clock())
+        path = results.write_export(session, svc.registry, campaign_id, svc.settings.export_dir, svc.clock(),
+                                    costing=Costing.from_settings(svc.settings))
     click.echo(str(path))

@@ -12,6 +12,7 @@ import json
 import re
 import secrets
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
@@ -116,27 +117,34 @@ def check_template(template: str, link_length: int, max_segments: int) -> Encode
 
 # ============================================================================ prices
 
-def parse_prices(text: str) -> dict[str, float]:
-    """A price table, JSON ``{"*": 300, "viettel": 250}``: VND per segment by carrier (any
-    case), ``"*"`` for carriers not named. Raises ValueError saying what is wrong."""
+def parse_prices(text: str, unit: str = "segment") -> dict[str, float]:
+    """A price table, JSON ``{"*": 300, "viettel": 250}``: VND per ``unit`` (an SMS segment,
+    a started minute of a call) by carrier (any case), ``"*"`` for carriers not named.
+    Raises ValueError saying what is wrong."""
     try:
         table = json.loads(text)
     except ValueError:
         raise ValueError(f'expected a JSON object such as {{"*": 300, "viettel": 250}}, got {text[:60]!r}') from None
     if not isinstance(table, dict) or not table:
-        raise ValueError('expected a non-empty JSON object of carrier → VND per segment, such as {"*": 300}')
+        raise ValueError(f'expected a non-empty JSON object of carrier → VND per {unit}, such as {{"*": 300}}')
     prices: dict[str, float] = {}
     for carrier, value in table.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100_000:
-            raise ValueError(f"price of {carrier!r}: expected VND per segment between 0 and 100000, got {value!r}")
+            raise ValueError(f"price of {carrier!r}: expected VND per {unit} between 0 and 100000, got {value!r}")
         prices[carrier.strip().lower()] = float(value)
     return prices
+
+
+def unit_price(prices: Mapping[str, float] | None, carrier: str | None) -> float | None:
+    """The carrier's price per unit in a table of :func:`parse_prices` (``"*"`` when the
+    carrier is unknown or not listed); None without a price for it."""
+    if not prices:
+        return None
+    return prices.get((carrier or "*").lower(), prices.get("*"))
 
 
 def message_price(prices: dict[str, float] | None, carrier: str | None, segments: int) -> float | None:
     """What a message costs, VND: segments × the carrier's price per segment (``"*"`` when
     the carrier is unknown or not listed); None without a price for it."""
-    if not prices:
-        return None
-    per_segment = prices.get((carrier or "*").lower(), prices.get("*"))
+    per_segment = unit_price(prices, carrier)
     return None if per_segment is None else segments * per_segment

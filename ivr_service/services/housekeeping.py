@@ -15,12 +15,13 @@ from ..core.questionnaire import QuestionnaireRegistry
 from ..persistence import tallies
 from ..persistence.db import Database
 from . import campaigns, qr, results
+from .call_costs import DEFAULT_COSTING, Costing
 
 log = logging.getLogger(__name__)
 
 
 def run(db: Database, registry: QuestionnaireRegistry, export_dir: str | Path,
-        clock: Callable[[], datetime]) -> list[int]:
+        clock: Callable[[], datetime], costing: Costing = DEFAULT_COSTING) -> list[int]:
     """One round; returns the campaigns it closed (none when another worker holds the lock)."""
     with db.cluster_lock("housekeeping") as mine:
         if not mine:
@@ -39,6 +40,6 @@ def run(db: Database, registry: QuestionnaireRegistry, export_dir: str | Path,
             pending = campaigns.unexported(session)
         for campaign_id in pending:
             with db.begin() as session:
-                path = results.write_export(session, registry, campaign_id, export_dir, clock())
+                path = results.write_export(session, registry, campaign_id, export_dir, clock(), costing=costing)
             log.info("campaign %s exported to %s", campaign_id, path)
         return advanced.closed

@@ -15,6 +15,7 @@ from ..core.flow import AnswerStatus, Response
 from ..core.questionnaire import Questionnaire, QuestionnaireRegistry
 from ..core.scoring import Aggregation, Respondent, ScoreReport, score
 from ..persistence.models import Answer, Contact, Interview, InterviewStatus
+from .call_costs import DEFAULT_COSTING, CallCosts, Costing, campaign_costs
 from .campaigns import get_campaign
 
 COUNTED = (InterviewStatus.COMPLETE, InterviewStatus.PARTIAL)
@@ -73,20 +74,41 @@ def _criteria_table(q: Questionnaire, report: ScoreReport, lang: str) -> pd.Data
     return pd.DataFrame(rows, columns=columns)
 
 
+def _call_rows(calls: CallCosts, costing: Costing) -> list[tuple[str, object]]:
+    """The summary's call figures: observed length and cost, and the estimate's."""
+    expected = calls.expected
+    return [
+        ("calls_connected", calls.calls), ("calls_billed_minutes", calls.billed_minutes),
+        ("calls_mean_seconds", calls.mean_call_seconds), ("calls_completed_questionnaire", calls.complete_calls),
+        ("calls_mean_complete_seconds", calls.mean_complete_seconds), ("completes", calls.completes),
+        ("calls_cost_vnd", calls.cost), ("cost_per_complete_vnd", calls.cost_per_complete),
+        ("calls_unpriced", calls.unpriced_calls),
+        ("expected_call_longest_seconds", expected.longest_seconds),
+        ("expected_call_shortest_seconds", expected.shortest_seconds),
+        ("expected_cost_per_complete_longest_vnd", expected.longest_cost),
+        ("expected_cost_per_complete_shortest_vnd", expected.shortest_cost),
+        ("estimate_speaking_rate_characters_per_second", costing.pace.speaking_rate),
+        ("estimate_answer_seconds", costing.pace.answer_seconds),
+    ]
+
+
 def write_export(session: Session, registry: QuestionnaireRegistry, campaign_id: int, export_dir: str | Path,
-                 now: datetime, record: bool = True) -> Path:
+                 now: datetime, record: bool = True, *, costing: Costing = DEFAULT_COSTING) -> Path:
     """Write ``campaign-<id>-<date>.xlsx`` plus CSVs of scores and responses; returns the XLSX path.
     ``record`` stores the path as the campaign's final export (not for interim weekly ones).
+    The summary sheet holds the call figures too (services.call_costs, priced by ``costing``).
 
     Respondents appear only by pseudonym; phone numbers and names are never exported.
     """
-    return export_with_scores(session, registry, campaign_id, export_dir, now, record)[0]
+    return export_with_scores(session, registry, campaign_id, export_dir, now, record, costing=costing)[0]
 
 
 def export_with_scores(session: Session, registry: QuestionnaireRegistry, campaign_id: int,
-                       export_dir: str | Path, now: datetime, record: bool = True) -> tuple[Path, ScoreReport]:
+                       export_dir: str | Path, now: datetime, record: bool = True, *,
+                       costing: Costing = DEFAULT_COSTING) -> tuple[Path, ScoreReport]:
     """:func:`write_export`, also returning the scores it wrote."""
     campaign = get_campaign(session, campaign_id)
+    calls = campaign_costs(session, registry, campaign_id, costing)
     q = registry.get(campaign.questionnaire_key)
     people = respondents(session, q, campaign_id)
     report = score(q, [p.respondent for p in people])
@@ -102,6 +124,7 @@ def export_with_scores(session: Session, registry: QuestionnaireRegistry, campai
         ("weighted_service_index", report.weighted_service_index),
         ("overall_satisfaction_index", report.overall.index if report.overall else None),
         ("sample_seed", campaign.sample_seed), ("generated_at_utc", now.isoformat()),
+        *_call_rows(calls, costing),
     ], columns=["key", "value"])
     rated = [item.id for item in q.items if item.kind != "consent"]
     responses = pd.DataFrame(

@@ -26,6 +26,7 @@ from ..core.schedule import WeeklySchedule
 from ..persistence.db import Database
 from ..persistence.models import Campaign, CampaignStatus, JobRun
 from . import campaigns, results
+from .call_costs import DEFAULT_COSTING, Costing
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ SUMMARY_COLUMNS = ("campaign_id", "agency", "campaign", "status", "contacts", "c
 
 
 def run_if_due(db: Database, registry: QuestionnaireRegistry, schedule: WeeklySchedule, export_dir: str | Path,
-               now: datetime) -> Path | None:
+               now: datetime, costing: Costing = DEFAULT_COSTING) -> Path | None:
     """Write this week's export if its time has come and no worker has finished it yet;
     returns the week's directory when this call wrote it."""
     period, instant = schedule.last_run(now)
@@ -52,7 +53,7 @@ def run_if_due(db: Database, registry: QuestionnaireRegistry, schedule: WeeklySc
             else:
                 run.started_at = now   # an earlier attempt did not finish: write it again
         directory = Path(export_dir) / "weekly" / period
-        written = export_week(db, registry, directory, instant, now)
+        written = export_week(db, registry, directory, instant, now, costing)
         with db.begin() as session:
             run = session.get(JobRun, (JOB, period))
             assert run is not None
@@ -63,7 +64,7 @@ def run_if_due(db: Database, registry: QuestionnaireRegistry, schedule: WeeklySc
 
 
 def export_week(db: Database, registry: QuestionnaireRegistry, directory: Path, instant: datetime,
-                now: datetime) -> list[int]:
+                now: datetime, costing: Costing = DEFAULT_COSTING) -> list[int]:
     """Export the campaigns running or paused at ``instant``, or ended in the week before it."""
     with db.begin() as session:
         ids = session.scalars(select(Campaign.id).where(or_(
@@ -74,7 +75,7 @@ def export_week(db: Database, registry: QuestionnaireRegistry, directory: Path, 
     for campaign_id in ids:
         with db.begin() as session:
             workbook, report = results.export_with_scores(session, registry, campaign_id, directory, now,
-                                                          record=False)
+                                                          record=False, costing=costing)
             campaign = campaigns.get_campaign(session, campaign_id)
             progress = campaigns.progress(session, campaign_id, now)
             rows.append({

@@ -7,12 +7,13 @@ from typing import Any
 
 from ...core.access import Permission, allowed
 from ...persistence.models import Agency, Campaign
-from ...services import access, audit, campaigns
+from ...services import access, audit, call_costs, campaigns
+from ...services.call_costs import Costing
 from ...services.errors import invalid
 from ..access import Forbidden, actor, principal, requires
 from ..context import services
 from .blueprint import bp
-from .schemas import ActionIn, AgencyIn, AgencyOut, CampaignIn, CampaignOut, CampaignPatchIn, ProgressOut
+from .schemas import ActionIn, AgencyIn, AgencyOut, CampaignIn, CampaignOut, CampaignPatchIn, ProgressOut, ProgressQuery
 
 REASON_NEEDED = frozenset({"pause", "cancel"})
 MANAGER_ACTIONS = frozenset({"start", "cancel"})
@@ -119,9 +120,17 @@ def campaign_action(campaign_id: int, data: dict[str, Any]) -> Campaign:
 
 
 @bp.get("/campaigns/<int:campaign_id>/progress")
+@bp.input(ProgressQuery, location="query", arg_name="query")
 @bp.output(ProgressOut)
 @requires(Permission.CAMPAIGNS_READ, "campaign")
-def campaign_progress(campaign_id: int) -> dict[str, Any]:
+def campaign_progress(campaign_id: int, query: dict[str, Any]) -> dict[str, Any]:
+    """Counts, rates, and the calls' length and cost (observed, and expected from the
+    call estimate; costs in VND with ``SIPAS_VOICE_PRICES``). The counts cost the same
+    whatever the campaign's size; the call figures read every connected call, so a
+    dashboard that polls a very large campaign may leave them out (``calls=false``)."""
     svc = services()
     with svc.db.begin() as session:
-        return asdict(campaigns.progress(session, campaign_id, svc.clock()))
+        progress = campaigns.progress(session, campaign_id, svc.clock())
+        calls = call_costs.campaign_costs(session, svc.registry, campaign_id, Costing.from_settings(svc.settings)) \
+            if query["calls"] else None
+        return {**asdict(progress), "calls": asdict(calls) if calls else None}
