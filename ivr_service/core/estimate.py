@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from . import flow
-from .prompts import instructions_for
+from .prompts import instructions_for, spoken_number
 from .questionnaire import INSTRUCTION_MODES, LANGUAGES, Item, Questionnaire
 
 # What the figures assume when no campaign says otherwise (the CLI, the API's defaults and
@@ -89,15 +89,6 @@ class Estimate:
 
 def started_minutes(seconds: float) -> int:
     return math.ceil(seconds / 60) if seconds > 0 else 0
-
-
-def spoken_number(number: str) -> str:
-    """A phone number as a voice should say it: digit by digit, groups apart
-    ("0261 3822" → "0 2 6 1, 3 8 2 2"), never as one large number.
-
-    The rule of ``services.voice.spoken_number``; a test holds the two equal."""
-    groups = [group for group in number.replace(".", " ").replace("-", " ").split() if group]
-    return ", ".join(" ".join(group) for group in groups)
 
 
 def estimate(q: Questionnaire, language: str = "vi", *, speech: bool = False, hotline: str | None = None,

@@ -44,3 +44,10 @@ def instructions_for(mode: str, item: Item, previous: Item | None, heard: Collec
             or (mode == "first_per_factor" and item.factor is not None
                 and (previous is None or previous.section != item.section)))
     return scale.instructions if full else scale.cue
+
+
+def spoken_number(number: str) -> str:
+    """A phone number as a voice should say it: digit by digit, groups apart
+    ("0261 3822" → "0 2 6 1, 3 8 2 2"), never as one large number."""
+    groups = [group for group in number.replace(".", " ").replace("-", " ").split() if group]
+    return ", ".join(" ".join(group) for group in groups)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, joinedload
 from ..core import flow, speech
 from ..core.flow import AnswerStatus, Event, Finish, Response
 from ..core.policy import Outcome
-from ..core.prompts import Why, instructions_for
+from ..core.prompts import Why, instructions_for, spoken_number
 from ..core.questionnaire import Item, Questionnaire, QuestionnaireRegistry
 from ..persistence.db import dialect_insert
 from ..persistence.models import (
@@ -156,13 +156,6 @@ def _closing(q: Questionnaire, responses: dict[str, Response], campaign: Campaig
     if not campaign.hotline:
         return (thanks,)
     return (q.messages["closing_contact"].get(lang).replace("{hotline}", spoken_number(campaign.hotline)), thanks)
-
-
-def spoken_number(number: str) -> str:
-    """A phone number as a voice should say it: digit by digit, groups apart
-    ("0261 3822" → "0 2 6 1, 3 8 2 2"), never as one large number."""
-    groups = [group for group in number.replace(".", " ").replace("-", " ").split() if group]
-    return ", ".join(" ".join(group) for group in groups)
 
 
 def _heard(q: Questionnaire, interview: Interview, attempt: Attempt) -> set[str]:
