@@ -114,7 +114,8 @@ def demo() -> None:
     click.echo(f"demo campaign {campaign_id} is running")
     click.echo(f"demo post-transaction programme {programme_id}: {DEMO_TRANSACTIONS} dossiers reported "
                f"({', '.join(f'{n} {d}' for d, n in sorted(decisions.items()))}); the invitations go out now")
-    click.echo(f"sign in at {base}/auth/login as {DEMO_ADMIN} / {password}")
+    click.echo(f"operator console: open {base}/ and sign in as {DEMO_ADMIN} / {password}")
+    click.echo(f"  (the campaign's live monitor: {base}/campaigns/{campaign_id})")
     click.echo(f"or call the API: curl -H 'Authorization: Bearer {token}' "
                f"{base}/api/v1/campaigns/{campaign_id}/progress")
 
@@ -150,7 +151,7 @@ def serve(exit_when_done: bool) -> None:
     server = make_server(base.hostname or "127.0.0.1", base.port or 80, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
     thread.start()
-    click.echo(f"SIPAS survey service at {settings.public_base_url}/  (API docs: "
+    click.echo(f"SIPAS survey service: the operator console at {settings.public_base_url}/  (API docs: "
                f"{settings.public_base_url}/api/v1/docs)")
     runner = Worker(app)
     scheduler = runner.scheduler(blocking=False)

@@ -64,4 +64,5 @@ def init_app(app: Flask, timezone: str) -> None:
     babel.init_app(app, locale_selector=locale)
     app.jinja_env.filters.update(number=number, percent=percent, moment=moment)
     app.jinja_env.globals.update(get_locale=get_locale)
+    _set_language._spec = {"hide": True}  # type: ignore[attr-defined]  # a page, not part of the API
     app.add_url_rule("/lang/<code>", "set_language", public(_set_language))
