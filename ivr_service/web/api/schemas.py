@@ -363,6 +363,10 @@ class AuditQuery(Schema):
     limit = Integer(load_default=100, validate=Range(min=1, max=1000))
     before_id = Integer(load_default=None, validate=Range(min=1, max=2**63 - 1))
     action = String(load_default=None, validate=Length(1, 60))
+    actor = String(load_default=None, validate=Length(1, 120),
+                   metadata={"description": "Part of the actor, any case: a username, `user:3`, `token:5`, `cli:`"})
+    since = DateTime(load_default=None, metadata={"description": "Entries at or after this time"})
+    until = DateTime(load_default=None, metadata={"description": "Entries before this time"})
 
 
 class AuditOut(Schema):
@@ -378,6 +382,11 @@ class AuditOut(Schema):
 
 class OptOutIn(Schema):
     phone = String(required=True, validate=Length(1, 40), metadata={"description": "e.g. 0912 345 678"})
+
+
+class OptOutRemoveIn(OptOutIn):
+    reason = String(load_default=None, validate=Length(max=500), metadata={
+        "description": "Required: who asked to be surveyed again, and how (kept in the audit log)"})
 
 
 class OptOutOut(Schema):
