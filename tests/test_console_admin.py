@@ -116,6 +116,8 @@ def test_adding_then_removing_with_a_reason_is_audited(app: Flask, tree: dict[st
         assert refused.status_code == 400
         assert "Ghi rõ ai đã đề nghị" in (field_error(refused, "reason") or "")
         assert 'aria-describedby="reason-error"' in refused.get_data(as_text=True)
+    too_long = post_form(operator, "/opt-outs/remove", phone=NUMBER, reason="x" * 501)
+    assert too_long.status_code == 400 and field_error(too_long, "reason") == "Tối đa 500 ký tự."
     missing_number = post_form(operator, "/opt-outs/remove", reason="Công dân gọi lại")
     assert missing_number.status_code == 400 and field_error(missing_number, "phone")
     assert count(app, OptOut) == 1
@@ -364,7 +366,7 @@ def test_a_token_is_shown_once_works_with_the_api_and_is_refused_once_revoked(
     assert stored.created_by == admin_id
     assert stored.expires_at == datetime(2026, 12, 31, 17, tzinfo=UTC)      # the end of 31/12 in Hà Nội
     listed = admin_page(admin, "/admin/tokens")
-    assert token not in listed and token.split("_")[2] not in listed
+    assert token not in listed and token.split("_", 2)[2] not in listed
     assert f"sipas_{prefix}_…" in listed and "Một cửa Cư Jút" in listed and "01/01/2027 00:00" in listed
 
     system = Bearer(app, token)
@@ -460,3 +462,17 @@ def test_the_api_filters_the_audit_log_by_actor_and_time_too(app: Flask, make_us
     assert timedelta(0) < row(app, ApiToken, id=issued.json["id"]).expires_at - clock()
     assert audit_rows(app, "token_created")[0].detail is not None
     assert count(app, AuditEntry, AuditEntry.action == "login") == 3
+
+
+def test_the_pages_in_english(app: Flask, tree: dict[str, int], make_user: Any) -> None:
+    make_user("quan-tri", ("admin", None))
+    admin = signed_in(app, "quan-tri")
+    admin.get("/lang/en?next=/opt-outs")
+    opt_outs = text_of(admin.get("/opt-outs"))
+    assert '<html lang="en">' in opt_outs and "Opt-outs" in opt_outs and "The do-not-contact list is empty." in opt_outs
+    looked = text_of(post_form(admin, "/opt-outs/search", phone="0912345678"))
+    assert f"{NUMBER} is not on the do-not-contact list" in looked and "Add to the do-not-contact list" in looked
+    users = admin_page(admin)
+    assert "New user" in users and options(users, "agency_id")[0] == "Whole installation"
+    assert options(users, "role") == ["Admin", "Manager", "Operator", "Viewer"]
+    assert "Permissions" in admin_page(admin, "/admin/tokens") and "Actor" in admin_page(admin, "/admin/audit")

@@ -52,6 +52,8 @@ def field_errors(exc: ServiceError) -> dict[str, Any]:
             return {"agency_id": _l("Not an agency you manage.")}
         if " has no role on " in exc.message:
             return {"agency_id": _l("The user has no role there.")}
+    if exc.field == "reason" and "at most" in exc.message:
+        return {"reason": _l("At most 500 characters.")}
     if exc.field in _INVALID and not isinstance(exc, Conflict | NotFound):
         return {exc.field: _INVALID[exc.field]}
     return {exc.field or "_": exc.message}

@@ -36,15 +36,17 @@ def _tree(session: Session) -> tuple[list[tuple[str, str]], dict[int | None, str
     """The agency choices of the caller's part of the tree, and every node's name."""
     within = access.scope(session, principal(), Permission.USERS_WRITE)
     tree = overview.agency_tree(session, within)
-    names: dict[int | None, str] = {node.id: node.name for node in tree}
+    names: dict[int | None, str] = {node.id: node.name for node in tree}     # in tree order
     names[None] = _("Whole installation")
     return agency_choices(tree, whole=within is None), names
 
 
 def _grants(user: User, names: dict[int | None, str]) -> list[dict[str, Any]]:
+    order = {agency_id: i for i, agency_id in enumerate(names) if agency_id is not None}
+    order[None] = -1                                    # the whole installation first, then tree order
     return [{"role": ROLE_LABELS.get(g.role, g.role), "agency": names.get(g.agency_id, "–"),
              "agency_value": WHOLE_INSTALLATION if g.agency_id is None else str(g.agency_id)}
-            for g in sorted(user.grants, key=lambda g: (g.agency_id is not None, names.get(g.agency_id, "")))]
+            for g in sorted(user.grants, key=lambda g: order.get(g.agency_id, len(order)))]
 
 
 def _row(user: User, names: dict[int | None, str]) -> dict[str, Any]:
