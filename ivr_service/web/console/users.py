@@ -42,7 +42,7 @@ def _tree(session: Session) -> tuple[list[tuple[str, str]], dict[int | None, str
 
 
 def _grants(user: User, names: dict[int | None, str]) -> list[dict[str, Any]]:
-    order = {agency_id: i for i, agency_id in enumerate(names) if agency_id is not None}
+    order: dict[int | None, int] = {agency_id: i for i, agency_id in enumerate(names) if agency_id is not None}
     order[None] = -1                                    # the whole installation first, then tree order
     return [{"role": ROLE_LABELS.get(g.role, g.role), "agency": names.get(g.agency_id, "–"),
              "agency_value": WHOLE_INSTALLATION if g.agency_id is None else str(g.agency_id)}
