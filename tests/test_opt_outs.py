@@ -1,5 +1,5 @@
-"""The do-not-contact list through the API: operators add and remove numbers; pending
-contacts stop at once; the audit log keeps only masked numbers."""
+"""The do-not-contact list through the API: operators add and remove numbers (removal
+with a reason); pending contacts stop at once; the audit log keeps only masked numbers."""
 
 from __future__ import annotations
 
@@ -24,15 +24,24 @@ def test_an_operator_adds_and_removes_a_number(app: Any, client: Any, make_campa
     assert states["+84910000001"] is ContactStatus.DONE
     assert [s for p, s in states.items() if p != "+84910000001"] == [ContactStatus.PENDING] * 2
 
-    removed = client.post(f"{API}/remove", json={"phone": "+84910000001"})
-    assert removed.status_code == 200 and removed.json["opted_out"] is False
+    for reason in (None, "", "   "):                                  # a removal needs a reason
+        refused = client.post(f"{API}/remove", json={"phone": "+84910000001", "reason": reason})
+        assert refused.status_code == 400 and refused.json["field"] == "reason"
+        assert refused.json["message"].startswith("reason: required")
+    assert scalars(app, select(OptOut.phone_e164)) == ["+84910000001"]
+    removed = client.post(f"{API}/remove", json={"phone": "+84910000001",
+                                                 "reason": " Gọi đường dây nóng: đồng ý khảo sát lại "})
+    assert removed.status_code == 200 and removed.json == {"phone": "+84******001", "opted_out": False}
     assert scalars(app, select(OptOut.phone_e164)) == []
-    again = client.post(f"{API}/remove", json={"phone": "+84910000001"})
+    again = client.post(f"{API}/remove", json={"phone": "+84910000001", "reason": "x"})
     assert again.status_code == 404 and again.json["field"] is None
 
     entries = fetch(app, select(AuditEntry.action, AuditEntry.detail).order_by(AuditEntry.id))
     assert [action for action, _ in entries] == ["opt_out_added", "opt_out_removed"]
-    assert all(detail == {"phone": "+84******001"} for _, detail in entries)
+    assert entries[0][1] == {"phone": "+84******001"}
+    # The removal keeps the reason and what the deleted entry said; never the number.
+    assert entries[1][1] == {"phone": "+84******001", "reason": "Gọi đường dây nóng: đồng ý khảo sát lại",
+                             "since": "2026-11-17T02:00:00+00:00", "source": "operator"}
 
 
 def test_a_bad_number_is_refused_naming_the_field(client: Any) -> None:

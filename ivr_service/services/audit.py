@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from ..core.access import Principal
@@ -35,14 +35,34 @@ def record(session: Session, actor: Actor, action: str, now: datetime, target: s
 
 
 def entries(session: Session, limit: int = 100, before_id: int | None = None, action: str | None = None,
-            agencies: set[int] | None = None) -> list[AuditEntry]:
+            agencies: set[int] | None = None, *, actor: str | None = None, since: datetime | None = None,
+            until: datetime | None = None) -> list[AuditEntry]:
     """Newest first; ``before_id`` pages back; ``agencies`` limits to entries about those
-    agencies (None: all)."""
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 1000)))
+    agencies (None: all); ``actor`` matches part of the actor's label, in any case;
+    ``since`` (included) and ``until`` (excluded) bound the time."""
+    query = _filtered(select(AuditEntry), agencies, action=action, actor=actor, since=since, until=until)
+    query = query.order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 1000)))
     if before_id is not None:
         query = query.where(AuditEntry.id < before_id)
+    return list(session.scalars(query))
+
+
+def actions(session: Session, agencies: set[int] | None = None) -> list[str]:
+    """The actions recorded about ``agencies`` (None: all), in alphabetical order."""
+    query = _filtered(select(AuditEntry.action).distinct(), agencies)
+    return sorted(session.scalars(query))
+
+
+def _filtered(query: Select[Any], agencies: set[int] | None, *, action: str | None = None,
+              actor: str | None = None, since: datetime | None = None, until: datetime | None = None) -> Select[Any]:
     if action is not None:
         query = query.where(AuditEntry.action == action)
     if agencies is not None:
         query = query.where(AuditEntry.agency_id.in_(agencies))
-    return list(session.scalars(query))
+    if actor:
+        query = query.where(func.lower(AuditEntry.actor).contains(actor.strip().lower(), autoescape=True))
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
+    if until is not None:
+        query = query.where(AuditEntry.at < until)
+    return query

@@ -18,7 +18,7 @@ from ..core.phones import normalise
 from ..core.policy import FINAL_OUTCOMES, Outcome, RetryPolicy
 from ..core.questionnaire import Questionnaire
 from ..persistence.models import Campaign, CampaignStatus, Contact, ContactStatus, InterviewStatus, OptOut
-from .errors import NotFound, invalid
+from .errors import invalid
 
 # Keyed by Outcome | None: a contact closed before any attempt has no outcome.
 _INTERVIEW_STATUS: dict[Outcome | None, InterviewStatus] = {
@@ -116,11 +116,3 @@ def phone_number(raw: str) -> str:
         raise invalid("phone", phone.reason or "not a phone number")
     return phone.e164
 
-
-def remove_opt_out(session: Session, phone_e164: str) -> None:
-    """Take a number off the do-not-contact list (the citizen asked to be surveyed again).
-    Contacts it stopped stay stopped: only future samples may include it."""
-    entry = session.scalar(select(OptOut).where(OptOut.phone_e164 == phone_e164))
-    if entry is None:
-        raise NotFound("phone: not on the do-not-contact list")
-    session.delete(entry)

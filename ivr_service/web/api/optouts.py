@@ -1,16 +1,17 @@
 """The do-not-contact list: operators add a number a citizen asked not to be called at,
-or take it off again. Every change is audited with the number masked."""
+or take it off again when the citizen asks to be surveyed again (with the reason). Every
+change is audited with the number masked (``services/opt_outs.py``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ...core.access import Permission, mask_phone
-from ...services import audit, contacts
+from ...services import opt_outs
 from ..access import actor, requires
 from ..context import services
 from .blueprint import bp
-from .schemas import OptOutIn, OptOutOut
+from .schemas import OptOutIn, OptOutOut, OptOutRemoveIn
 
 
 @bp.post("/opt-outs")
@@ -22,24 +23,21 @@ def add_opt_out(data: dict[str, Any]) -> dict[str, Any]:
     """Stop every pending contact with this number, in every campaign, now and later."""
     svc = services()
     now = svc.clock()
-    phone = contacts.phone_number(data["phone"])
     with svc.db.begin() as session:
-        contacts.opt_out(session, phone, source="operator", now=now)
-        audit.record(session, actor(), "opt_out_added", now, phone=mask_phone(phone))
+        phone = opt_outs.add(session, actor(), data["phone"], now)
     return {"phone": mask_phone(phone), "opted_out": True}
 
 
 @bp.post("/opt-outs/remove")
-@bp.input(OptOutIn, arg_name="data")
+@bp.input(OptOutRemoveIn, arg_name="data")
 @bp.output(OptOutOut)
-@bp.doc(responses={400: "Not a phone number", 404: "Not on the list"})
+@bp.doc(responses={400: "Not a phone number, or no reason", 404: "Not on the list"})
 @requires(Permission.OPTOUTS_WRITE)
 def remove_opt_out(data: dict[str, Any]) -> dict[str, Any]:
-    """The citizen agreed to be surveyed again (a POST: the number stays out of URLs and logs)."""
+    """The citizen asked to be surveyed again (a POST: the number stays out of URLs and
+    logs). The reason is kept in the audit log with when and how the number was added."""
     svc = services()
     now = svc.clock()
-    phone = contacts.phone_number(data["phone"])
     with svc.db.begin() as session:
-        contacts.remove_opt_out(session, phone)
-        audit.record(session, actor(), "opt_out_removed", now, phone=mask_phone(phone))
+        phone = opt_outs.remove(session, actor(), data["phone"], data["reason"], now)
     return {"phone": mask_phone(phone), "opted_out": False}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from apiflask import Schema
-from apiflask.fields import Boolean, Date, DateTime, Dict, File, Float, Integer, List, Nested, String
+from apiflask.fields import AwareDateTime, Boolean, Date, DateTime, Dict, File, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 
 from ...core.questionnaire import INSTRUCTION_MODES, LANGUAGES
@@ -340,7 +342,8 @@ class TokenIn(Schema):
     scopes = List(String(), required=True, metadata={"description": "e.g. [\"campaigns:read\", \"exports:write\"]"})
     agency_id = Integer(load_default=None, validate=Range(min=1, max=MAX_ID),
                         metadata={"description": "The agency node (with its subtree) the token may act on"})
-    expires_at = DateTime(load_default=None)
+    expires_at = AwareDateTime(load_default=None, default_timezone=UTC,
+                               metadata={"description": "ISO 8601; without an offset, UTC"})
 
 
 class TokenOut(Schema):
@@ -363,6 +366,12 @@ class AuditQuery(Schema):
     limit = Integer(load_default=100, validate=Range(min=1, max=1000))
     before_id = Integer(load_default=None, validate=Range(min=1, max=2**63 - 1))
     action = String(load_default=None, validate=Length(1, 60))
+    actor = String(load_default=None, validate=Length(1, 120),
+                   metadata={"description": "Part of the actor, any case: a username, `user:3`, `token:5`, `cli:`"})
+    since = AwareDateTime(load_default=None, default_timezone=UTC,
+                          metadata={"description": "Entries at or after this time (without an offset, UTC)"})
+    until = AwareDateTime(load_default=None, default_timezone=UTC,
+                          metadata={"description": "Entries before this time (without an offset, UTC)"})
 
 
 class AuditOut(Schema):
@@ -378,6 +387,11 @@ class AuditOut(Schema):
 
 class OptOutIn(Schema):
     phone = String(required=True, validate=Length(1, 40), metadata={"description": "e.g. 0912 345 678"})
+
+
+class OptOutRemoveIn(OptOutIn):
+    reason = String(load_default=None, validate=Length(max=500), metadata={
+        "description": "Required: who asked to be surveyed again, and how (kept in the audit log)"})
 
 
 class OptOutOut(Schema):
