@@ -44,10 +44,12 @@ class FrameReport:
     rows: int = 0                                                      # data rows read
     header_row: int = 0
     columns: dict[str, str] = field(default_factory=dict)             # canonical -> header as written
+    headers: list[str] = field(default_factory=list)                  # every header cell of the file
     ignored_rows: list[dict[str, object]] = field(default_factory=list)  # title, blank, totals rows
     rejected: list[dict[str, object]] = field(default_factory=list)   # row, column, value, reason
     excluded: dict[str, int] = field(default_factory=dict)            # reason -> count
     eligible: int = 0
+    landlines: int = 0                                                 # eligible, callable, never sent SMS
     drawn: int = 0
     reserve: int = 0
     strata: list[dict[str, object]] = field(default_factory=list)     # per agency × field
@@ -135,6 +137,7 @@ def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now:
         _exclude(report, "surveyed_recently", recent, frame)
         frame = frame[~recent]
     report.eligible = len(frame)
+    report.landlines = int((frame["phone_kind"] == "landline").sum())
     return frame
 
 
@@ -158,13 +161,15 @@ def _exclude(report: FrameReport, reason: str, mask: pd.Series, frame: pd.DataFr
 
 def preview_file(db: Database, source: Source, now: datetime, encoding: str | None = None,
                  column_map: dict[str, str] | None = None, recent_days: int = RECENT_SURVEY_DAYS,
-                 max_rows: int | None = None) -> FrameReport:
+                 max_rows: int | None = None,
+                 period: tuple[date | None, date | None] = (None, None)) -> FrameReport:
     """Validate a file and report what an import would do, without storing anything; the
-    file is parsed before the (read-only) transaction that checks opt-outs and recent calls."""
+    file is parsed before the (read-only) transaction that checks opt-outs and recent calls.
+    ``period``: a campaign's period, to count the results returned outside it as its import will."""
     frame, read = read_frame(source, encoding, column_map)
     _check_rows(len(frame), max_rows)
     with db.begin() as session:
-        return _preview(session, frame, read, now, recent_days)
+        return _preview(session, frame, read, now, recent_days, period)
 
 
 def preview(session: Session, source: Source, now: datetime, encoding: str | None = None,
@@ -176,9 +181,10 @@ def preview(session: Session, source: Source, now: datetime, encoding: str | Non
 
 
 def _preview(session: Session, frame: pd.DataFrame, read: ReadReport, now: datetime,
-             recent_days: int) -> FrameReport:
-    report = FrameReport(header_row=read.header_row, columns=read.columns, ignored_rows=read.ignored_rows)
-    clean_frame(frame, session, report, now, recent_days=recent_days)
+             recent_days: int, period: tuple[date | None, date | None] = (None, None)) -> FrameReport:
+    report = FrameReport(header_row=read.header_row, columns=read.columns, headers=read.headers,
+                         ignored_rows=read.ignored_rows)
+    clean_frame(frame, session, report, now, period, recent_days=recent_days)
     return report
 
 
@@ -263,7 +269,8 @@ def _sample(session: Session, campaign: Campaign, frame: pd.DataFrame, read: Rea
     """Clean a parsed frame, draw the sample and store strata and contacts."""
     if rule is None:
         rule = agency_rule(campaign.agency)
-    report = FrameReport(seed=seed, header_row=read.header_row, columns=read.columns, ignored_rows=read.ignored_rows)
+    report = FrameReport(seed=seed, header_row=read.header_row, columns=read.columns, headers=read.headers,
+                         ignored_rows=read.ignored_rows)
     frame = clean_frame(frame, session, report, now, (campaign.period_start, campaign.period_end),
                         recent_days=recent_days, exclude_campaign=campaign.id, default_agency=campaign.agency.name)
     rng = np.random.default_rng(seed)
