@@ -174,19 +174,19 @@ def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
                              _likely_header(table))
     header = list(table.iloc[header_index])
     above = list(table.iloc[header_index - 1]) if header_index else [None] * len(header)
-    found: list[tuple[int, str, object]] = []    # position, canonical, header as written
+    located: list[tuple[int, str, object]] = []   # position, canonical, header as written
     for position, cell in enumerate(header):
         canonical = classify(cell)
         written = cell
         if canonical is None and _blank(cell):
             canonical, written = classify(above[position]), above[position]  # header merged over two rows
         if canonical is not None:
-            found.append((position, canonical, written))
+            located.append((position, canonical, written))
     # A column a person named wins over one we recognised by its header; otherwise the
     # leftmost column of a kind is used.
-    found.sort(key=lambda f: fold(f[2]) not in wanted)
+    located.sort(key=lambda f: fold(f[2]) not in wanted)
     columns: dict[int, str] = {}
-    for position, canonical, written in found:
+    for position, canonical, written in located:
         if canonical not in columns.values():
             columns[position] = canonical
             report.columns[canonical] = str(written)

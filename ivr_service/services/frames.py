@@ -30,8 +30,8 @@ from .campaigns import get_campaign
 from .errors import Conflict, InvalidInput, invalid
 from .frame_reader import ReadReport, fold, parse_dates, read_frame
 
-__all__ = ["FrameReport", "clean_frame", "import_and_sample", "import_file", "preview", "preview_file",
-           "release_reserve", "sample_rule"]
+__all__ = ["FrameReport", "clean_frame", "frame_refusal", "import_and_sample", "import_file", "preview",
+           "preview_file", "release_reserve", "sample_rule"]
 
 Source = str | Path | IO[bytes]
 
@@ -256,6 +256,15 @@ def _check_parameters(seed: int, reserve_share: float, replicates: int, recent_d
             raise invalid(name, f"expected {low} to {high}, got {value}")
 
 
+def frame_refusal(session: Session, campaign: Campaign) -> str | None:
+    """Why ``campaign`` cannot take a frame now (not a draft, or sampled already); None when it can."""
+    try:
+        _check_campaign(session, campaign)
+    except Conflict as exc:
+        return exc.message
+    return None
+
+
 def _check_campaign(session: Session, campaign: Campaign) -> None:
     if campaign.status is not CampaignStatus.DRAFT:
         raise Conflict(f"campaign {campaign.id} is {campaign.status.value}; only draft campaigns take a frame")
@@ -338,9 +347,10 @@ def agency_rule(agency: Agency) -> sampling.SampleRule:
         raise InvalidInput(f"agency {agency.code}: sample_rule: {exc}", field="sample_rule") from None
 
 
-def release_reserve(session: Session, campaign: Campaign, now: datetime) -> int:
+def release_reserve(session: Session, campaign: Campaign, now: datetime, actor: Actor | None = None) -> int:
     """Release the next reserve wave: its contacts become due now and stratum weights are
-    recomputed with the larger n_h. Returns how many contacts were released."""
+    recomputed with the larger n_h. Returns how many contacts were released; with ``actor``
+    the release is written to the audit log in the same transaction."""
     wave = session.scalar(select(func.min(Contact.replicate)).where(
         Contact.campaign_id == campaign.id, Contact.status == ContactStatus.RESERVE))
     if wave is None:
@@ -359,6 +369,9 @@ def release_reserve(session: Session, campaign: Campaign, now: datetime) -> int:
         stratum.weight = stratum.eligible / stratum.drawn if stratum.drawn else None
         session.execute(update(Contact).where(Contact.stratum_id == stratum.id)
                         .values(stratum_weight=stratum.weight or 1.0))
+    if actor is not None:
+        audit.record(session, actor, "reserve_released", now, target=f"campaign:{campaign.id}",
+                     agency_id=campaign.agency_id, released=len(released))
     return len(released)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -17,10 +17,13 @@ from ..core.flow import AnswerStatus, Response
 from ..core.questionnaire import Questionnaire, QuestionnaireRegistry
 from ..core.scoring import Aggregation, Respondent, ScoreReport, score
 from ..persistence.models import Answer, Contact, Interview, InterviewStatus
+from . import audit
+from .audit import Actor
 from .call_costs import DEFAULT_COSTING, CallCosts, Costing, campaign_costs
 from .campaigns import get_campaign
 
 COUNTED = (InterviewStatus.COMPLETE, InterviewStatus.PARTIAL)
+Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class ScoreFilter:
                if self.ended_to is not None else None)
         return start, end
 
-    def apply(self, query: Select[Any], zone: str) -> Select[Any]:
+    def apply(self, query: Q, zone: str) -> Q:
         if self.field is not None:
             query = query.where(Contact.field == self.field)
         start, end = self.bounds(zone)
@@ -137,14 +140,20 @@ def _call_rows(calls: CallCosts, costing: Costing) -> list[tuple[str, object]]:
 
 
 def write_export(session: Session, registry: QuestionnaireRegistry, campaign_id: int, export_dir: str | Path,
-                 now: datetime, record: bool = True, *, costing: Costing = DEFAULT_COSTING) -> Path:
+                 now: datetime, record: bool = True, *, costing: Costing = DEFAULT_COSTING,
+                 actor: Actor | None = None) -> Path:
     """Write ``campaign-<id>-<date>.xlsx`` plus CSVs of scores and responses; returns the XLSX path.
     ``record`` stores the path as the campaign's final export (not for interim weekly ones).
     The summary sheet holds the call figures too (services.call_costs, priced by ``costing``).
+    With ``actor`` the export is written to the audit log in the same transaction.
 
     Respondents appear only by pseudonym; phone numbers and names are never exported.
     """
-    return export_with_scores(session, registry, campaign_id, export_dir, now, record, costing=costing)[0]
+    path = export_with_scores(session, registry, campaign_id, export_dir, now, record, costing=costing)[0]
+    if actor is not None:
+        audit.record(session, actor, "export_written", now, target=f"campaign:{campaign_id}",
+                     agency_id=get_campaign(session, campaign_id).agency_id, file=path.name)
+    return path
 
 
 def export_with_scores(session: Session, registry: QuestionnaireRegistry, campaign_id: int,

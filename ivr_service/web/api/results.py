@@ -7,7 +7,7 @@ from typing import Any
 
 from ...core.access import Permission
 from ...core.questionnaire import INSTRUCTION_MODES
-from ...services import audit, call_costs, campaigns, results
+from ...services import call_costs, results
 from ...services.call_costs import Costing
 from ..access import actor, requires
 from ..context import services
@@ -61,7 +61,5 @@ def campaign_export(campaign_id: int) -> dict[str, Any]:
     svc = services()
     with svc.db.begin() as session:
         path = results.write_export(session, svc.registry, campaign_id, svc.settings.export_dir, svc.clock(),
-                                    costing=Costing.from_settings(svc.settings))
-        audit.record(session, actor(), "export_written", svc.clock(), target=f"campaign:{campaign_id}",
-                     agency_id=campaigns.get_campaign(session, campaign_id).agency_id, file=path.name)
+                                    costing=Costing.from_settings(svc.settings), actor=actor())
     return {"path": str(path)}

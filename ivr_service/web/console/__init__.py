@@ -49,4 +49,8 @@ def render(template: str, **context: Any) -> str:
                            csrf_token=generate_csrf(), **context)
 
 
-from . import campaigns  # noqa: E402,F401  (registers its routes)
+from . import (  # noqa: E402  (each area registers its routes on bp)
+    campaigns,  # noqa: F401
+    frames,  # noqa: F401
+    scores,  # noqa: F401
+)
