@@ -113,10 +113,12 @@ def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now:
     frame, returned = frame[done], returned[done]
     start, end = period
     outside = pd.Series(False, index=frame.index)
+    # Compared as timestamps: ``.dt.date`` of a column with no date at all (a list with only
+    # a status column) is not a column of dates, and comparing it with a date fails.
     if start is not None:
-        outside |= returned.notna() & (returned.dt.date < start)
+        outside |= returned.notna() & (returned < pd.Timestamp(start))
     if end is not None:
-        outside |= returned.notna() & (returned.dt.date > end)
+        outside |= returned.notna() & (returned >= pd.Timestamp(end) + pd.Timedelta(days=1))
     _exclude(report, "outside_period", outside, frame)
     frame = frame[~outside].assign(returned_on=returned[~outside].dt.date)
     frame = frame.sort_values("returned_on", kind="stable", na_position="first")
