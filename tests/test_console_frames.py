@@ -204,6 +204,25 @@ def test_an_unknown_phone_header_is_mapped_from_the_drop_down(app: Flask, draft:
     assert twice.status_code == 400 and "Lĩnh vực được chọn cho hai cột" in text_of(twice)
 
 
+def test_a_column_a_person_chooses_wins_over_one_recognised(app: Flask, draft: dict[str, int],
+                                                              make_user: Any) -> None:
+    make_user("quan-ly", ("manager", draft["north"]))
+    person = signed_in(app, "quan-ly")
+    # The office phone is under the header we know; the citizen's mobile under another.
+    content = ("Lĩnh vực,Số điện thoại,Di động người nộp,Trạng thái\n"
+               "Đất đai,02613 812 345,0912345678,Đã trả kết quả\n").encode()
+    first = upload(person, draft["campaign"], content, "ds.csv")
+    assert counts(text_of(first))["landlines"] == "1"
+    page = first.get_data(as_text=True)
+    mapped = person.post(f"/campaigns/{draft['campaign']}/frame", data={
+        "upload": token_of(first), f"column-{column_index(page, 'Di động người nộp')}": "phone",
+        f"column-{column_index(page, 'Số điện thoại')}": ""})
+    page = text_of(mapped)
+    assert counts(page)["landlines"] == "0" and counts(page)["eligible"] == "1"
+    assert re.search(r'<tr data-column="Di động người nộp">.*?<option value="phone" selected>', page)
+    assert re.search(r'<tr data-column="Số điện thoại" class="unmapped">', page)
+
+
 def test_an_upload_token_not_the_sessions_is_refused(app: Flask, draft: dict[str, int], make_user: Any,
                                                      upload_dir: Path) -> None:
     make_user("quan-ly", ("manager", draft["north"]))
@@ -309,7 +328,7 @@ def surveyed(app: Flask, make_campaign: Callable[..., int], make_agency: Callabl
     yield {"agency": agency, "campaign": campaign, "first_day": first_day}
 
 
-def expected(app: Flask, campaign: int, filters: ScoreFilter = ScoreFilter()) -> scoring.ScoreReport:
+def expected(app: Flask, campaign: int, filters: ScoreFilter = results.EVERYONE) -> scoring.ScoreReport:
     svc = app.extensions["sipas"]
     with svc.db.begin() as session:
         return results.campaign_scores(session, svc.registry, campaign, filters=filters)
@@ -339,7 +358,7 @@ def test_the_scores_page_shows_the_services_figures(app: Flask, surveyed: dict[s
     page = text_of(response)
     report = expected(app, surveyed["campaign"])
     assert report.n_respondents == 6
-    assert f'data-figure="respondents">6<' in page
+    assert 'data-figure="respondents">6<' in page
     assert f'data-figure="service_index">{pct(app, report.service_index)}<' in page
     for criterion in [*report.criteria, report.overall]:
         assert criterion is not None
@@ -358,6 +377,9 @@ def test_the_scores_page_shows_the_services_figures(app: Flask, surveyed: dict[s
     # Seed 003: two of six very dissatisfied with C01 is a third: flagged; C02 (one of six) is not.
     assert report.criterion("C01").dissatisfied_flag and not report.criterion("C02").dissatisfied_flag
     assert "trên 25 %" in row_of(page, "criterion", "C01")[1]
+    # A viewer has no frame tab (the sampling report needs frames:write, as in the API).
+    assert f'href="/campaigns/{surveyed["campaign"]}/frame"' not in page
+    assert f'href="/campaigns/{surveyed["campaign"]}/scores" aria-current="page"' in page
     # Vietnamese number formats: a decimal comma.
     assert re.search(r"\d,\d%", figure(row_of(page, "criterion", "C02")[1], "index"))
     # No phone number, name or pseudonym of anyone.
