@@ -427,6 +427,14 @@ def test_field_and_period_filters_change_n_as_the_service_does(app: Flask, surve
     later = (surveyed["first_day"] + timedelta(days=1)).isoformat()
     page = text_of(person.get(f"/campaigns/{campaign}/scores?from={later}&field=Đất+đai"))
     assert 'data-figure="respondents">2<' in page                      # Dũng and Phúc
+    # The API takes the same filters and gives the same figures, intervals included.
+    api = app.test_client().get(f"/api/v1/campaigns/{campaign}/scores",
+                                query_string={"field": "Đất đai", "from": later})
+    assert api.status_code == 200 and api.json["n_respondents"] == 2
+    served = expected(app, campaign, ScoreFilter("Đất đai", surveyed["first_day"] + timedelta(days=1)))
+    assert api.json["factors"][0]["ci_low"] == pytest.approx(served.factors[0].ci_low)
+    assert api.json["factors"][0]["respondents"] == served.factors[0].respondents == 2
+    assert api.json["service_ci_high"] == pytest.approx(served.service_ci_high)
     # A filter that makes no sense says so and filters nothing.
     wrong = person.get(f"/campaigns/{campaign}/scores?field=Không+có&from=hôm-qua")
     assert wrong.status_code == 400

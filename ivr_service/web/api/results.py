@@ -48,10 +48,13 @@ def questionnaire_estimate(key: str, query: dict[str, Any]) -> dict[str, Any]:
 @bp.output(ScoresOut)
 @requires(Permission.CAMPAIGNS_READ, "campaign")
 def campaign_scores(campaign_id: int, query: dict[str, Any]) -> dict[str, Any]:
-    """SIPAS indices per criterion, factor and overall; respondents are pseudonymous."""
+    """SIPAS indices per criterion, factor and overall, with 95 % intervals; respondents are
+    pseudonymous. ``field``, ``from`` and ``to`` count only some interviews (as the console's
+    scores page does)."""
     svc = services()
+    filters = results.ScoreFilter(query["field"], query["ended_from"], query["ended_to"])
     with svc.db.begin() as session:
-        return asdict(results.campaign_scores(session, svc.registry, campaign_id, query["aggregation"]))
+        return asdict(results.campaign_scores(session, svc.registry, campaign_id, query["aggregation"], filters))
 
 
 @bp.post("/campaigns/<int:campaign_id>/exports")
