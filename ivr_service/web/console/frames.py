@@ -19,6 +19,7 @@ from typing import Any
 from flask import Response, current_app, flash, redirect, request, session
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
 
 from ...core.access import Permission
 from ...services import audit, campaigns, frames, sampling_report
@@ -138,17 +139,15 @@ def _columns(upload: Upload, found: dict[str, str] | None) -> list[Column]:
                       if header not in upload.headers]
 
 
-def _campaign(session: Any, campaign_id: int) -> dict[str, Any]:
-    campaign = campaigns.get_campaign(session, campaign_id)
+def _campaign(db_session: Session, campaign_id: int) -> dict[str, Any]:
+    campaign = campaigns.get_campaign(db_session, campaign_id)
     try:
         rule = frames.agency_rule(campaign.agency)
         rule_text = str(RULE_LABELS.get(rule.kind, rule.kind)) + (f" (n = {rule.n})" if rule.n else "")
     except InvalidInput as exc:
         rule_text = exc.message
     return {"id": campaign.id, "name": campaign.name, "status": campaign.status.value, "agency": campaign.agency.name,
-            "period": (campaign.period_start, campaign.period_end), "seed": campaign.sample_seed,
-            "frame_size": campaign.frame_size, "rule": rule_text,
-            "refusal": frames.frame_refusal(session, campaign)}
+            "seed": campaign.sample_seed, "rule": rule_text, "refusal": frames.frame_refusal(db_session, campaign)}
 
 
 def _page(campaign_id: int, status: int = 200, **context: Any) -> tuple[str, int]:
@@ -164,8 +163,7 @@ def _page(campaign_id: int, status: int = 200, **context: Any) -> tuple[str, int
     context.setdefault("columns", [])
     context.setdefault("upload", None)
     return render("console/frame.html", campaign=campaign, strata=strata, total=total, tab="frame",
-                  reasons=sampling_report.REASONS, listed=LISTED, encodings=ENCODINGS,
-                  fields=list(HEADERS), **context), status
+                  reasons=sampling_report.REASONS, listed=LISTED, fields=list(HEADERS), **context), status
 
 
 def _plain(value: object) -> object:
