@@ -47,6 +47,17 @@ class ReadReport:
     header_row: int = 0                                    # 1-based row of the header
     columns: dict[str, str] = field(default_factory=dict)  # canonical -> header as written
     ignored_rows: list[dict[str, object]] = field(default_factory=list)  # row, reason, text
+    headers: list[str] = field(default_factory=list)       # every header cell, as written, in file order
+
+
+class MissingColumns(InvalidInput):
+    """The file has no usable header row. ``headers`` are the cells of the row that looks
+    most like one (or of the header row found), so a person can say which column is which
+    (``column_map``) and read the file again."""
+
+    def __init__(self, message: str, headers: list[str]) -> None:
+        super().__init__(message, field="file")
+        self.headers = headers
 
 
 def fold(text: object) -> str:
@@ -119,6 +130,11 @@ def _match(cell: object, headers: Mapping[str, tuple[str, ...]] = HEADERS) -> st
     return None
 
 
+def recognise(header: object) -> str | None:
+    """The column a header names when we know it: ``"SĐT"`` → ``"phone"``."""
+    return _match(header)
+
+
 def _blank(value: object) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == ""
 
@@ -153,26 +169,36 @@ def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
             break
     if header_index is None:
         seen = ", ".join(str(c) for c in (table.iloc[0] if len(table) else []) if not _blank(c)) or "(nothing)"
-        raise InvalidInput(f"{name}: no header row with a phone column in the first {HEADER_SCAN_ROWS} rows; "
-                           f"required columns: {', '.join(required)}; first row holds: {seen}")
+        raise MissingColumns(f"{name}: no header row with a phone column in the first {HEADER_SCAN_ROWS} rows; "
+                             f"required columns: {', '.join(required)}; first row holds: {seen}",
+                             _likely_header(table))
     header = list(table.iloc[header_index])
     above = list(table.iloc[header_index - 1]) if header_index else [None] * len(header)
-    columns: dict[int, str] = {}
+    located: list[tuple[int, str, object]] = []   # position, canonical, header as written
     for position, cell in enumerate(header):
         canonical = classify(cell)
+        written = cell
         if canonical is None and _blank(cell):
-            canonical = classify(above[position])  # header merged over two rows
-        if canonical is not None and canonical not in columns.values():
+            canonical, written = classify(above[position]), above[position]  # header merged over two rows
+        if canonical is not None:
+            located.append((position, canonical, written))
+    # A column a person named wins over one we recognised by its header; otherwise the
+    # leftmost column of a kind is used.
+    located.sort(key=lambda f: fold(f[2]) not in wanted)
+    columns: dict[int, str] = {}
+    for position, canonical, written in located:
+        if canonical not in columns.values():
             columns[position] = canonical
-            report.columns[canonical] = str(cell if not _blank(cell) else above[position])
+            report.columns[canonical] = str(written)
     missing = [c for c in required if c not in columns.values()]
     if headers is HEADERS and "returned_on" not in columns.values() and "status" not in columns.values():
         missing.append("returned_on or status")
+    present = [str(c).strip() for c in header if not _blank(c)]
     if missing:
-        present = [str(c) for c in header if not _blank(c)]
-        raise InvalidInput(f"{name}: required column(s) missing: {', '.join(missing)}; "
-                           f"found columns: {', '.join(present)}")
+        raise MissingColumns(f"{name}: required column(s) missing: {', '.join(missing)}; "
+                             f"found columns: {', '.join(present)}", present)
     report.header_row = header_index + 1
+    report.headers = present
     for index in range(header_index):
         text = " ".join(str(c) for c in table.iloc[index] if not _blank(c))
         if text:
@@ -198,6 +224,17 @@ def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
     keep = ~blank
     keep[totals.index] = False
     return body[keep], report
+
+
+def _likely_header(table: pd.DataFrame) -> list[str]:
+    """The cells of the first row, among those scanned, with the most filled cells: title
+    rows above a header fill one cell, the header fills them all."""
+    best: list[str] = []
+    for index in range(min(HEADER_SCAN_ROWS, len(table))):
+        cells = [str(c).strip() for c in table.iloc[index] if not _blank(c)]
+        if len(cells) > len(best):
+            best = cells
+    return best
 
 
 def _position(columns: Mapping[int, str], canonical: str) -> int:

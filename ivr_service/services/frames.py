@@ -30,8 +30,8 @@ from .campaigns import get_campaign
 from .errors import Conflict, InvalidInput, invalid
 from .frame_reader import ReadReport, fold, parse_dates, read_frame
 
-__all__ = ["FrameReport", "clean_frame", "import_and_sample", "import_file", "preview", "preview_file",
-           "release_reserve", "sample_rule"]
+__all__ = ["FrameReport", "clean_frame", "frame_refusal", "import_and_sample", "import_file", "preview",
+           "preview_file", "release_reserve", "sample_rule"]
 
 Source = str | Path | IO[bytes]
 
@@ -44,10 +44,12 @@ class FrameReport:
     rows: int = 0                                                      # data rows read
     header_row: int = 0
     columns: dict[str, str] = field(default_factory=dict)             # canonical -> header as written
+    headers: list[str] = field(default_factory=list)                  # every header cell of the file
     ignored_rows: list[dict[str, object]] = field(default_factory=list)  # title, blank, totals rows
     rejected: list[dict[str, object]] = field(default_factory=list)   # row, column, value, reason
     excluded: dict[str, int] = field(default_factory=dict)            # reason -> count
     eligible: int = 0
+    landlines: int = 0                                                 # eligible, callable, never sent SMS
     drawn: int = 0
     reserve: int = 0
     strata: list[dict[str, object]] = field(default_factory=list)     # per agency × field
@@ -111,10 +113,12 @@ def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now:
     frame, returned = frame[done], returned[done]
     start, end = period
     outside = pd.Series(False, index=frame.index)
+    # Compared as timestamps: ``.dt.date`` of a column with no date at all (a list with only
+    # a status column) is not a column of dates, and comparing it with a date fails.
     if start is not None:
-        outside |= returned.notna() & (returned.dt.date < start)
+        outside |= returned.notna() & (returned < pd.Timestamp(start))
     if end is not None:
-        outside |= returned.notna() & (returned.dt.date > end)
+        outside |= returned.notna() & (returned >= pd.Timestamp(end) + pd.Timedelta(days=1))
     _exclude(report, "outside_period", outside, frame)
     frame = frame[~outside].assign(returned_on=returned[~outside].dt.date)
     frame = frame.sort_values("returned_on", kind="stable", na_position="first")
@@ -135,6 +139,7 @@ def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now:
         _exclude(report, "surveyed_recently", recent, frame)
         frame = frame[~recent]
     report.eligible = len(frame)
+    report.landlines = int((frame["phone_kind"] == "landline").sum())
     return frame
 
 
@@ -158,13 +163,15 @@ def _exclude(report: FrameReport, reason: str, mask: pd.Series, frame: pd.DataFr
 
 def preview_file(db: Database, source: Source, now: datetime, encoding: str | None = None,
                  column_map: dict[str, str] | None = None, recent_days: int = RECENT_SURVEY_DAYS,
-                 max_rows: int | None = None) -> FrameReport:
+                 max_rows: int | None = None,
+                 period: tuple[date | None, date | None] = (None, None)) -> FrameReport:
     """Validate a file and report what an import would do, without storing anything; the
-    file is parsed before the (read-only) transaction that checks opt-outs and recent calls."""
+    file is parsed before the (read-only) transaction that checks opt-outs and recent calls.
+    ``period``: a campaign's period, to count the results returned outside it as its import will."""
     frame, read = read_frame(source, encoding, column_map)
     _check_rows(len(frame), max_rows)
     with db.begin() as session:
-        return _preview(session, frame, read, now, recent_days)
+        return _preview(session, frame, read, now, recent_days, period)
 
 
 def preview(session: Session, source: Source, now: datetime, encoding: str | None = None,
@@ -176,9 +183,10 @@ def preview(session: Session, source: Source, now: datetime, encoding: str | Non
 
 
 def _preview(session: Session, frame: pd.DataFrame, read: ReadReport, now: datetime,
-             recent_days: int) -> FrameReport:
-    report = FrameReport(header_row=read.header_row, columns=read.columns, ignored_rows=read.ignored_rows)
-    clean_frame(frame, session, report, now, recent_days=recent_days)
+             recent_days: int, period: tuple[date | None, date | None] = (None, None)) -> FrameReport:
+    report = FrameReport(header_row=read.header_row, columns=read.columns, headers=read.headers,
+                         ignored_rows=read.ignored_rows)
+    clean_frame(frame, session, report, now, period, recent_days=recent_days)
     return report
 
 
@@ -250,6 +258,15 @@ def _check_parameters(seed: int, reserve_share: float, replicates: int, recent_d
             raise invalid(name, f"expected {low} to {high}, got {value}")
 
 
+def frame_refusal(session: Session, campaign: Campaign) -> str | None:
+    """Why ``campaign`` cannot take a frame now (not a draft, or sampled already); None when it can."""
+    try:
+        _check_campaign(session, campaign)
+    except Conflict as exc:
+        return exc.message
+    return None
+
+
 def _check_campaign(session: Session, campaign: Campaign) -> None:
     if campaign.status is not CampaignStatus.DRAFT:
         raise Conflict(f"campaign {campaign.id} is {campaign.status.value}; only draft campaigns take a frame")
@@ -263,7 +280,8 @@ def _sample(session: Session, campaign: Campaign, frame: pd.DataFrame, read: Rea
     """Clean a parsed frame, draw the sample and store strata and contacts."""
     if rule is None:
         rule = agency_rule(campaign.agency)
-    report = FrameReport(seed=seed, header_row=read.header_row, columns=read.columns, ignored_rows=read.ignored_rows)
+    report = FrameReport(seed=seed, header_row=read.header_row, columns=read.columns, headers=read.headers,
+                         ignored_rows=read.ignored_rows)
     frame = clean_frame(frame, session, report, now, (campaign.period_start, campaign.period_end),
                         recent_days=recent_days, exclude_campaign=campaign.id, default_agency=campaign.agency.name)
     rng = np.random.default_rng(seed)
@@ -331,9 +349,10 @@ def agency_rule(agency: Agency) -> sampling.SampleRule:
         raise InvalidInput(f"agency {agency.code}: sample_rule: {exc}", field="sample_rule") from None
 
 
-def release_reserve(session: Session, campaign: Campaign, now: datetime) -> int:
+def release_reserve(session: Session, campaign: Campaign, now: datetime, actor: Actor | None = None) -> int:
     """Release the next reserve wave: its contacts become due now and stratum weights are
-    recomputed with the larger n_h. Returns how many contacts were released."""
+    recomputed with the larger n_h. Returns how many contacts were released; with ``actor``
+    the release is written to the audit log in the same transaction."""
     wave = session.scalar(select(func.min(Contact.replicate)).where(
         Contact.campaign_id == campaign.id, Contact.status == ContactStatus.RESERVE))
     if wave is None:
@@ -352,6 +371,9 @@ def release_reserve(session: Session, campaign: Campaign, now: datetime) -> int:
         stratum.weight = stratum.eligible / stratum.drawn if stratum.drawn else None
         session.execute(update(Contact).where(Contact.stratum_id == stratum.id)
                         .values(stratum_weight=stratum.weight or 1.0))
+    if actor is not None:
+        audit.record(session, actor, "reserve_released", now, target=f"campaign:{campaign.id}",
+                     agency_id=campaign.agency_id, released=len(released))
     return len(released)
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from ..core.cells import safe_frame
@@ -15,10 +17,47 @@ from ..core.flow import AnswerStatus, Response
 from ..core.questionnaire import Questionnaire, QuestionnaireRegistry
 from ..core.scoring import Aggregation, Respondent, ScoreReport, score
 from ..persistence.models import Answer, Contact, Interview, InterviewStatus
+from . import audit
+from .audit import Actor
 from .call_costs import DEFAULT_COSTING, CallCosts, Costing, campaign_costs
 from .campaigns import get_campaign
 
 COUNTED = (InterviewStatus.COMPLETE, InterviewStatus.PARTIAL)
+Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
+
+
+@dataclass(frozen=True)
+class ScoreFilter:
+    """Which interviews a score counts: those of one field (lĩnh vực) of the sample, and
+    those that ended between two dates (inclusive, in the campaign's time zone). An
+    interview without an end (a partial one left open) counts only when no date is given."""
+
+    field: str | None = None
+    ended_from: date | None = None
+    ended_to: date | None = None
+
+    def bounds(self, zone: str) -> tuple[datetime | None, datetime | None]:
+        """The period as UTC instants: from the first day's local midnight to the midnight
+        after the last day (exclusive)."""
+        tz = ZoneInfo(zone)
+        start = (datetime.combine(self.ended_from, time(), tz).astimezone(UTC)
+                 if self.ended_from is not None else None)
+        end = (datetime.combine(self.ended_to + timedelta(days=1), time(), tz).astimezone(UTC)
+               if self.ended_to is not None else None)
+        return start, end
+
+    def apply(self, query: Q, zone: str) -> Q:
+        if self.field is not None:
+            query = query.where(Contact.field == self.field)
+        start, end = self.bounds(zone)
+        if start is not None:
+            query = query.where(Interview.ended_at >= start)
+        if end is not None:
+            query = query.where(Interview.ended_at < end)
+        return query
+
+
+EVERYONE = ScoreFilter()
 
 
 @dataclass(frozen=True)
@@ -32,19 +71,20 @@ class Person:
     respondent: Respondent
 
 
-def respondents(session: Session, q: Questionnaire, campaign_id: int) -> list[Person]:
-    """Every complete or partial interview of a campaign.
+def respondents(session: Session, q: Questionnaire, campaign_id: int, filters: ScoreFilter = EVERYONE,
+                zone: str = "UTC") -> list[Person]:
+    """Every complete or partial interview of a campaign (those ``filters`` keep; ``zone``:
+    the campaign's time zone, which its dates are in).
 
     Per item the latest answer counts (a resumed call may re-ask an item left unanswered).
     """
-    rows = session.execute(
-        select(Contact.respondent_id, Contact.field, Contact.stratum_weight, Interview.id, Interview.channel,
-               Answer.item_id, Answer.value, Answer.status, Answer.digits)
-        .join(Interview, Interview.contact_id == Contact.id)
-        .join(Answer, Answer.interview_id == Interview.id)
-        .where(Interview.campaign_id == campaign_id, Interview.status.in_(COUNTED))
-        .order_by(Interview.id, Answer.id)
-    ).all()
+    query = (select(Contact.respondent_id, Contact.field, Contact.stratum_weight, Interview.id, Interview.channel,
+                    Answer.item_id, Answer.value, Answer.status, Answer.digits)
+             .join(Interview, Interview.contact_id == Contact.id)
+             .join(Answer, Answer.interview_id == Interview.id)
+             .where(Interview.campaign_id == campaign_id, Interview.status.in_(COUNTED))
+             .order_by(Interview.id, Answer.id))
+    rows = session.execute(filters.apply(query, zone)).all()
     people: dict[int, tuple[tuple[str, str | None, str, float], dict[str, Response]]] = {}
     for pseudonym, field, weight, interview_id, channel, item_id, value, status, digits in rows:
         if not q.has_item(item_id) or q.item(item_id).kind == "consent":
@@ -56,10 +96,17 @@ def respondents(session: Session, q: Questionnaire, campaign_id: int) -> list[Pe
 
 
 def campaign_scores(session: Session, registry: QuestionnaireRegistry, campaign_id: int,
-                    aggregation: Aggregation = "mean_of_criteria") -> ScoreReport:
+                    aggregation: Aggregation = "mean_of_criteria", filters: ScoreFilter = EVERYONE) -> ScoreReport:
     campaign = get_campaign(session, campaign_id)
     q = registry.get(campaign.questionnaire_key)
-    return score(q, [p.respondent for p in respondents(session, q, campaign_id)], aggregation)
+    people = respondents(session, q, campaign_id, filters, campaign.timezone)
+    return score(q, [p.respondent for p in people], aggregation)
+
+
+def sample_fields(session: Session, campaign_id: int) -> list[str]:
+    """The fields (lĩnh vực) of a campaign's sample, to filter its scores by."""
+    return sorted(session.scalars(select(Contact.field).where(Contact.campaign_id == campaign_id,
+                                                              Contact.field.is_not(None)).distinct()))
 
 
 def _criteria_table(q: Questionnaire, report: ScoreReport, lang: str) -> pd.DataFrame:
@@ -93,14 +140,20 @@ def _call_rows(calls: CallCosts, costing: Costing) -> list[tuple[str, object]]:
 
 
 def write_export(session: Session, registry: QuestionnaireRegistry, campaign_id: int, export_dir: str | Path,
-                 now: datetime, record: bool = True, *, costing: Costing = DEFAULT_COSTING) -> Path:
+                 now: datetime, record: bool = True, *, costing: Costing = DEFAULT_COSTING,
+                 actor: Actor | None = None) -> Path:
     """Write ``campaign-<id>-<date>.xlsx`` plus CSVs of scores and responses; returns the XLSX path.
     ``record`` stores the path as the campaign's final export (not for interim weekly ones).
     The summary sheet holds the call figures too (services.call_costs, priced by ``costing``).
+    With ``actor`` the export is written to the audit log in the same transaction.
 
     Respondents appear only by pseudonym; phone numbers and names are never exported.
     """
-    return export_with_scores(session, registry, campaign_id, export_dir, now, record, costing=costing)[0]
+    path = export_with_scores(session, registry, campaign_id, export_dir, now, record, costing=costing)[0]
+    if actor is not None:
+        audit.record(session, actor, "export_written", now, target=f"campaign:{campaign_id}",
+                     agency_id=get_campaign(session, campaign_id).agency_id, file=path.name)
+    return path
 
 
 def export_with_scores(session: Session, registry: QuestionnaireRegistry, campaign_id: int,

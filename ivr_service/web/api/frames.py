@@ -70,10 +70,7 @@ def release_reserve(campaign_id: int) -> dict[str, Any]:
     svc = services()
     with svc.db.begin() as session:
         campaign = campaigns.get_campaign(session, campaign_id, lock=True)
-        released = frames.release_reserve(session, campaign, svc.clock())
-        audit.record(session, actor(), "reserve_released", svc.clock(), target=f"campaign:{campaign_id}",
-                     agency_id=campaign.agency_id, released=released)
-        return {"released": released}
+        return {"released": frames.release_reserve(session, campaign, svc.clock(), actor=actor())}
 
 
 @bp.get("/campaigns/<int:campaign_id>/sampling-report")

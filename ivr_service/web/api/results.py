@@ -7,7 +7,7 @@ from typing import Any
 
 from ...core.access import Permission
 from ...core.questionnaire import INSTRUCTION_MODES
-from ...services import audit, call_costs, campaigns, results
+from ...services import call_costs, results
 from ...services.call_costs import Costing
 from ..access import actor, requires
 from ..context import services
@@ -48,10 +48,13 @@ def questionnaire_estimate(key: str, query: dict[str, Any]) -> dict[str, Any]:
 @bp.output(ScoresOut)
 @requires(Permission.CAMPAIGNS_READ, "campaign")
 def campaign_scores(campaign_id: int, query: dict[str, Any]) -> dict[str, Any]:
-    """SIPAS indices per criterion, factor and overall; respondents are pseudonymous."""
+    """SIPAS indices per criterion, factor and overall, with 95 % intervals; respondents are
+    pseudonymous. ``field``, ``from`` and ``to`` count only some interviews (as the console's
+    scores page does)."""
     svc = services()
+    filters = results.ScoreFilter(query["field"], query["ended_from"], query["ended_to"])
     with svc.db.begin() as session:
-        return asdict(results.campaign_scores(session, svc.registry, campaign_id, query["aggregation"]))
+        return asdict(results.campaign_scores(session, svc.registry, campaign_id, query["aggregation"], filters))
 
 
 @bp.post("/campaigns/<int:campaign_id>/exports")
@@ -61,7 +64,5 @@ def campaign_export(campaign_id: int) -> dict[str, Any]:
     svc = services()
     with svc.db.begin() as session:
         path = results.write_export(session, svc.registry, campaign_id, svc.settings.export_dir, svc.clock(),
-                                    costing=Costing.from_settings(svc.settings))
-        audit.record(session, actor(), "export_written", svc.clock(), target=f"campaign:{campaign_id}",
-                     agency_id=campaigns.get_campaign(session, campaign_id).agency_id, file=path.name)
+                                    costing=Costing.from_settings(svc.settings), actor=actor())
     return {"path": str(path)}

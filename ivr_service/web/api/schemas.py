@@ -232,9 +232,12 @@ class CriterionOut(Schema):
 class FactorOut(Schema):
     factor = String()
     index = Float(allow_none=True)
+    ci_low = Float(allow_none=True)
+    ci_high = Float(allow_none=True)
     weighted_index = Float(allow_none=True)
     n_criteria = Integer()
     n = Integer()
+    respondents = Integer()
 
 
 class ScoresOut(Schema):
@@ -242,6 +245,8 @@ class ScoresOut(Schema):
     aggregation = String()
     n_respondents = Integer()
     service_index = Float(allow_none=True)
+    service_ci_low = Float(allow_none=True)
+    service_ci_high = Float(allow_none=True)
     weighted_service_index = Float(allow_none=True)
     overall = Nested(CriterionOut, allow_none=True)
     factors = List(Nested(FactorOut))
@@ -250,6 +255,12 @@ class ScoresOut(Schema):
 
 class ScoresQuery(Schema):
     aggregation = String(load_default="mean_of_criteria", validate=OneOf(["mean_of_criteria", "pooled"]))
+    field = String(load_default=None, validate=Length(max=200),
+                   metadata={"description": "Only respondents of this field (lĩnh vực) of the sample"})
+    ended_from = Date(load_default=None, data_key="from",
+                      metadata={"description": "Only interviews that ended on or after this day (local)"})
+    ended_to = Date(load_default=None, data_key="to",
+                    metadata={"description": "Only interviews that ended on or before this day (local)"})
 
 
 class ExportOut(Schema):
