@@ -318,6 +318,11 @@ _TRANSITIONS = {
 }
 
 
+def possible_actions(status: CampaignStatus) -> tuple[str, ...]:
+    """The actions of :func:`transition` a campaign in ``status`` allows, in their order."""
+    return tuple(action for action, (allowed, _) in _TRANSITIONS.items() if status in allowed)
+
+
 def transition(session: Session, campaign_id: int, action: str, now: datetime,
                registry: QuestionnaireRegistry | None = None) -> Campaign:
     """Change a campaign's state. Cancelling closes it: waiting contacts get their final

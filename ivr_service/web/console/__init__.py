@@ -49,4 +49,4 @@ def render(template: str, **context: Any) -> str:
                            csrf_token=generate_csrf(), **context)
 
 
-from . import campaigns  # noqa: E402,F401  (registers its routes)
+from . import campaigns, monitor, settings  # noqa: E402,F401  (register their routes)
