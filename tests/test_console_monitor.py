@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 
 from ivr_service.persistence.models import Campaign, CampaignStatus
+from ivr_service.services import buckets, monitor
 
 from .conftest import Call, phones, row
 from .test_access import Browser, audit_rows, cheap_hashing, make_user, signed_in  # noqa: F401  (fixtures)
@@ -448,3 +449,41 @@ def test_a_finished_campaign_shows_its_settings_without_a_save_button(app: Flask
     page = text_of(person.get(f"/campaigns/{tree['draft']}/settings"))
     assert "Chiến dịch đã kết thúc: không thay đổi thiết lập được nữa." in page
     assert "Lưu thiết lập" not in page
+
+
+# ============================================================================ what a poll reads
+
+def test_closed_periods_are_read_once_and_only_the_new_one_after_a_boundary() -> None:
+    hours = [datetime(2026, 11, 17, h, tzinfo=UTC) for h in range(0, 24)]
+    asked: list[list[datetime]] = []
+
+    def count(starts: list[datetime]) -> list[int]:
+        asked.append(starts)
+        return [start.hour for start in starts[:-1]]     # a stand-in: the hour as its count
+
+    closed = buckets.Closed()
+    assert closed.counts("s", hours[0:5], count) == [0, 1, 2, 3]
+    assert closed.counts("s", hours[0:5], count) == [0, 1, 2, 3]          # the same hour: nothing read
+    assert closed.counts("s", hours[1:6], count) == [1, 2, 3, 4]          # one hour on: only 04–05 read
+    assert closed.counts("s", hours[4:9], count) == [4, 5, 6, 7]          # three on: 05–08 in one range
+    assert asked == [hours[0:5], hours[4:6], hours[5:9]]
+    assert closed.counts("s", hours[0:5], count) == [0, 1, 2, 3]          # back in time: all again
+    assert closed.counts("other", hours[4:9], count) == [4, 5, 6, 7]      # each series on its own
+    assert asked[-2:] == [hours[0:5], hours[4:9]]
+
+
+def test_a_polling_monitor_counts_as_one_that_reads_everything(app: Flask, tree: dict[str, int], claim: Any,
+                                                               clock: Any) -> None:
+    svc = app.extensions["sipas"]
+    closed = buckets.Closed()
+    claimed = claim()
+    for step, item in enumerate(claimed):
+        play(app, item, "complete" if step % 2 == 0 else "busy")
+        for _ in range(2):
+            with svc.db.begin() as session:
+                polled = monitor.monitor(session, tree["running"], clock(), closed)
+                fresh = monitor.monitor(session, tree["running"], clock())
+            assert polled == fresh
+            clock.advance(hours=7, minutes=13)        # across hours, days and closed windows
+        claim()                                       # the busy contacts' retries, when due
+    assert polled.completes == 3 and sum(n for _, n in polled.completes_per_day) == 3

@@ -27,7 +27,7 @@ from werkzeug.wrappers import Response
 
 from ...core.access import Permission, allowed
 from ...persistence.models import CampaignStatus
-from ...services import access, call_costs, campaigns, monitor
+from ...services import access, buckets, call_costs, campaigns, monitor
 from ...services.call_costs import Costing
 from ...services.errors import ServiceError
 from .. import steering
@@ -106,8 +106,8 @@ def poll_seconds() -> int:
 
 
 def _live(session: Session, campaign_id: int) -> dict[str, Any]:
-    past = current_app.extensions.setdefault("sipas_monitor_days", monitor.PastDays())
-    found = monitor.monitor(session, campaign_id, services().clock(), past)
+    closed = current_app.extensions.setdefault("sipas_closed_buckets", buckets.Closed())
+    found = monitor.monitor(session, campaign_id, services().clock(), closed)
     hours = [(point["hour"][11:13], point["hour"][11:16], point["attempts"])
              for point in found.progress.attempts_per_hour]
     days = [(day.strftime("%d/%m"), day.strftime("%d/%m/%Y"), n) for day, n in found.completes_per_day]
