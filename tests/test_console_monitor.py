@@ -146,6 +146,11 @@ def test_the_polled_fragment_has_no_layout_and_follows_the_clock(app: Flask, tre
     clock.advance(hours=8)
     fragment = text_of(person.get(live))
     assert "Đóng" in section(fragment, "window-title") and "Mở lúc 08:00 Thứ Tư 18/11." in fragment
+    # In English on request, with English dates and numbers.
+    person.get("/lang/en?next=/")
+    english = text_of(person.get(live))
+    assert "Updated at <time" in english and "17:03:07" in english and "Opens 08:00 Wednesday 18/11." in english
+    assert '<p class="big">1 of 10</p>' in english and "Closed" in english
 
 
 def test_pace_and_forecast_as_time_passes(app: Flask, make_campaign: Any, make_user: Any, claim: Any,
