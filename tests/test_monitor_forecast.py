@@ -14,12 +14,14 @@ from ivr_service.core.monitor import (
     Forecast,
     Observed,
     Pace,
+    WindowNow,
     after_open_time,
     day_starts,
     forecast,
     midnight,
     open_time,
     pace,
+    window_now,
 )
 from ivr_service.core.policy import CallingWindow, DayPart
 
@@ -123,3 +125,13 @@ def test_forecast_outcomes() -> None:
     # At a complete a year, the target is beyond the horizon.
     slow = Pace("7d", 1, 24 * 366.0)
     assert forecast(DEFAULT, now, 2, 1000, None, slow) == Forecast("beyond", slow)
+
+
+def test_whether_the_window_is_open_now_and_when_it_opens_next() -> None:
+    assert window_now(DEFAULT, local(17, 9)) == WindowNow(True, local(17, 17), local(18, 8))
+    assert window_now(SPLIT, local(17, 9)) == WindowNow(True, local(17, 11, 30), local(17, 13, 30))
+    assert window_now(DEFAULT, local(21, 18)) == WindowNow(False, None, local(23, 8))    # Saturday evening
+    assert window_now(DEFAULT, local(23, 18)) == WindowNow(False, None, local(25, 8))    # Culture Day next
+    never = CallingWindow(weekdays=frozenset({6}), public_holidays=None,
+                          closed_dates=frozenset(date(2026, 11, 22) + timedelta(weeks=w) for w in range(60)))
+    assert window_now(never, local(17, 9)) == WindowNow(False, None, None)

@@ -5,9 +5,11 @@ Completes only happen while the calling window is open, so the pace is measured 
 *open* hour and projected over the open hours ahead: a forecast made on Saturday
 afternoon does not count Sunday, and one with a morning and an afternoon part skips the
 lunch break. The pace is that of the last 24 hours when they hold enough completes to be
-steady, else that of the last 7 days (both from the campaign's start at the earliest);
-with no complete, or less than an open hour observed, there is no forecast ("not enough
-data"). A campaign paused during the period looks slower than it runs.
+steady, else that of the last 7 days (the caller says where each period starts: the
+monitor counts today and the six days before from local midnight; both from the
+campaign's start at the earliest); with no complete, or less than an open hour observed,
+there is no forecast ("not enough data"). A campaign paused during the period looks
+slower than it runs.
 
 Every function takes ``now``; none reads the clock.
 """
@@ -20,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from .policy import CallingWindow
 
-# The 24-hour pace is used once it rests on this many completes; below, the 7-day pace.
+# The shorter period's pace is used once it rests on this many completes; below, the longer's.
 STEADY_COMPLETES = 10
 # Less open time than this observed says nothing about the pace yet.
 MIN_OPEN = timedelta(hours=1)
@@ -37,6 +39,22 @@ def day_starts(now: datetime, tz: str, days: int) -> list[date]:
 def midnight(day: date, tz: str) -> datetime:
     """The instant (UTC) ``day`` begins in ``tz``."""
     return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class WindowNow:
+    open: bool
+    until: datetime | None          # when the open stretch ends (open now)
+    next_open: datetime | None      # when it opens next (after the current stretch when open)
+
+
+def window_now(window: CallingWindow, now: datetime) -> WindowNow:
+    """Whether ``window`` is open at ``now``, until when, and when it opens next."""
+    if window.is_open(now):
+        until = window.open_until(now)
+        assert until is not None
+        return WindowNow(True, until, window.next_open(until))
+    return WindowNow(False, None, window.next_open(now))
 
 
 def open_time(window: CallingWindow, start: datetime, end: datetime) -> timedelta:

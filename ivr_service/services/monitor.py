@@ -21,7 +21,6 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from ..core import monitor as core
-from ..core.policy import CallingWindow
 from ..persistence.models import Agency, Attempt, Campaign, CampaignStatus, Interview, InterviewStatus
 from . import buckets
 from .campaigns import Progress, closed_counts, get_campaign, possible_actions, progress
@@ -30,13 +29,6 @@ DAYS = 14
 # The forecast speaks of campaigns that may still make attempts.
 FORECAST_STATUSES = frozenset({CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.RUNNING,
                                CampaignStatus.PAUSED})
-
-
-@dataclass(frozen=True)
-class WindowNow:
-    open: bool
-    until: datetime | None          # when the open stretch ends (open now)
-    next_open: datetime | None      # when it opens next (after the current stretch when open)
 
 
 @dataclass(frozen=True)
@@ -63,17 +55,9 @@ class Monitor:
     completes_24h: int
     completes_7d: int
     errors: list[ErrorCount]        # provider errors of the attempts of the last hour, most first
-    window: WindowNow
+    window: core.WindowNow
     forecast: core.Forecast | None  # None once the campaign is over
     now: datetime
-
-
-def window_now(window: CallingWindow, now: datetime) -> WindowNow:
-    if window.is_open(now):
-        until = window.open_until(now)
-        assert until is not None
-        return WindowNow(True, until, window.next_open(until))
-    return WindowNow(False, None, window.next_open(now))
 
 
 def completes_by_day(session: Session, campaign: Campaign, now: datetime,
@@ -131,5 +115,5 @@ def monitor(session: Session, campaign_id: int, now: datetime, closed: buckets.C
         timezone=campaign.timezone, target=campaign.target_completes, starts_at=campaign.starts_at,
         ends_at=campaign.ends_at, actions=possible_actions(campaign.status), progress=counts,
         completes=completes, completes_per_day=per_day, completes_24h=in_day, completes_7d=in_week,
-        errors=errors_last_hour(session, campaign_id, now), window=window_now(window, now), forecast=found,
+        errors=errors_last_hour(session, campaign_id, now), window=core.window_now(window, now), forecast=found,
         now=now)

@@ -11,6 +11,7 @@ reason, kept in the audit log.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -28,9 +29,10 @@ MANAGER_ACTIONS = frozenset({"start", "cancel"})
 MAX_REASON = 500
 
 
-def permitted(session: Session, agency_id: int) -> frozenset[str]:
-    """The actions the caller may take on a campaign of ``agency_id`` (whatever its state)."""
-    parents = access.agency_parents(session)
+def permitted(session: Session, agency_id: int, parents: Mapping[int, int | None] | None = None) -> frozenset[str]:
+    """The actions the caller may take on a campaign of ``agency_id`` (whatever its state);
+    ``parents``: the agency tree when the caller has read it already."""
+    parents = parents if parents is not None else access.agency_parents(session)
     if not allowed(principal(), Permission.CAMPAIGNS_STEER, agency_id, parents):
         return frozenset()
     if allowed(principal(), Permission.CAMPAIGNS_WRITE, agency_id, parents):

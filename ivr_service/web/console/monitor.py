@@ -121,8 +121,9 @@ def campaign_monitor(campaign_id: int) -> str:
     with services().db.begin() as session:
         live = _live(session, campaign_id)
         agency_id = campaigns.get_campaign(session, campaign_id).agency_id
-        may_steer = steering.permitted(session, agency_id)
-        may_configure = allowed(principal(), Permission.CAMPAIGNS_WRITE, agency_id, access.agency_parents(session))
+        parents = access.agency_parents(session)
+        may_steer = steering.permitted(session, agency_id, parents)
+        may_configure = allowed(principal(), Permission.CAMPAIGNS_WRITE, agency_id, parents)
     found: monitor.Monitor = live["m"]
     buttons = [action for action in found.actions if action in may_steer]
     editable = may_configure and found.status not in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
