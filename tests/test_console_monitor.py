@@ -329,6 +329,9 @@ def test_cancel_by_a_manager_and_a_conflict_shown_on_the_form(app: Flask, tree: 
     assert [e.detail for e in audit_rows(app, "campaign_cancel")] == [{"reason": "Trùng kỳ khảo sát"}]
     monitor = text_of(person.get(f"/campaigns/{draft}"))
     assert "Đã hủy chiến dịch." in monitor and 'class="steering"' not in monitor
+    # Nothing changes any more: the page does not poll, and a page still polling is told to stop.
+    assert 'hx-trigger="every' not in monitor and '<div id="monitor-live">' in monitor
+    assert person.get(f"/campaigns/{draft}/live").status_code == 286
     # Unknown actions go back to the monitor.
     unknown = person.post(f"/campaigns/{draft}/steer", data={"action": "explode"})
     assert unknown.status_code == 303

@@ -37,6 +37,8 @@ from ..errors import status_of
 from . import bp, render
 
 POLL_SECONDS = 5          # app.config["CONSOLE_POLL_SECONDS"] overrides it (tests)
+STOP_POLLING = 286        # htmx's status for "swap this, then stop polling"
+OVER = frozenset({CampaignStatus.COMPLETED.value, CampaignStatus.CANCELLED.value})
 
 CONTACT_LABELS = {"reserve": _l("In reserve"), "pending": _l("Waiting for an attempt"),
                   "active": _l("Attempt under way"), "done": _l("Settled")}
@@ -126,18 +128,20 @@ def campaign_monitor(campaign_id: int) -> str:
         may_configure = allowed(principal(), Permission.CAMPAIGNS_WRITE, agency_id, parents)
     found: monitor.Monitor = live["m"]
     buttons = [action for action in found.actions if action in may_steer]
-    editable = may_configure and found.status not in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
+    over = found.status in OVER
     return render("console/monitor.html", campaign={"id": campaign_id, "name": found.name}, tab="monitor",
-                  buttons=buttons, action_labels=ACTION_LABELS, editable=editable, poll=poll_seconds(), **live)
+                  buttons=buttons, action_labels=ACTION_LABELS, editable=may_configure and not over,
+                  poll=None if over else poll_seconds(), **live)
 
 
 @bp.get("/campaigns/<int:campaign_id>/live")
 @requires(Permission.CAMPAIGNS_READ, target="campaign")
-def campaign_live(campaign_id: int) -> str:
-    """The part of the monitor that changes, without the layout (what the page polls)."""
+def campaign_live(campaign_id: int) -> tuple[str, int]:
+    """The part of the monitor that changes, without the layout (what the page polls). Once
+    the campaign is over nothing changes any more: 286 tells htmx to stop polling."""
     with services().db.begin() as session:
         live = _live(session, campaign_id)
-    return render("console/_monitor_live.html", **live)
+    return render("console/_monitor_live.html", **live), STOP_POLLING if live["m"].status in OVER else 200
 
 
 @bp.get("/campaigns/<int:campaign_id>/calls")
