@@ -32,6 +32,7 @@ from ..persistence.models import (
     ContactStatus,
     Programme,
 )
+from . import buckets
 from .contacts import finish_contact, finish_with_answers
 from .errors import Conflict, InvalidInput, NotFound, invalid
 
@@ -318,6 +319,11 @@ _TRANSITIONS = {
 }
 
 
+def possible_actions(status: CampaignStatus) -> tuple[str, ...]:
+    """The actions of :func:`transition` a campaign in ``status`` allows, in their order."""
+    return tuple(action for action, (allowed, _) in _TRANSITIONS.items() if status in allowed)
+
+
 def transition(session: Session, campaign_id: int, action: str, now: datetime,
                registry: QuestionnaireRegistry | None = None) -> Campaign:
     """Change a campaign's state. Cancelling closes it: waiting contacts get their final
@@ -492,10 +498,23 @@ def hour_starts(now: datetime, tz: str, hours: int = 24) -> list[datetime]:
     return [current - timedelta(hours=h) for h in range(hours - 1, -1, -1)]
 
 
-def progress(session: Session, campaign_id: int, now: datetime) -> Progress:
+def closed_counts(session: Session, column: Any, where: tuple[Any, ...], starts: list[datetime]) -> list[int]:
+    """Rows per period ``[starts[i], starts[i + 1])`` of ``column`` for every period but the
+    last: one index range, bucketed by a CASE over the periods' starts (the same SQL on
+    PostgreSQL and SQLite, and periods that follow a campaign's zone)."""
+    if len(starts) < 2:
+        return []
+    bucket = case(*[(column >= start, i) for i, start in reversed(list(enumerate(starts[:-1])))], else_=-1)
+    counted: dict[int, int] = dict(session.execute(
+        select(bucket, func.count()).where(*where, column >= starts[0], column < starts[-1]).group_by(bucket)).all())
+    return [counted.get(i, 0) for i in range(len(starts) - 1)]
+
+
+def progress(session: Session, campaign_id: int, now: datetime, closed: buckets.Closed | None = None) -> Progress:
     """Counts for the dashboard, API and CLI. Statuses and dispositions come from the
-    trigger-kept tallies (a few rows, whatever the campaign's size); the hourly series is one
-    index range scan over the last 24 hours (``scripts/bench/progress_query.py``)."""
+    trigger-kept tallies (a few rows, whatever the campaign's size); the hourly series is an
+    index range scan over the last 24 hours (``scripts/bench/progress_query.py``), of the
+    current hour only when ``closed`` keeps the hours before it (a page that polls)."""
     campaign = get_campaign(session, campaign_id)
     counted = tallies.tallies(session, campaign_id)
     by_status: dict[str, int] = {s.value: 0 for s in ContactStatus}
@@ -508,14 +527,18 @@ def progress(session: Session, campaign_id: int, now: datetime) -> Progress:
     attempts_by_status = {s.value: 0 for s in AttemptStatus}
     attempts_by_status.update(counted["attempt"])
     starts = hour_starts(now, campaign.timezone)
-    # One range scan of (campaign_id, created_at), bucketed by a CASE over the hour starts:
-    # the same SQL on PostgreSQL and SQLite, and hours that follow the campaign's zone.
-    bucket = case(*[(Attempt.created_at >= start, i) for i, start in reversed(list(enumerate(starts)))])
-    per_hour: dict[int, int] = dict(session.execute(
-        select(bucket, func.count()).where(Attempt.campaign_id == campaign_id, Attempt.created_at >= starts[0])
-        .group_by(bucket)).all())
-    last_hour = session.scalar(select(func.count()).select_from(Attempt).where(
-        Attempt.campaign_id == campaign_id, Attempt.created_at >= now - timedelta(hours=1))) or 0
+    of_campaign = (Attempt.campaign_id == campaign_id,)
+    def per_period(periods: list[datetime]) -> list[int]:
+        return closed_counts(session, Attempt.created_at, of_campaign, periods)
+
+    earlier = closed.counts(("attempts_per_hour", campaign_id, campaign.timezone), starts, per_period) \
+        if closed is not None else per_period(starts)
+    hour_ago = now - timedelta(hours=1)
+    current, last_hour = session.execute(
+        select(func.sum(case((Attempt.created_at >= starts[-1], 1), else_=0)),
+               func.sum(case((Attempt.created_at >= hour_ago, 1), else_=0)))
+        .where(*of_campaign, Attempt.created_at >= min(starts[-1], hour_ago))).one()
+    per_hour = [*earlier, int(current or 0)]
     zone = ZoneInfo(campaign.timezone)
     rates = response_rates(by_disposition).values if by_disposition else {}
     return Progress(
@@ -523,8 +546,8 @@ def progress(session: Session, campaign_id: int, now: datetime) -> Progress:
         contacts=sum(by_status.values()), by_status=by_status,
         by_disposition=dict(sorted(by_disposition.items())),
         attempts=sum(attempts_by_status.values()), attempts_by_status=attempts_by_status,
-        attempts_last_hour=last_hour,
-        attempts_per_hour=[{"hour": start.astimezone(zone).isoformat(), "attempts": per_hour.get(i, 0)}
+        attempts_last_hour=int(last_hour or 0),
+        attempts_per_hour=[{"hour": start.astimezone(zone).isoformat(), "attempts": per_hour[i]}
                            for i, start in enumerate(starts)],
         calls_in_progress=sum(attempts_by_status[s.value] for s in LIVE_ATTEMPT_STATUSES),
         rates=dict(rates),

@@ -5,18 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from ...core.access import Permission, allowed
+from ...core.access import Permission
 from ...persistence.models import Agency, Campaign
 from ...services import access, audit, call_costs, campaigns
 from ...services.call_costs import Costing
-from ...services.errors import invalid
-from ..access import Forbidden, actor, principal, requires
+from .. import steering
+from ..access import actor, principal, requires
 from ..context import services
 from .blueprint import bp
 from .schemas import ActionIn, AgencyIn, AgencyOut, CampaignIn, CampaignOut, CampaignPatchIn, ProgressOut, ProgressQuery
-
-REASON_NEEDED = frozenset({"pause", "cancel"})
-MANAGER_ACTIONS = frozenset({"start", "cancel"})
 
 
 @bp.get("/agencies")
@@ -78,13 +75,7 @@ def create_campaign(data: dict[str, Any]) -> Campaign:
     "a completed or cancelled campaign answers 409."), responses={400: "Invalid input", 409: "Not in this state"})
 @requires(Permission.CAMPAIGNS_WRITE, "campaign")
 def configure_campaign(campaign_id: int, data: dict[str, Any]) -> Campaign:
-    svc = services()
-    now = svc.clock()
-    with svc.db.begin() as session:
-        campaign = campaigns.configure_campaign(session, svc.registry, campaign_id, data)
-        audit.record(session, actor(), "campaign_configured", now, target=f"campaign:{campaign_id}",
-                     agency_id=campaign.agency_id, changed=sorted(data))
-        return campaign
+    return steering.configure(campaign_id, data)
 
 
 @bp.get("/campaigns/<int:campaign_id>")
@@ -103,20 +94,7 @@ def get_campaign(campaign_id: int) -> Campaign:
 def campaign_action(campaign_id: int, data: dict[str, Any]) -> Campaign:
     """Start, pause, resume or cancel a campaign. Operators pause and resume; starting and
     cancelling need a manager. Pausing and cancelling need a reason, kept in the audit log."""
-    action, reason = data["action"], data["reason"]
-    if action in REASON_NEEDED and not (reason or "").strip():
-        raise invalid("reason", f"required to {action} a campaign")
-    svc = services()
-    now = svc.clock()
-    with svc.db.begin() as session:
-        agency_id = campaigns.get_campaign(session, campaign_id).agency_id
-        if action in MANAGER_ACTIONS and not allowed(principal(), Permission.CAMPAIGNS_WRITE, agency_id,
-                                                     access.agency_parents(session)):
-            raise Forbidden(f"{action} needs the {Permission.CAMPAIGNS_WRITE.value} permission")
-        campaign = campaigns.transition(session, campaign_id, action, now, svc.registry)
-        audit.record(session, actor(), f"campaign_{action}", now, target=f"campaign:{campaign_id}",
-                     agency_id=agency_id, **({"reason": reason.strip()} if reason else {}))
-        return campaign
+    return steering.steer(campaign_id, data["action"], data["reason"])
 
 
 @bp.get("/campaigns/<int:campaign_id>/progress")

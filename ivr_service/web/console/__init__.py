@@ -52,6 +52,8 @@ def render(template: str, **context: Any) -> str:
 # One line per area (each registers its routes), so adding an area never conflicts with another.
 # isort: off
 from . import campaigns  # noqa: E402,F401
+from . import monitor  # noqa: E402,F401
+from . import settings  # noqa: E402,F401
 from . import frames  # noqa: E402,F401
 from . import scores  # noqa: E402,F401
 from . import opt_outs  # noqa: E402,F401
