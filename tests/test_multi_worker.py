@@ -123,6 +123,16 @@ def wait_for_web(port: int) -> None:
     raise AssertionError("gunicorn did not start")
 
 
+def where_it_stands(db: Any, campaign_id: int) -> str:
+    """Contacts and attempts by state, for a failure message that says where the run stopped."""
+    with db.begin() as session:
+        contacts = session.execute(select(Contact.status, func.count()).where(Contact.campaign_id == campaign_id)
+                                   .group_by(Contact.status)).all()
+        attempts = session.execute(select(Attempt.status, func.count()).where(Attempt.campaign_id == campaign_id)
+                                   .group_by(Attempt.status)).all()
+    return f"contacts {dict(contacts)}, attempts {dict(attempts)}"
+
+
 def test_four_workers_and_a_sigkill_lose_nothing_and_never_call_twice(cluster: dict[str, Any], cluster_app: Any,
                                                                       make_campaign: Any, make_frame: Any) -> None:
     env, call_log = cluster["env"], cluster["call_log"]
@@ -147,7 +157,8 @@ def test_four_workers_and_a_sigkill_lose_nothing_and_never_call_twice(cluster: d
             break
         time.sleep(0.5)  # polling for completion, not timing anything
     assert killed, "the run ended before the kill"
-    assert status is not None and status.value == "completed", f"campaign is {status} after {DEADLINE_S} s"
+    assert status is not None and status.value == "completed", \
+        f"campaign is {status} after {DEADLINE_S} s; {where_it_stands(db, campaign_id)}"
     assert workers[0].wait(5) == -signal.SIGKILL
     assert all(w.poll() is None for w in workers[1:]), "a surviving worker died"
 

@@ -15,6 +15,7 @@ returned dossier falls into.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -89,6 +90,29 @@ def period_of(period: str, day: date) -> Period:
     following = first_month + months
     after = date(day.year + 1, 1, 1) if following > 12 else date(day.year, following, 1)
     return Period(start, after - timedelta(days=1), label)
+
+
+PERIOD_LABEL = re.compile(r"^(\d{4})-(?:(0[1-9]|1[0-2])|Q([1-4])|H([12]))$")
+
+
+def parse_period(label: str) -> tuple[str, Period]:
+    """The kind and period of a label: ``2026-11`` (month), ``2026-Q4`` (quarter),
+    ``2026-H2`` (half-year)."""
+    found = PERIOD_LABEL.match(label.strip().upper())
+    if found is None:
+        raise ValueError(f"period: expected a month (2026-11), a quarter (2026-Q4) or a half-year (2026-H2), "
+                         f"got {label[:40]!r}")
+    year, month, quarter, half = found.groups()
+    if month:
+        return "month", period_of("month", date(int(year), int(month), 1))
+    if quarter:
+        return "quarter", period_of("quarter", date(int(year), 3 * int(quarter) - 2, 1))
+    return "half", period_of("half", date(int(year), 6 * int(half) - 5, 1))
+
+
+def previous_period(kind: str, period: Period) -> Period:
+    """The period of the same kind just before ``period``."""
+    return period_of(kind, period.start - timedelta(days=1))
 
 
 def period_end_instant(period_end: date, timezone: str) -> datetime:

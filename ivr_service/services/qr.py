@@ -329,6 +329,19 @@ def scores(session: Session, registry: QuestionnaireRegistry, *, start: datetime
                     statuses=_statuses(rows))
 
 
+def scores_of(session: Session, registry: QuestionnaireRegistry, posters: Sequence[QrPoster], start: datetime,
+              end: datetime, now: datetime) -> QrScores:
+    """Indices over the complete and partial forms started in ``[start, end)`` at
+    ``posters`` (all with one questionnaire), e.g. every poster of an agency's subtree."""
+    _period(start, end)
+    keys = {p.questionnaire_key for p in posters}
+    if len(keys) != 1:
+        raise ValueError(f"posters of one questionnaire expected, got {sorted(keys)}")
+    rows = _rows(session, registry, posters, start, end, now)
+    return QrScores(report=_score(registry.get(keys.pop()), rows), questionnaire=posters[0].questionnaire_key,
+                    start=start, end=end, statuses=_statuses(rows))
+
+
 def _score(q: Questionnaire, rows: Iterable[_Row], aggregation: Aggregation = "mean_of_criteria") -> ScoreReport:
     return score(q, [Respondent(responses_of(r.response)) for r in rows if r.status in COUNTED], aggregation)
 
