@@ -413,13 +413,14 @@ def test_a_landline_skips_the_sms_step(app: Any, make_campaign: Any, clock: Any)
 
 WORKER_SCRIPT = """
 import json, sys, uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from ivr_service import create_app
 from ivr_service.providers import MessageSent
 from ivr_service.services import messaging
 from ivr_service.settings import Settings
 
 url, log_path, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+now = datetime.fromisoformat(sys.argv[4])  # the test's clock: messages wait outside 07:00-22:00
 
 class FileMessenger:
     name = "twilio"
@@ -430,7 +431,8 @@ class FileMessenger:
     def close(self):
         pass
 
-app = create_app(Settings(database_url=url, public_base_url="http://sipas.test", secret_key="test"))
+app = create_app(Settings(database_url=url, public_base_url="http://sipas.test", secret_key="test"),
+                 clock=lambda: now)
 svc = app.extensions["sipas"]
 pacing = messaging.MessagePacing("twilio", 100000.0, timedelta(seconds=60))
 idle = 0
@@ -443,7 +445,7 @@ svc.db.dispose()
 
 
 def test_several_processes_send_each_message_once_and_the_cap_holds(
-        app: Any, make_campaign: Any, make_agency: Any, tmp_path: Path, database_url: str) -> None:
+        app: Any, make_campaign: Any, make_agency: Any, tmp_path: Path, database_url: str, clock: Any) -> None:
     """Four processes claim and send together (PostgreSQL row locks; on SQLite the write
     lock serialises them): every message goes out exactly once, at most three per number."""
     numbers = [f"091{i:07d}" for i in range(30)]
@@ -453,8 +455,8 @@ def test_several_processes_send_each_message_once_and_the_cap_holds(
     script = tmp_path / "worker.py"
     script.write_text(WORKER_SCRIPT, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    processes = [subprocess.Popen([sys.executable, str(script), database_url, str(log), "3"], cwd=ROOT, env=env)
-                 for _ in range(4)]
+    processes = [subprocess.Popen([sys.executable, str(script), database_url, str(log), "3", clock().isoformat()],
+                                  cwd=ROOT, env=env) for _ in range(4)]
     for process in processes:
         assert process.wait(120) == 0
     lines = [line.split() for line in log.read_text(encoding="ascii").splitlines()]

@@ -254,7 +254,21 @@ class SimulatorProvider:
         except Exception as exc:  # a simulated call must never kill the pool
             call.errors.append(repr(exc))
             log.exception("simulated call %s crashed", call.sid)
+            self._hang_up(call)
         return call
+
+    def _hang_up(self, call: SimulatedCall) -> None:
+        """A webhook that cannot be reached (timeout, reset) ends the call, as Twilio ends a
+        call whose application fails: the call is over and says so when asked, and its
+        status callback is tried once. Left "pending", it would look in progress forever
+        and its contact would never be settled."""
+        if call.outcome == "pending":
+            call.outcome = "completed"
+        try:
+            self._status(call, call.outcome, 1)
+        except Exception as exc:  # the app stays unreachable: reconciliation asks fetch_call
+            call.errors.append(repr(exc))
+            log.warning("simulated call %s: final status not delivered (%r)", call.sid, exc)
 
     def _play(self, call: SimulatedCall) -> None:
         rng = self._rng(call)

@@ -133,9 +133,9 @@ METHOD: tuple[tuple[tuple[str, str], tuple[str, str]], ...] = (
       "Left out of the denominator; reported separately in the No opinion and Unanswered columns.")),
     (("Chỉ số yếu tố và chỉ số chung", "Factor and service indices"),
      ("Chỉ số yếu tố = trung bình cộng các chỉ số tiêu chí của yếu tố; chỉ số hài lòng về sự phục vụ = "
-      "trung bình cộng các chỉ số yếu tố (cách tổng hợp: %(aggregation)s).",
+      "trung bình cộng các chỉ số yếu tố (cách tổng hợp: {aggregation}).",
       "Factor index = mean of its criterion indices; service index = mean of the factor indices "
-      "(aggregation: %(aggregation)s).")),
+      "(aggregation: {aggregation}).")),
     (("Khoảng tin cậy 95%", "95 % intervals"),
      ("Tiêu chí: khoảng Wilson. Yếu tố và chỉ số chung: mỗi người trả lời là một cụm (tuyến tính hoá), "
       "khoảng Wilson tại cỡ mẫu hiệu dụng.",
@@ -153,9 +153,9 @@ METHOD: tuple[tuple[tuple[str, str], tuple[str, str]], ...] = (
      ("Tiêu chí có tỷ lệ Không hài lòng + Rất không hài lòng trên 25% (Kế hoạch, seed 003).",
       "Criteria whose dissatisfied share (levels 1 and 2) is above 25 % (seed 003).")),
     (("Ẩn số liệu", "Suppression"),
-     ("Nhóm (lĩnh vực, thủ tục, bộ phận, công chức, đơn vị) có ít hơn %(min_n)d phiếu: không hiển thị chỉ số, "
+     ("Nhóm (lĩnh vực, thủ tục, bộ phận, công chức, đơn vị) có ít hơn {min_n} phiếu: không hiển thị chỉ số, "
       "không xếp hạng.",
-      "Groups (fields, procedures, units, officers) with fewer than %(min_n)d responses: indices not shown, "
+      "Groups (fields, procedures, units, officers) with fewer than {min_n} responses: indices not shown, "
       "not ranked.")),
     (("So sánh với kỳ trước", "Change against the previous period"),
      ("Tiêu chí: kiểm định z hai tỷ lệ. Yếu tố và chỉ số chung: sai số chuẩn lấy từ khoảng tin cậy 95% "
@@ -428,10 +428,13 @@ def _flagged(s: _Sheets) -> None:
                 s.put(ws, row, col, value, fmt)
             row += 1
     for unit in r.units:
-        for item_id in unit.flagged:
-            label = f"{unit.name} {s.t('own')}" if unit.own and len(r.units) > 1 else unit.name
-            for col, (value, fmt) in enumerate([(label, "text"), (item_id, "text"),
-                                                (q.item(item_id).text.get(s.lang), "text")]):
+        if unit.suppressed:
+            continue   # too few answers to read a share on its own
+        label = f"{unit.name} {s.t('own')}" if unit.own and len(r.units) > 1 else unit.name
+        for c in unit.flagged:
+            for col, (value, fmt) in enumerate([(label, "text"), (c.item_id, "text"),
+                                                (q.item(c.item_id).text.get(s.lang), "text"), (c.n, "int"),
+                                                (c.n_dissatisfied, "int"), (c.n_dissatisfied / c.n, "flag_pct")]):
                 s.put(ws, row, col, value, fmt)
             row += 1
 
@@ -577,7 +580,7 @@ def _method(s: _Sheets) -> None:
     for offset, (topic, statement) in enumerate(METHOD):
         row = HEADER_ROW + 1 + offset
         s.put(ws, row, 0, s.text(topic), "bold_text")
-        s.put(ws, row, 1, s.text(statement) % values, "text")
+        s.put(ws, row, 1, s.text(statement).format(**values), "text")
 
 
 def _qr(s: _Sheets) -> None:

@@ -35,7 +35,7 @@ from ..core.dispositions import response_rates
 from ..core.flow import AnswerStatus, Response
 from ..core.programmes import Period, parse_period, previous_period
 from ..core.questionnaire import Questionnaire, QuestionnaireRegistry
-from ..core.scoring import SMALL_CELL, Respondent, ScoreReport, score
+from ..core.scoring import SMALL_CELL, CriterionScore, Respondent, ScoreReport, score
 from ..persistence.models import (
     Agency,
     Answer,
@@ -105,7 +105,7 @@ class UnitRow:
     eligible: int
     respondents: int
     figures: rules.Figures
-    flagged: tuple[str, ...]      # criteria above the dissatisfied share (own and below, pooled)
+    flagged: tuple[CriterionScore, ...]   # above the dissatisfied share (the unit's answers pooled)
     suppressed: bool              # fewer respondents than the minimum: not ranked
     rank: int | None
 
@@ -476,9 +476,9 @@ def _units(q: Questionnaire, root: int, children: Mapping[int, list[int]], own_p
                  for agency, own, eligible, n, figures, flagged in entries)
 
 
-def _flagged(report: ScoreReport) -> tuple[str, ...]:
+def _flagged(report: ScoreReport) -> tuple[CriterionScore, ...]:
     scored = list(report.criteria) + ([report.overall] if report.overall else [])
-    return tuple(c.item_id for c in scored if c.dissatisfied_flag)
+    return tuple(c for c in scored if c.dissatisfied_flag)
 
 
 def _breakdown(q: Questionnaire, everyone: Sequence[Person], dim: str, min_n: int) -> tuple[GroupRow, ...]:
