@@ -227,4 +227,4 @@ def _qr(db: Database, q: Questionnaire, rng: random.Random, out: Seeded, count: 
 
 def agency_ids(db: Database) -> dict[str, int]:
     with db.begin() as session:
-        return dict(session.execute(select(Agency.code, Agency.id)).tuples().all())
+        return dict(session.execute(select(Agency.code, Agency.id)).all())

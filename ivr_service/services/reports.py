@@ -223,7 +223,7 @@ def people(session: Session, q: Questionnaire, campaign_ids: Sequence[int], star
     scored = {item.id for item in q.items if item.kind != "consent"}
     found: dict[int, tuple[tuple[int, int, str, dict[str, str | None], float], dict[str, Response]]] = {}
     for (interview_id, campaign_id, agency_id, channel, field_, procedure, unit, officer, weight,
-         item_id, value, status, digits) in session.execute(query).tuples():
+         item_id, value, status, digits) in session.execute(query):
         if item_id not in scored:
             continue
         entry = found.get(interview_id)
