@@ -131,32 +131,53 @@ def clustered_interval(index: float | None, influence: Mapping[int, float]) -> t
     return _wilson(p, max(effective, 1.0))
 
 
-def _satisfied(item: Item, respondent: Respondent) -> bool | None:
-    """Whether a valid answer to ``item`` is satisfied; None without a valid answer."""
-    response = respondent.responses.get(item.id)
-    if response is None or response.value is None or response.status in (AnswerStatus.NO_OPINION,
-                                                                          AnswerStatus.UNANSWERED):
-        return None
-    return response.value in item.scale.satisfied
+@dataclass(frozen=True)
+class _Valid:
+    """One item's answers in one pass: each valid answer as (respondent position, value,
+    weight, satisfied), and the no-opinion and unanswered counts."""
+
+    answers: list[tuple[int, int, float, bool]]
+    no_opinion: int
+    unanswered: int
 
 
-def _influence(members: Sequence[tuple[Item, CriterionScore]], people: Sequence[Respondent], index: float | None,
+def _valid(item: Item, respondents: Sequence[Respondent]) -> _Valid:
+    answers: list[tuple[int, int, float, bool]] = []
+    no_opinion = unanswered = 0
+    satisfied = item.scale.satisfied
+    key = item.id
+    for position, respondent in enumerate(respondents):
+        response = respondent.responses.get(key)
+        if response is None:
+            continue
+        status = response.status
+        if status is AnswerStatus.NO_OPINION:
+            no_opinion += 1
+        elif status is AnswerStatus.UNANSWERED or response.value is None:
+            unanswered += 1
+        else:
+            answers.append((position, response.value, respondent.weight, response.value in satisfied))
+    return _Valid(answers, no_opinion, unanswered)
+
+
+def _influence(members: Sequence[tuple[_Valid, CriterionScore]], index: float | None,
                aggregation: Aggregation) -> dict[int, float]:
-    """Each respondent's influence on a factor's index (keyed by position in ``people``):
-    the mean over criteria of (satisfied − index_j) / n_j, or for ``pooled`` the sum of
-    (satisfied − index) over their answers divided by all the factor's valid answers."""
+    """Each respondent's influence on a factor's index (keyed by position in the scored
+    people): the mean over criteria of (satisfied − index_j) / n_j, or for ``pooled`` the
+    sum of (satisfied − index) over their answers divided by all the factor's valid answers."""
     influence: dict[int, float] = {}
+    if index is None:
+        return influence
     total = sum(c.n for _, c in members)
-    for item, criterion in members:
-        for position, respondent in enumerate(people):
-            satisfied = _satisfied(item, respondent)
-            if satisfied is None or criterion.index is None or index is None:
-                continue
-            if aggregation == "pooled":
-                share = (100.0 * satisfied - index) / total
-            else:
-                share = (100.0 * satisfied - criterion.index) / (criterion.n * len(members))
-            influence[position] = influence.get(position, 0.0) + share
+    for valid, criterion in members:
+        if criterion.index is None:
+            continue
+        if aggregation == "pooled":
+            centre, scale = index, total
+        else:
+            centre, scale = criterion.index, criterion.n * len(members)
+        for position, _value, _weight, satisfied in valid.answers:
+            influence[position] = influence.get(position, 0.0) + (100.0 * satisfied - centre) / scale
     return influence
 
 
@@ -165,32 +186,23 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def score_item(item: Item, respondents: Sequence[Respondent]) -> CriterionScore:
-    values: list[int] = []
-    weights: list[float] = []
-    no_opinion = unanswered = 0
-    for respondent in respondents:
-        response = respondent.responses.get(item.id)
-        if response is None:
-            continue
-        if response.status is AnswerStatus.NO_OPINION:
-            no_opinion += 1
-        elif response.status is AnswerStatus.UNANSWERED or response.value is None:
-            unanswered += 1
-        else:
-            values.append(response.value)
-            weights.append(respondent.weight)
-    n = len(values)
-    satisfied = sum(1 for v in values if v in item.scale.satisfied)
-    dissatisfied = sum(1 for v in values if v in item.scale.dissatisfied)
+    return _score_valid(item, _valid(item, respondents))
+
+
+def _score_valid(item: Item, valid: _Valid) -> CriterionScore:
+    answers = valid.answers
+    n = len(answers)
+    dissatisfied_values = item.scale.dissatisfied
+    satisfied = sum(1 for a in answers if a[3])
+    dissatisfied = sum(1 for a in answers if a[1] in dissatisfied_values)
     low, high = wilson_interval(satisfied, n)
-    total_weight = sum(weights)
-    weighted = (100 * sum(w for v, w in zip(values, weights, strict=True) if v in item.scale.satisfied) / total_weight
-                if total_weight else None)
+    total_weight = sum(a[2] for a in answers)
+    weighted = 100 * sum(a[2] for a in answers if a[3]) / total_weight if total_weight else None
     return CriterionScore(
         item_id=item.id, factor=item.factor, n=n, n_satisfied=satisfied,
-        n_dissatisfied=dissatisfied, n_no_opinion=no_opinion, n_unanswered=unanswered,
+        n_dissatisfied=dissatisfied, n_no_opinion=valid.no_opinion, n_unanswered=valid.unanswered,
         index=100 * satisfied / n if n else None, ci_low=low, ci_high=high,
-        mean=sum(values) / n if n else None, weighted_index=weighted,
+        mean=sum(a[1] for a in answers) / n if n else None, weighted_index=weighted,
         dissatisfied_flag=bool(n) and dissatisfied / n > DISSATISFIED_FLAG_SHARE,
     )
 
@@ -200,18 +212,19 @@ def score(q: Questionnaire, respondents: Iterable[Respondent],
     if aggregation not in ("mean_of_criteria", "pooled"):
         raise ValueError(f"unknown aggregation {aggregation!r}; use mean_of_criteria or pooled")
     people = list(respondents)
-    criteria = tuple(score_item(item, people) for item in q.criteria)
+    valid = [_valid(item, people) for item in q.criteria]
+    criteria = tuple(_score_valid(item, v) for item, v in zip(q.criteria, valid, strict=True))
     factors = []
     influences: list[dict[int, float]] = []   # of the factors with an index
     for factor in q.factors:
-        members = [(item, c) for item, c in zip(q.criteria, criteria, strict=True) if c.factor == factor and c.n]
+        members = [(v, c) for v, c in zip(valid, criteria, strict=True) if c.factor == factor and c.n]
         scores = [c for _, c in members]
         n = sum(c.n for c in scores)
         if aggregation == "pooled":
             index = 100 * sum(c.n_satisfied for c in scores) / n if n else None
         else:
             index = _mean([c.index for c in scores if c.index is not None])
-        influence = _influence(members, people, index, aggregation)
+        influence = _influence(members, index, aggregation)
         if index is not None:
             influences.append(influence)
         low, high = clustered_interval(index, influence)

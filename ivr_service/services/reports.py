@@ -52,6 +52,7 @@ from .campaigns import get_agency, get_campaign
 from .errors import invalid
 
 COUNTED = (InterviewStatus.COMPLETE, InterviewStatus.PARTIAL)
+STATUSES = {status.value: status for status in AnswerStatus}   # a dict look-up per answer, not an enum call
 DIMENSIONS = ("field", "procedure", "unit", "officer")   # breakdowns, where the frame names them
 SAFE_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 DEFAULT_TARGET = 80.0   # percent satisfied; Resolution 30c/NQ-CP's "above 80 %" (a setting)
@@ -231,7 +232,7 @@ def people(session: Session, q: Questionnaire, campaign_ids: Sequence[int], star
             values = {"field": field_ or None, "procedure": procedure or None, "unit": unit or None,
                       "officer": officer or None}
             entry = found[interview_id] = ((campaign_id, agency_id, channel, values, weight), {})
-        entry[1][item_id] = Response(value, AnswerStatus(status), digits)
+        entry[1][item_id] = Response(value, STATUSES[status], digits)
     return [Person(c, a, ch, values, Respondent(responses, weight))
             for (c, a, ch, values, weight), responses in found.values()]
 
