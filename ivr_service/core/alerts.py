@@ -16,9 +16,10 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
+from .programmes import Period, period_of
 from .questionnaire import Questionnaire
 from .scoring import DISSATISFIED_FLAG_SHARE, CriterionScore, Respondent, score_item
 
@@ -61,6 +62,16 @@ class AlertFacts:
     @property
     def text(self) -> str:
         return self.text_en or self.text_vi
+
+
+def period_from_label(label: str) -> Period:
+    """The period a label names: 2026-11, 2026-Q4, 2026-H2 (``core.programmes.period_of``'s labels)."""
+    year, _, part = label.partition("-")
+    if part.startswith("Q"):
+        return period_of("quarter", date(int(year), 3 * int(part[1:]) - 2, 1))
+    if part.startswith("H"):
+        return period_of("half", date(int(year), 6 * int(part[1:]) - 5, 1))
+    return period_of("month", date(int(year), int(part), 1))
 
 
 def percent(share: float, lang: str) -> str:

@@ -255,6 +255,17 @@ def get_alert(session: Session, alert_id: int) -> Alert:
     return alert
 
 
+def campaigns_of(session: Session, alert: Alert, zone: str) -> list[tuple[int, str]]:
+    """The campaigns (id, name) whose interviews the alert counted: its agency's, with its
+    questionnaire, with counted interviews that ended in its period."""
+    period = rules.period_from_label(alert.period)
+    filters = ScoreFilter(ended_from=period.start, ended_to=period.end)
+    query = (select(Campaign.id, Campaign.name).join(Interview, Interview.campaign_id == Campaign.id)
+             .where(Campaign.agency_id == alert.agency_id, Campaign.questionnaire_key == alert.questionnaire_key,
+                    Interview.status.in_(COUNTED)).distinct().order_by(Campaign.id))
+    return [(campaign_id, name) for campaign_id, name in session.execute(filters.apply(query, zone))]
+
+
 def delivery(alert: Alert, channel: str, config: AlertConfig) -> str:
     """A channel's state: ``sent``, ``failed`` (tries left or not), ``pending`` or ``off``."""
     if getattr(alert, f"{channel}_sent_at") is not None:
