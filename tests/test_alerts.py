@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import functools
 import hashlib
 import hmac
 import json
@@ -23,12 +24,16 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from ivr_service import create_app
 from ivr_service.core import alerts as rules
 from ivr_service.core.access import Grant, Role
-from ivr_service.core.scoring import CriterionScore
+from ivr_service.core.flow import AnswerStatus, Response
+from ivr_service.core.questionnaire import Questionnaire, load_questionnaire
+from ivr_service.core.scoring import CriterionScore, Respondent, score_item
 from ivr_service.persistence.models import (
     Alert,
     Answer,
@@ -42,7 +47,7 @@ from ivr_service.persistence.models import (
 from ivr_service.services import access, alerts, qr
 from ivr_service.worker import Worker
 
-from .conftest import Clock, RecordingProvider, api_token, count, phones, scalars
+from .conftest import ROOT, Clock, RecordingProvider, api_token, count, phones, scalars
 from .test_access import PASSWORD, Bearer, cheap_hashing, signed_in  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.usefixtures("cheap_hashing")
@@ -190,9 +195,17 @@ def rows(app: Flask) -> list[Alert]:
 
 # ============================================================================ the rule
 
+@functools.cache
+def questionnaire_of() -> Questionnaire:
+    return load_questionnaire(ROOT / "config" / "questionnaires" / "sipas-2024.yaml")
+
+
 def score(n: int, dissatisfied: int) -> CriterionScore:
-    return CriterionScore("C01", "F1", n, n - dissatisfied, dissatisfied, 0, 0, None, None, None, None, None,
-                          n > 0 and dissatisfied / n > 0.25)
+    """The score of C01 with ``dissatisfied`` of ``n`` valid answers, as scoring computes it."""
+    item = questionnaire_of().item("C01")
+    people = [Respondent({"C01": Response(1 if i < dissatisfied else 5, AnswerStatus.ANSWERED, "")})
+              for i in range(n)]
+    return score_item(item, people)
 
 
 def test_the_rule_is_more_than_a_quarter_on_enough_answers() -> None:
@@ -200,6 +213,14 @@ def test_the_rule_is_more_than_a_quarter_on_enough_answers() -> None:
     assert rules.crossings([score(40, 10)], 30) == []          # exactly 25 %
     assert rules.crossings([score(29, 29)], 30) == []          # too few answers
     assert rules.crossings([score(30, 8)], 30) == [score(30, 8)]
+
+
+@given(st.integers(0, 200), st.integers(0, 200), st.integers(1, 100))
+def test_property_an_alert_is_exactly_more_than_a_quarter_on_enough_answers(n: int, dissatisfied: int,
+                                                                            minimum: int) -> None:
+    dissatisfied = min(dissatisfied, n)
+    expected = n >= minimum and 4 * dissatisfied > n          # integers: no rounding at the edge
+    assert bool(rules.crossings([score(n, dissatisfied)], minimum)) == expected
 
 
 def test_period_labels_and_words() -> None:

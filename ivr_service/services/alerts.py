@@ -7,7 +7,9 @@ One round (:func:`check`, the worker's ``alerts`` job, every minute):
    interviews that ended in it, the answers of all its campaigns' complete and partial
    interviews are scored item by item (``results.respondents`` with a ``ScoreFilter`` on
    the period: the latest answer per item, as the scores count them). QR self-selected
-   forms live in another table and never count.
+   forms live in another table and never count. A unit whose campaigns use two
+   questionnaires is counted per questionnaire; the first to cross on a criterion takes
+   that (unit, criterion, period).
 2. **Record.** Each criterion that crosses (``core.alerts.crossings``) is inserted into
    ``alerts`` with ``ON CONFLICT DO NOTHING`` on (agency, item, period): of all the
    workers doing the same sum, exactly one inserts the row, and only that one sends it.
@@ -40,7 +42,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..core import alerts as rules
 from ..core.programmes import Period, period_of
-from ..core.questionnaire import QuestionnaireRegistry
+from ..core.questionnaire import QuestionnaireError, QuestionnaireRegistry
 from ..core.scoring import Respondent
 from ..persistence.db import Database, dialect_insert
 from ..persistence.models import Alert, Campaign, Interview
@@ -115,8 +117,12 @@ def record(db: Database, registry: QuestionnaireRegistry, now: datetime, config:
     with db.begin() as session:
         groups = _units(session, filters, config.timezone)
     for (agency_id, key), campaign_ids in sorted(groups.items()):
-        with db.begin() as session:
+        try:
             q = registry.get(key)
+        except QuestionnaireError as exc:     # one unit's broken file must not stop the others' alerts
+            log.error("alerts: agency %s: %s", agency_id, exc)
+            continue
+        with db.begin() as session:
             done = set(session.scalars(select(Alert.item_id).where(Alert.agency_id == agency_id,
                                                                    Alert.period == period.label)))
             if {item.id for item in q.rated_items} <= done:
