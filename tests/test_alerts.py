@@ -256,6 +256,7 @@ def test_a_unit_above_a_quarter_is_mailed_and_posted_once(
 
     mail = box.messages[0]
     assert box.envelopes == [(SENDER, [ME])]
+    assert mail["Date"].datetime == alert.created_at                    # the injected clock, not the machine's
     text = mail.get_content()
     assert isinstance(text, str)
     vietnamese, _, english = text.partition("--- English ---")

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Protocol
@@ -31,6 +32,7 @@ class Mail:
     subject: str
     body: str
     message_id: str     # the same on every retry, so a mailbox can drop a repeat
+    date: datetime      # when it is sent (the caller's clock)
 
 
 class Notifier(Protocol):
@@ -66,7 +68,7 @@ class SmtpWebhookNotifier:
         message["From"] = self.sender
         message["To"] = ", ".join(mail.to)
         message["Subject"] = mail.subject
-        message["Date"] = formatdate(usegmt=True)
+        message["Date"] = formatdate(mail.date.timestamp(), usegmt=True)
         message["Message-ID"] = mail.message_id
         message.set_content(mail.body, charset="utf-8")
         try:

@@ -216,7 +216,7 @@ def _deliver(db: Database, registry: QuestionnaireRegistry, alert_id: int, now: 
         email_owed = bool(config.emails) and alert.email_sent_at is None
         webhook_owed = bool(config.webhook_url) and alert.webhook_sent_at is None
     if email_owed:
-        mail = Mail(config.emails, rules.subject(told), rules.body(told), f"<sipas-alert-{alert_id}@sipas>")
+        mail = Mail(config.emails, rules.subject(told), rules.body(told), f"<sipas-alert-{alert_id}@sipas>", now)
         _outcome(db, alert_id, "email", now, result, lambda: notifier.send_mail(mail))
     if webhook_owed and config.webhook_url:
         url = config.webhook_url
