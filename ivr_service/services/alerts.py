@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..core import alerts as rules
 from ..core.programmes import Period, period_of
 from ..core.questionnaire import QuestionnaireError, QuestionnaireRegistry
-from ..core.scoring import Respondent
+from ..core.scoring import SMALL_CELL, Respondent
 from ..persistence.db import Database, dialect_insert
 from ..persistence.models import Alert, Campaign, Interview
 from ..providers.notify import DeliveryFailed, Mail, Notifier
@@ -64,7 +64,7 @@ MAX_AGE = timedelta(days=1)
 class AlertConfig:
     period: str = "month"
     timezone: str = "Asia/Ho_Chi_Minh"
-    min_answers: int = 30
+    min_answers: int = SMALL_CELL
     emails: tuple[str, ...] = ()
     webhook_url: str | None = None
     webhook_secret: str | None = None
