@@ -32,7 +32,9 @@ from sqlalchemy.exc import ArgumentError
 from .core.estimate import Pace
 from .core.messages import parse_prices
 from .core.optout import DEFAULT_OPT_OUT_WORDS, check_words
+from .core.programmes import PERIODS
 from .core.schedule import WeeklySchedule
+from .core.scoring import SMALL_CELL
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
@@ -139,6 +141,22 @@ def _existing_file(value: str) -> None:
 
 def _voice_prices(value: str) -> None:
     parse_prices(value, unit="minute")
+
+
+def _email(value: str) -> None:
+    # The form only (one @, no spaces or commas): the SMTP server is the judge of the rest.
+    if not re.fullmatch(r"[^@\s,<>]+@[^@\s,<>]+\.[^@\s,<>]+", value):
+        raise ValueError(f"expected an e-mail address such as 'canh-bao@example.gov.vn', got {value!r}")
+
+
+def _emails(values: tuple[str, ...]) -> None:
+    for value in values:
+        _email(value)
+
+
+def _host(value: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9.:\[\]-]{1,253}", value):
+        raise ValueError(f"expected a host name or address such as 'smtp.example.gov.vn', got {value!r}")
 
 
 def _e164_numbers(numbers: tuple[str, ...]) -> None:
@@ -276,6 +294,37 @@ class Settings:
         '`*` for the others, e.g. `{"*": 1000, "viettel": 900}`; gives the cost of a campaign\'s calls and per '
         "complete; unset: no cost figures", check=_voice_prices)
 
+
+    smtp_host: str | None = setting(
+        None, "SMTP server alert mails are sent through; required with `SIPAS_ALERT_EMAILS`", check=_host)
+    smtp_port: int | None = setting(
+        None, "SMTP port", low=1, high=65535, default_text="`587` with STARTTLS, else `25`")
+    smtp_user: str | None = setting(None, "SMTP user name, when the server wants a login")
+    smtp_password: str | None = setting(
+        None, "SMTP password; sent only over STARTTLS unless the server is on this machine", secret=True)
+    smtp_starttls: bool = setting(False, "upgrade the SMTP connection with STARTTLS (certificate checked)")
+    alert_email_from: str | None = setting(
+        None, "sender address of alert mails; required with `SIPAS_ALERT_EMAILS`", check=_email)
+    alert_emails: tuple[str, ...] = setting(
+        (), "comma-separated addresses alerts are mailed to (a unit's leaders); none: alerts are only recorded "
+        "and shown in the console", check=_emails)
+    alert_webhook_url: str | None = setting(
+        None, "URL each alert is POSTed to as JSON", check=_http_url)
+    alert_webhook_secret: str | None = setting(
+        None, "signs each webhook body: `X-SIPAS-Signature: sha256=<hex HMAC-SHA256 of the body>`", secret=True)
+    alert_min_answers: int = setting(
+        SMALL_CELL, "valid answers a criterion needs in the period before its dissatisfied share may raise an alert",
+        low=1, high=1_000_000)
+    alert_period: str = setting(
+        "month", "the period alerts are counted in and sent once per (local calendar, `SIPAS_TIMEZONE`)",
+        choices=PERIODS)
+
+    @property
+    def smtp_port_or_default(self) -> int:
+        if self.smtp_port is not None:
+            return self.smtp_port
+        return 587 if self.smtp_starttls else 25
+
     @property
     def sender_messages_per_second(self) -> float:
         if self.messages_per_second is not None:
@@ -334,6 +383,13 @@ class Settings:
                 "SIPAS_VALIDATE_SIGNATURES: webhook signatures can be turned off only with "
                 f"SIPAS_PROVIDER=simulator, not {self.provider!r}"
             )
+        if self.alert_emails:
+            for name in ("smtp_host", "alert_email_from"):
+                if not getattr(self, name):
+                    raise SettingsError(f"SIPAS_{name.upper()}: required when SIPAS_ALERT_EMAILS is set")
+        if self.smtp_password and not self.smtp_starttls and self.smtp_host not in (None, *LOOPBACK):
+            raise SettingsError("SIPAS_SMTP_PASSWORD: sent only over an encrypted connection: set "
+                                "SIPAS_SMTP_STARTTLS=true (or use a relay on this machine)")
         if self.provider == "twilio":
             for name in ("twilio_account_sid", "twilio_auth_token"):
                 if not getattr(self, name):

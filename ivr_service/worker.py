@@ -25,8 +25,9 @@ from .providers import (
     build_messaging_provider,
     build_provider,
 )
+from .providers.notify import Notifier, SmtpWebhookNotifier
 from .providers.sms_simulator import items_of
-from .services import dispatch, housekeeping, messaging, messaging_accounts, weekly, zns_tokens
+from .services import alerts, dispatch, housekeeping, messaging, messaging_accounts, weekly, zns_tokens
 from .services.call_costs import Costing
 from .web.urls import esms_status_url, sms_status_url, webhook_url
 
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 class Worker:
     def __init__(self, app: Flask, provider: VoiceProvider | None = None,
-                 messenger: MessagingProvider | None = None) -> None:
+                 messenger: MessagingProvider | None = None, notifier: Notifier | None = None) -> None:
         self.services: Services = app.extensions["sipas"]
         settings = self.services.settings
         self.provider = provider or build_provider(settings, questionnaire_for=self.services.registry.get)
@@ -45,6 +46,8 @@ class Worker:
         # The installation's provider, and one adapter per messaging account (programme routing).
         self.messengers = Messengers(settings, self.messenger, self._account_status_url,
                                      zns_tokens=self._zns_tokens, clock=self.services.clock)
+        self.notifier = notifier or SmtpWebhookNotifier.from_settings(settings)
+        self.alert_config = alerts.AlertConfig.from_settings(settings)
 
     def _url(self, kind: str, token: str) -> str:
         return webhook_url(self.services.settings.public_base_url, kind, token)
@@ -111,6 +114,12 @@ class Worker:
         return weekly.run_if_due(s.db, s.registry, schedule, s.settings.export_dir, s.clock(),
                                  Costing.from_settings(s.settings))
 
+    def alerts(self) -> alerts.Round:
+        """Record the alerts the current period calls for (once across the cluster) and
+        deliver the ones still owed."""
+        s = self.services
+        return alerts.check(s.db, s.registry, s.clock(), self.alert_config, self.notifier)
+
     def scheduler(self, blocking: bool) -> BaseScheduler:
         scheduler: BaseScheduler = BlockingScheduler() if blocking else BackgroundScheduler()
         interval = self.services.settings.dispatch_interval
@@ -130,6 +139,9 @@ class Worker:
         # Checks every minute whether this week's export is due: a worker that was down at
         # the scheduled time catches up, and job_runs makes it once per week.
         scheduler.add_job(self._guard(self.weekly_export), "interval", seconds=60, id="weekly-export",
+                          replace_existing=True, max_instances=1, coalesce=True)
+        # Alerts are near real time; the unique key, not the schedule, makes each one once.
+        scheduler.add_job(self._guard(self.alerts), "interval", seconds=60, id="alerts",
                           replace_existing=True, max_instances=1, coalesce=True)
         return scheduler
 

@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from ivr_service import create_app
 from ivr_service.core.access import ROLE_PERMISSIONS, TOKEN_SCOPES, Grant, Permission, Role
 from ivr_service.persistence.models import Agency, ApiToken, AuditEntry, Campaign, CampaignStatus, RoleGrant, User
-from ivr_service.services import access, messaging_accounts, qr
+from ivr_service.services import access, alerts, messaging_accounts, qr
 from ivr_service.web import auth as web_auth
 from ivr_service.web.access import Rule, rule_for
 
@@ -187,7 +187,7 @@ class Case:
     method: str
     path: str
     rule: Rule
-    names: str | None       # "campaign", "agency", "programme", "qr_poster" … when the URL names one (<name>_id)
+    names: str | None       # "campaign", "agency", "programme", "qr_poster", "alert" … when the URL names one
 
 
 def unruled(app: Flask) -> list[str]:
@@ -209,7 +209,8 @@ def route_cases(app: Flask, values: dict[str, Any]) -> list[Case]:
         assert not missing, f"{url_rule.rule}: the route matrix has no test value for {sorted(missing)}; add one"
         for method in sorted((url_rule.methods or set()) - {"HEAD", "OPTIONS"}):
             path = adapter.build(url_rule.endpoint, {a: values[a] for a in url_rule.arguments}, method=method)
-            names = next((kind for kind in ("campaign", "agency", "programme", "qr_poster", "messaging_account")
+            names = next((kind for kind in ("campaign", "agency", "programme", "qr_poster", "messaging_account",
+                                            "alert")
                           if f"{kind}_id" in url_rule.arguments), None)
             cases.append(Case(url_rule.endpoint, method, path, rule, names))
     return sorted(cases, key=lambda c: c.endpoint == "auth.logout")
@@ -277,12 +278,15 @@ def test_route_matrix_anonymous_roles_in_and_out_of_the_subtree_and_tokens(
                                                     now=svc.clock(), sender="SoTNMT",
                                                     credentials={"api_key": "k", "secret_key": "s"})
         account_id = account.id
+        alert_id = alerts._insert(session, tree.district, "sipas-2024", "2026-11", "C01", 40, 11, svc.clock(),
+                                  alerts.AlertConfig())
     values = {"campaign_id": tree.campaign, "agency_id": tree.district, "user_id": victim,
               "token_id": victim_token, "token": "unknown-call-token", "filename": "none.txt",
               "code": "ZZZZZZZZZ", "qr_poster_id": poster_id,  # survey links and QR posters: an unknown code
               "programme_id": programme, "messaging_account_id": account_id,
               "account_id": account_id, "secret": "0" * 48,   # the eSMS callback: a wrong secret
-              "key": "sipas-2024"}                            # a questionnaire
+              "key": "sipas-2024",                            # a questionnaire
+              "alert_id": alert_id}
     cases = route_cases(app, values)
     assert len(cases) >= 36
     assert {c.names for c in cases} >= {None, "campaign"}

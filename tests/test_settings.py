@@ -72,9 +72,23 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "answer_seconds": ("4", 4.0),
     "max_call_seconds": ("420", 420),
     "voice_prices": ('{"*": 1000, "Viettel": 900}', '{"*": 1000, "Viettel": 900}'),
+    "smtp_host": ("smtp.example.gov.vn", "smtp.example.gov.vn"),
+    "smtp_port": ("2525", 2525),
+    "smtp_user": ("canh-bao", "canh-bao"),
+    "smtp_password": ("smtp-s3cret", "smtp-s3cret"),
+    "smtp_starttls": ("yes", True),
+    "alert_email_from": ("sipas@example.gov.vn", "sipas@example.gov.vn"),
+    "alert_emails": ("giam-doc@example.gov.vn, pho-giam-doc@example.gov.vn,",
+                     ("giam-doc@example.gov.vn", "pho-giam-doc@example.gov.vn")),
+    "alert_webhook_url": ("https://hooks.example.gov.vn/sipas", "https://hooks.example.gov.vn/sipas"),
+    "alert_webhook_secret": ("hook-s3cret", "hook-s3cret"),
+    "alert_min_answers": ("50", 50),
+    "alert_period": ("quarter", "quarter"),
 }
 # What a sample needs beside it to pass the rules that tie settings together.
-COMPANIONS = {"provider": TWILIO}
+COMPANIONS = {"provider": TWILIO,
+              "alert_emails": {"SIPAS_SMTP_HOST": "smtp.example.gov.vn",
+                               "SIPAS_ALERT_EMAIL_FROM": "sipas@example.gov.vn"}}
 NUMERIC = [d for d in DECLARED if d.numeric]
 WITH_CHOICES = [d for d in DECLARED if d.spec.choices]
 
@@ -226,6 +240,13 @@ def test_switches_take_the_usual_words_in_any_case() -> None:
     ({**TWILIO, "SIPAS_TWILIO_API_BASE_URL": "http://api.twilio.com"}, "SIPAS_TWILIO_API_BASE_URL"),
     ({"SIPAS_RATELIMIT_STORAGE": "mongodb://x"}, "SIPAS_RATELIMIT_STORAGE"),
     ({"SIPAS_SESSION_HOURS": "0"}, "SIPAS_SESSION_HOURS"),
+    ({"SIPAS_ALERT_EMAILS": "giam-doc@example.gov.vn"}, "SIPAS_SMTP_HOST"),
+    ({"SIPAS_ALERT_EMAILS": "giam-doc@example.gov.vn", "SIPAS_SMTP_HOST": "smtp.example.gov.vn"},
+     "SIPAS_ALERT_EMAIL_FROM"),
+    ({"SIPAS_ALERT_EMAILS": "giam-doc; pho@example.gov.vn"}, "SIPAS_ALERT_EMAILS"),
+    ({"SIPAS_ALERT_WEBHOOK_URL": "hooks.example.gov.vn"}, "SIPAS_ALERT_WEBHOOK_URL"),
+    ({"SIPAS_SMTP_HOST": "smtp.example.gov.vn", "SIPAS_SMTP_PASSWORD": "p"}, "SIPAS_SMTP_PASSWORD"),
+    ({"SIPAS_ALERT_PERIOD": "week"}, "SIPAS_ALERT_PERIOD"),
 ])
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
     assert error(env).startswith(variable + ":")
@@ -237,8 +258,17 @@ def test_lease_and_signature_rules_hold_only_with_twilio() -> None:
     assert error({**TWILIO, "SIPAS_VALIDATE_SIGNATURES": "false"}).startswith("SIPAS_VALIDATE_SIGNATURES:")
 
 
+def test_the_smtp_port_follows_starttls_unless_given() -> None:
+    assert Settings.from_env({}).smtp_port_or_default == 25
+    assert Settings.from_env({"SIPAS_SMTP_STARTTLS": "true"}).smtp_port_or_default == 587
+    assert Settings.from_env({"SIPAS_SMTP_STARTTLS": "true", "SIPAS_SMTP_PORT": "465"}).smtp_port_or_default == 465
+    # A relay on this machine may take the password in clear.
+    assert Settings.from_env({"SIPAS_SMTP_HOST": "127.0.0.1", "SIPAS_SMTP_PASSWORD": "p"}).smtp_password == "p"
+
+
 def test_secrets_stay_out_of_the_repr() -> None:
-    shown = repr(Settings(secret_key="s3cret-key", twilio_auth_token="s3cret-token"))
+    shown = repr(Settings(secret_key="s3cret-key", twilio_auth_token="s3cret-token", smtp_password="s3cret-smtp",
+                          alert_webhook_secret="s3cret-hook"))
     assert "s3cret" not in shown and "database_url=" in shown
 
 

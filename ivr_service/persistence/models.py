@@ -710,3 +710,33 @@ class QrResponse(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Alert(Base):
+    """A unit's dissatisfied share on one criterion crossed the seed-003 threshold in one
+    reporting period (services/alerts.py). The unique key is what makes it once: only the
+    process whose insert succeeds sends it; a failed delivery is retried on later rounds
+    (``attempts``, ``next_attempt_at``) and a channel once sent is never sent again."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("agency_id", "item_id", "period", name="uq_alerts_agency_item_period"),
+                      Index("ix_alerts_created_at", "created_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
+    item_id: Mapped[str] = mapped_column(String(40))
+    period: Mapped[str] = mapped_column(String(20))                 # 2026-11, 2026-Q4, 2026-H2
+    questionnaire_key: Mapped[str] = mapped_column(String(80))
+    n: Mapped[int] = mapped_column(Integer)                         # valid answers
+    n_dissatisfied: Mapped[int] = mapped_column(Integer)
+    share: Mapped[float] = mapped_column(Float)                     # n_dissatisfied / n, 0..1
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    email_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    email_error: Mapped[str | None] = mapped_column(String(500))
+    webhook_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    webhook_error: Mapped[str | None] = mapped_column(String(500))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")   # delivery rounds claimed
+    # When a delivery still owed may next be tried (claimed rounds push it forward).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    agency: Mapped[Agency] = relationship()

@@ -21,7 +21,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
 
 from ..core.access import Permission, Principal
-from ..services import access, campaigns, messaging_accounts, programmes, qr
+from ..services import access, alerts, campaigns, messaging_accounts, programmes, qr
 from ..services.audit import Actor
 from ..services.errors import NotFound
 from .context import services
@@ -34,7 +34,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 @dataclass(frozen=True)
 class Rule:
     permission: Permission | None     # None: any signed-in caller
-    target: str | None = None         # "campaign", "agency", "programme", "qr_poster" or "messaging_account"
+    target: str | None = None         # "campaign", "agency", "programme", "qr_poster", "messaging_account", "alert"
     public: bool = False
 
 
@@ -120,6 +120,8 @@ def _target_agency(db_session: Session, rule: Rule) -> int | None:
         return qr.get_poster(db_session, int(args["qr_poster_id"])).agency_id
     if rule.target == "programme":
         return programmes.get_programme(db_session, int(args["programme_id"])).agency_id
+    if rule.target == "alert":
+        return alerts.get_alert(db_session, int(args["alert_id"])).agency_id
     if rule.target == "messaging_account":   # None: installation-wide
         return messaging_accounts.get_account(db_session, int(args["messaging_account_id"])).agency_id
     raise ValueError(f"unknown access target {rule.target!r}")

@@ -607,3 +607,30 @@ class MessagingAccountOut(Schema):
     active = Boolean()
     created_at = DateTime()
     updated_at = DateTime()
+
+
+class AlertsQuery(Schema):
+    limit = Integer(load_default=100, validate=Range(min=1, max=1000))
+    before_id = Integer(load_default=None, validate=Range(min=1, max=2**63 - 1))
+
+
+class AlertOut(Schema):
+    id = Integer()
+    agency_id = Integer()
+    agency_code = String()
+    agency_name = String()
+    item_id = String(metadata={"description": "The criterion (C01…C16) or OVERALL"})
+    text_vi = String()
+    text_en = String(allow_none=True)
+    questionnaire = String()
+    period = String(metadata={"description": "2026-11, 2026-Q4 or 2026-H2"})
+    n = Integer(metadata={"description": "Valid answers to the criterion in the period"})
+    n_dissatisfied = Integer()
+    share = Float(metadata={"description": "n_dissatisfied / n, above 0.25"})
+    created_at = DateTime()
+    email = String(metadata={"description": "sent, retrying, failed, pending or off"})
+    email_sent_at = DateTime(allow_none=True)
+    webhook = String(metadata={"description": "sent, retrying, failed, pending or off"})
+    webhook_sent_at = DateTime(allow_none=True)
+    attempts = Integer()
+    url = String(metadata={"description": "The alert's console page"})
