@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from .flow import AnswerStatus, Response
 from .questionnaire import Item, Questionnaire
 
@@ -122,63 +124,112 @@ def clustered_interval(index: float | None, influence: Mapping[int, float]) -> t
     The variance is n/(n − 1) · Σ influence² (respondents as clusters); the interval is
     Wilson's at the effective sample size p(1 − p) / variance, or at n when the answers do
     not vary (every one satisfied, or none)."""
-    n = len(influence)
+    return _clustered_from(index, len(influence), sum((u / 100) ** 2 for u in influence.values()))
+
+
+def _clustered_from(index: float | None, n: int, squares: float) -> tuple[float | None, float | None]:
+    """:func:`clustered_interval` from n and Σ (influence / 100)²."""
     if index is None or n == 0:
         return None, None
     p = min(1.0, max(0.0, index / 100))
-    variance = n / (n - 1) * sum((u / 100) ** 2 for u in influence.values()) if n > 1 else 0.0
+    variance = n / (n - 1) * squares if n > 1 else 0.0
     effective = p * (1 - p) / variance if variance > 0 and 0 < p < 1 else float(n)
     return _wilson(p, max(effective, 1.0))
 
 
+# What a respondent did with an item, in a column of a :class:`Table`.
+MISSING, VALID, NO_OPINION, UNANSWERED = 0, 1, 2, 3
+
+
 @dataclass(frozen=True)
-class _Valid:
-    """One item's answers in one pass: each valid answer as (respondent position, value,
-    weight, satisfied), and the no-opinion and unanswered counts."""
+class Table:
+    """Respondents as columns, scored many times over (a report scores every unit, field
+    and officer): per item the state of each respondent's answer (:data:`VALID`,
+    :data:`NO_OPINION`, :data:`UNANSWERED` or :data:`MISSING`) and its value, and each
+    respondent's stratum weight. Row ``i`` of every array is the same respondent."""
 
-    answers: list[tuple[int, int, float, bool]]
-    no_opinion: int
-    unanswered: int
+    states: Mapping[str, np.ndarray]     # int8 per item
+    values: Mapping[str, np.ndarray]     # int64 per item (meaningful where VALID)
+    weights: np.ndarray                  # float64
+
+    @property
+    def size(self) -> int:
+        return len(self.weights)
+
+    @classmethod
+    def of(cls, items: Iterable[Item], respondents: Sequence[Respondent]) -> Table:
+        states: dict[str, np.ndarray] = {}
+        values: dict[str, np.ndarray] = {}
+        for item in items:
+            state = np.zeros(len(respondents), dtype=np.int8)
+            value = np.zeros(len(respondents), dtype=np.int64)
+            for row, respondent in enumerate(respondents):
+                response = respondent.responses.get(item.id)
+                if response is None:
+                    continue
+                if response.status is AnswerStatus.NO_OPINION:
+                    state[row] = NO_OPINION
+                elif response.status is AnswerStatus.UNANSWERED or response.value is None:
+                    state[row] = UNANSWERED
+                else:
+                    state[row], value[row] = VALID, response.value
+            states[item.id], values[item.id] = state, value
+        return cls(states, values, np.array([r.weight for r in respondents], dtype=np.float64))
 
 
-def _valid(item: Item, respondents: Sequence[Respondent]) -> _Valid:
-    answers: list[tuple[int, int, float, bool]] = []
-    no_opinion = unanswered = 0
-    satisfied = item.scale.satisfied
-    key = item.id
-    for position, respondent in enumerate(respondents):
-        response = respondent.responses.get(key)
-        if response is None:
-            continue
-        status = response.status
-        if status is AnswerStatus.NO_OPINION:
-            no_opinion += 1
-        elif status is AnswerStatus.UNANSWERED or response.value is None:
-            unanswered += 1
-        else:
-            answers.append((position, response.value, respondent.weight, response.value in satisfied))
-    return _Valid(answers, no_opinion, unanswered)
+@dataclass(frozen=True)
+class _Column:
+    """One item over the scored rows: which answers are valid, and which are satisfied."""
+
+    valid: np.ndarray
+    satisfied: np.ndarray
 
 
-def _influence(members: Sequence[tuple[_Valid, CriterionScore]], index: float | None,
-               aggregation: Aggregation) -> dict[int, float]:
-    """Each respondent's influence on a factor's index (keyed by position in the scored
-    people): the mean over criteria of (satisfied − index_j) / n_j, or for ``pooled`` the
-    sum of (satisfied − index) over their answers divided by all the factor's valid answers."""
-    influence: dict[int, float] = {}
+def _column(item: Item, table: Table, rows: np.ndarray | None) -> tuple[CriterionScore, _Column]:
+    state, value, weight = table.states[item.id], table.values[item.id], table.weights
+    if rows is not None:
+        state, value, weight = state[rows], value[rows], weight[rows]
+    valid = state == VALID
+    satisfied = valid & np.isin(value, list(item.scale.satisfied))
+    n, n_satisfied = int(valid.sum()), int(satisfied.sum())
+    n_dissatisfied = int((valid & np.isin(value, list(item.scale.dissatisfied))).sum())
+    low, high = wilson_interval(n_satisfied, n)
+    total_weight = float(weight[valid].sum())
+    weighted = 100 * float(weight[satisfied].sum()) / total_weight if total_weight else None
+    return CriterionScore(
+        item_id=item.id, factor=item.factor, n=n, n_satisfied=n_satisfied, n_dissatisfied=n_dissatisfied,
+        n_no_opinion=int((state == NO_OPINION).sum()), n_unanswered=int((state == UNANSWERED).sum()),
+        index=100 * n_satisfied / n if n else None, ci_low=low, ci_high=high,
+        mean=float(value[valid].sum()) / n if n else None, weighted_index=weighted,
+        dissatisfied_flag=bool(n) and n_dissatisfied / n > DISSATISFIED_FLAG_SHARE,
+    ), _Column(valid, satisfied)
+
+
+def _influence(members: Sequence[tuple[_Column, CriterionScore]], index: float | None, aggregation: Aggregation,
+               size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each respondent's influence on a factor's index, and whether they count (a valid
+    answer to one of its criteria): the mean over criteria of (satisfied − index_j) / n_j,
+    or for ``pooled`` the sum of (satisfied − index) over their answers divided by all the
+    factor's valid answers."""
+    influence = np.zeros(size, dtype=np.float64)
+    counts = np.zeros(size, dtype=bool)
     if index is None:
-        return influence
+        return influence, counts
     total = sum(c.n for _, c in members)
-    for valid, criterion in members:
+    for column, criterion in members:
         if criterion.index is None:
             continue
-        if aggregation == "pooled":
-            centre, scale = index, total
-        else:
-            centre, scale = criterion.index, criterion.n * len(members)
-        for position, _value, _weight, satisfied in valid.answers:
-            influence[position] = influence.get(position, 0.0) + (100.0 * satisfied - centre) / scale
-    return influence
+        centre, scale = ((index, total) if aggregation == "pooled"
+                         else (criterion.index, criterion.n * len(members)))
+        valid = column.valid
+        influence[valid] += (100.0 * column.satisfied[valid] - centre) / scale
+        counts |= valid
+    return influence, counts
+
+
+def _clustered(index: float | None, influence: np.ndarray, counts: np.ndarray) -> tuple[float | None, float | None]:
+    kept = influence[counts] / 100
+    return _clustered_from(index, len(kept), float(np.dot(kept, kept)))
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -186,67 +237,58 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def score_item(item: Item, respondents: Sequence[Respondent]) -> CriterionScore:
-    return _score_valid(item, _valid(item, respondents))
-
-
-def _score_valid(item: Item, valid: _Valid) -> CriterionScore:
-    answers = valid.answers
-    n = len(answers)
-    dissatisfied_values = item.scale.dissatisfied
-    satisfied = sum(1 for a in answers if a[3])
-    dissatisfied = sum(1 for a in answers if a[1] in dissatisfied_values)
-    low, high = wilson_interval(satisfied, n)
-    total_weight = sum(a[2] for a in answers)
-    weighted = 100 * sum(a[2] for a in answers if a[3]) / total_weight if total_weight else None
-    return CriterionScore(
-        item_id=item.id, factor=item.factor, n=n, n_satisfied=satisfied,
-        n_dissatisfied=dissatisfied, n_no_opinion=valid.no_opinion, n_unanswered=valid.unanswered,
-        index=100 * satisfied / n if n else None, ci_low=low, ci_high=high,
-        mean=sum(a[1] for a in answers) / n if n else None, weighted_index=weighted,
-        dissatisfied_flag=bool(n) and dissatisfied / n > DISSATISFIED_FLAG_SHARE,
-    )
+    return _column(item, Table.of([item], respondents), None)[0]
 
 
 def score(q: Questionnaire, respondents: Iterable[Respondent],
           aggregation: Aggregation = "mean_of_criteria") -> ScoreReport:
+    people = list(respondents)
+    scored = [*q.criteria, *(item for item in q.items if item.kind == "overall")]
+    return score_table(q, Table.of(scored, people), aggregation=aggregation)
+
+
+def score_table(q: Questionnaire, table: Table, rows: np.ndarray | None = None,
+                aggregation: Aggregation = "mean_of_criteria") -> ScoreReport:
+    """Score the respondents of ``table`` (those at ``rows``, an index array, when given)."""
     if aggregation not in ("mean_of_criteria", "pooled"):
         raise ValueError(f"unknown aggregation {aggregation!r}; use mean_of_criteria or pooled")
-    people = list(respondents)
-    valid = [_valid(item, people) for item in q.criteria]
-    criteria = tuple(_score_valid(item, v) for item, v in zip(q.criteria, valid, strict=True))
+    size = table.size if rows is None else len(rows)
+    scored = [_column(item, table, rows) for item in q.criteria]
+    criteria = tuple(c for c, _ in scored)
     factors = []
-    influences: list[dict[int, float]] = []   # of the factors with an index
+    influences: list[tuple[np.ndarray, np.ndarray]] = []   # of the factors with an index
     for factor in q.factors:
-        members = [(v, c) for v, c in zip(valid, criteria, strict=True) if c.factor == factor and c.n]
+        members = [(column, c) for c, column in scored if c.factor == factor and c.n]
         scores = [c for _, c in members]
         n = sum(c.n for c in scores)
         if aggregation == "pooled":
             index = 100 * sum(c.n_satisfied for c in scores) / n if n else None
         else:
             index = _mean([c.index for c in scores if c.index is not None])
-        influence = _influence(members, index, aggregation)
+        influence, counts = _influence(members, index, aggregation, size)
         if index is not None:
-            influences.append(influence)
-        low, high = clustered_interval(index, influence)
+            influences.append((influence, counts))
+        low, high = _clustered(index, influence, counts)
         factors.append(FactorScore(
             factor=factor, index=index,
             weighted_index=_mean([c.weighted_index for c in scores if c.weighted_index is not None]),
-            n_criteria=len(scores), n=n, ci_low=low, ci_high=high, respondents=len(influence),
+            n_criteria=len(scores), n=n, ci_low=low, ci_high=high, respondents=int(counts.sum()),
         ))
     service_index = _mean([f.index for f in factors if f.index is not None])
     # The service index is the mean of the factor indices: each respondent's influence on
     # it is the mean of their influences on those factors.
-    service_influence: dict[int, float] = {}
-    for influence in influences:
-        for position, value in influence.items():
-            service_influence[position] = service_influence.get(position, 0.0) + value / len(influences)
-    service_low, service_high = clustered_interval(service_index, service_influence)
+    service_influence = np.zeros(size, dtype=np.float64)
+    service_counts = np.zeros(size, dtype=bool)
+    for influence, counts in influences:
+        service_influence += influence / len(influences)
+        service_counts |= counts
+    service_low, service_high = _clustered(service_index, service_influence, service_counts)
     overall_items = [item for item in q.items if item.kind == "overall"]
     return ScoreReport(
-        questionnaire=q.key, aggregation=aggregation, n_respondents=len(people),
+        questionnaire=q.key, aggregation=aggregation, n_respondents=size,
         criteria=criteria, factors=tuple(factors),
         service_index=service_index,
         weighted_service_index=_mean([f.weighted_index for f in factors if f.weighted_index is not None]),
-        overall=score_item(overall_items[0], people) if overall_items else None,
+        overall=_column(overall_items[0], table, rows)[0] if overall_items else None,
         service_ci_low=service_low, service_ci_high=service_high,
     )
