@@ -208,7 +208,8 @@ def counted(q: Questionnaire, t: dict[str, pd.DataFrame], campaigns: Iterable[in
     officers = t["transactions"].dropna(subset=["contact_id"])[["contact_id", "officer"]]
     officers = officers.assign(contact_id=officers["contact_id"].astype("int64"))
     agencies = t["campaigns"][["id", "agency_id"]].rename(columns={"id": "campaign_id"})
-    people = (iv.loc[keep, ["id", "campaign_id", "contact_id", "channel"]].rename(columns={"id": "interview_id"})
+    people = (iv.loc[keep, ["id", "campaign_id", "contact_id", "channel", "ended_at"]]
+              .rename(columns={"id": "interview_id"})
               .merge(contacts, on="contact_id", how="left").merge(strata, on="stratum_id", how="left")
               .merge(officers, on="contact_id", how="left").merge(agencies, on="campaign_id", how="left"))
     assert people["interview_id"].is_unique
@@ -378,26 +379,83 @@ def check_cover(c: Checker, d: Data, campaigns: list[int], s: Scores, roll: Mapp
     c.pct(f"{where} overall index", s.criteria[overall]["index"], cover["Mức độ hài lòng chung"])
     c.eq(f"{where} distance to target", s.service["index"] - 80.0, cover["Chênh lệch so với mục tiêu"])
     c.eq(f"{where} criteria flagged", len(s.flagged()), cover["Số tiêu chí trên 25% không hài lòng"])
+    local = d.people["ended_at"].dt.tz_convert(ZONE)
+    c.eq(f"{where} fieldwork", f"{local.min():%d/%m/%Y} – {local.max():%d/%m/%Y}", cover["Thời gian khảo sát"])
     channels = ", ".join(sorted(set(d.people["channel"])))
     c.eq(f"{where} channels", channels, cover["Kênh khảo sát"])
 
 
-def check_units(c: Checker, d: Data, children: Mapping[int, list[int]], root: int, campaigns: list[int],
-                roll: Mapping[str, float | None]) -> None:
-    codes = dict(zip(d.t["agencies"]["id"], d.t["agencies"]["code"], strict=True))
+def unit_entries(d: Data, children: Mapping[int, list[int]], root: int, campaigns: list[int]
+                 ) -> dict[str, dict[str, Any]]:
+    """The node's own campaigns (if they have respondents) and each unit directly below it
+    with respondents in its subtree: N, respondents, rolled-up figures, flagged criteria
+    (the unit's answers pooled)."""
+    agencies = d.t["agencies"]
+    codes = dict(zip(agencies["id"], agencies["code"], strict=True))
+    names = dict(zip(agencies["id"], agencies["name"], strict=True))
     entries: dict[str, dict[str, Any]] = {}
     own = d.people[d.people["agency_id"] == root]
     if len(own):
         mine = [k for k in campaigns if k in set(own["campaign_id"])]
         s = d.group(own["interview_id"])
-        entries[codes[root]] = {"N": eligible_of(d.t, mine), "n": len(own), "fig": s.figures(), "flags": s.flagged()}
-    for child in children.get(root, ()):
+        entries[codes[root]] = {"N": eligible_of(d.t, mine), "n": len(own), "fig": s.figures(), "scores": s,
+                                "name": names[root], "own": True}
+    for child in sorted(children.get(root, ()), key=lambda a: names[a]):
         members = d.people[d.people["agency_id"].isin(below(children, child))]
         if not len(members):
             continue
         fig, n_eligible = rollup(d, children, child, campaigns)
-        entries[codes[child]] = {"N": n_eligible, "n": len(members), "fig": fig,
-                                 "flags": d.group(members["interview_id"]).flagged()}
+        entries[codes[child]] = {"N": n_eligible, "n": len(members), "fig": fig, "name": names[child],
+                                 "scores": d.group(members["interview_id"]), "own": False}
+    for e in entries.values():
+        e["flags"] = e["scores"].flagged()
+    return entries
+
+
+def check_flagged(c: Checker, s: Scores, entries: Mapping[str, dict[str, Any]]) -> None:
+    """Cảnh báo: the node's criteria above 25 % dissatisfied, then each unit's (units below
+    the minimum left out)."""
+    expected = [("Toàn bộ", k, v["n"], v["dis"], v["share"]) for k, v in s.criteria.items() if v["flag"]]
+    for e in entries.values():
+        if e["n"] < MIN_N:
+            continue
+        label = f"{e['name']} (các chiến dịch của chính cơ quan)" if e["own"] and len(entries) > 1 else e["name"]
+        expected += [(label, k, v["n"], v["dis"], v["share"]) for k, v in e["scores"].criteria.items() if v["flag"]]
+    got = [(r[0], r[1], r[3], r[4], r[5]) for r in c.rows("Cảnh báo") if r[0] is not None]
+    c.eq("Cảnh báo rows (unit, item)", [e[:2] for e in expected], [g[:2] for g in got])
+    for e, g in zip(expected, got, strict=False):
+        c.eq(f"Cảnh báo {e[0]} {e[1]} n", e[2], g[2])
+        c.eq(f"Cảnh báo {e[0]} {e[1]} dissatisfied", e[3], g[3])
+        c.eq(f"Cảnh báo {e[0]} {e[1]} share", e[4], g[4])
+
+
+def check_design(c: Checker, d: Data, campaigns: list[int]) -> None:
+    """Chiến dịch (eligible, drawn, contacts, responses in the period) and Tầng mẫu."""
+    strata = d.t["strata"][d.t["strata"]["campaign_id"].isin(campaigns)]
+    rows = c.by_key("Chiến dịch")
+    c.eq("Chiến dịch ids", sorted(campaigns), sorted(rows))
+    per = d.people["campaign_id"].value_counts()
+    for k in campaigns:
+        r = rows.get(k)
+        if r is None:
+            continue
+        mine = strata[strata["campaign_id"] == k]
+        c.eq(f"Chiến dịch {k} N", int(mine["eligible"].sum()), r[7])
+        c.eq(f"Chiến dịch {k} n drawn", int(mine["drawn"].sum()), r[8])
+        c.eq(f"Chiến dịch {k} contacts", int((d.t["contacts"]["campaign_id"] == k).sum()), r[9])
+        c.eq(f"Chiến dịch {k} responses in period", int(per.get(k, 0)), r[10])
+    expected = sorted((int(a), str(b), str(f), int(e), int(n)) for a, b, f, e, n in zip(
+        strata["campaign_id"], strata["agency"], strata["field"], strata["eligible"], strata["drawn"], strict=True))
+    got = [(r[0], r[1], r[2], r[3], r[4]) for r in c.rows("Tầng mẫu") if r[0] is not None]
+    c.eq("Tầng mẫu rows", expected, got)
+    weights = dict(zip(zip(strata["campaign_id"], strata["field"], strict=True), strata["weight"], strict=True))
+    for r in c.rows("Tầng mẫu"):
+        if r[0] is not None:
+            c.eq(f"Tầng mẫu {r[0]} {r[2]} weight", float(weights[(r[0], r[2])]), r[5])
+
+
+def check_units(c: Checker, d: Data, entries: Mapping[str, dict[str, Any]], root_code: str,
+                roll: Mapping[str, float | None]) -> None:
     ranks = competition_rank({k: (None if e["n"] < MIN_N else e["fig"]["service"]) for k, e in entries.items()})
     where = "Đơn vị"
     rows = {r[1]: r for r in c.rows(where) if r[1] is not None and r[2] != "Toàn bộ"}
@@ -418,8 +476,11 @@ def check_units(c: Checker, d: Data, children: Mapping[int, list[int]], root: in
         for k, factor in enumerate(factors):
             c.pct(f"{where} {code} factor {factor}", None if hidden else e["fig"][f"F:{factor}"], r[7 + k])
         c.eq(f"{where} {code} criteria flagged", len(e["flags"]), r[7 + len(factors)])
+    order = sorted(entries, key=lambda k: (ranks.get(k) is None, ranks.get(k) or 0, entries[k]["name"]))
+    c.eq(f"{where} order", order, [r[1] for r in c.rows(where) if r[1] is not None and r[2] != "Toàn bộ"])
     total = [r for r in c.rows(where) if r[2] == "Toàn bộ"]
     assert len(total) == 1
+    c.eq(f"{where} total code", root_code, total[0][1])
     c.eq(f"{where} total N", sum(e["N"] for e in entries.values()), total[0][3])
     c.eq(f"{where} total respondents", sum(e["n"] for e in entries.values()), total[0][4])
     c.pct(f"{where} total service", roll["service"], total[0][5])
@@ -637,13 +698,21 @@ def test_province_report_recomputed(app: Any, tmp_path: Path) -> None:
     d = counted(q, t, in_tree, Q3)
     campaigns = sorted(set(d.people["campaign_id"]))          # those with counted interviews
     assert len(d.people) > 200 and len(campaigns) == 5
+    # the seed's interviews exactly at both local midnights (and just inside, just outside)
+    ended = t["interviews"]["ended_at"]
+    assert (ended == Q3[0]).any() and (ended == Q3[1]).any()
+    assert ((ended == Q3[0]) & t["interviews"]["id"].isin(d.people["interview_id"])).any()
+    assert not ((ended == Q3[1]) & t["interviews"]["id"].isin(d.people["interview_id"])).any()
     s = d.group(d.people["interview_id"])
     roll, _n = rollup(d, children, root, campaigns)
     before = counted(q, t, in_tree, Q2)
     c = Checker(path)
     check_indices(c, q, s, roll)
     check_cover(c, d, campaigns, s, roll)
-    check_units(c, d, children, root, campaigns, roll)
+    entries = unit_entries(d, children, root, campaigns)
+    check_units(c, d, entries, "PROV", roll)
+    check_flagged(c, s, entries)
+    check_design(c, d, campaigns)
     for sheet, column in (("Lĩnh vực", "field"), ("Thủ tục", "procedure"), ("Bộ phận", "unit"),
                           ("Công chức", "officer")):
         check_breakdown(c, d, sheet, column)
@@ -669,6 +738,8 @@ def test_campaign_report_recomputed(app: Any, tmp_path: Path) -> None:
     c = Checker(path)
     check_indices(c, q, s, roll)
     check_cover(c, d, [campaign], s, roll)
+    check_flagged(c, s, unit_entries(d, {}, agencies["XA1"], [campaign]))
+    check_design(c, d, [campaign])
     assert "Đơn vị" not in c.book.sheetnames and "So sánh" not in c.book.sheetnames
     assert "QR tự chọn" not in c.book.sheetnames      # QR answers belong to agency reports only
     for sheet, column in (("Lĩnh vực", "field"), ("Thủ tục", "procedure"), ("Bộ phận", "unit"),
