@@ -646,7 +646,7 @@ def check_qr(c: Checker, q: Questionnaire, t: dict[str, pd.DataFrame], agencies:
 
 def check_privacy(c: Checker, t: dict[str, pd.DataFrame]) -> None:
     phones = set(t["contacts"]["phone_e164"]) | set(t["transactions"]["phone_e164"])
-    forms = {p for p in phones} | {"0" + p.removeprefix("+84") for p in phones} | {p.removeprefix("+") for p in phones}
+    forms = set(phones) | {"0" + p.removeprefix("+84") for p in phones} | {p.removeprefix("+") for p in phones}
     numbers = {int(p.removeprefix("+")) for p in phones} | {int(p.removeprefix("+84")) for p in phones}
     names = set(t["contacts"]["name"].dropna())
     assert names
@@ -720,7 +720,7 @@ def test_province_report_recomputed(app: Any, tmp_path: Path) -> None:
     check_change(c, s, before.group(before.people["interview_id"]))
     check_qr(c, q, t, tree)
     check_privacy(c, t)
-    assert c.checked > 500
+    assert c.checked > 850   # 909 figures at this seed
     assert not c.problems, f"{len(c.problems)} of {c.checked} figures differ:\n" + "\n".join(c.problems)
 
 
@@ -747,5 +747,5 @@ def test_campaign_report_recomputed(app: Any, tmp_path: Path) -> None:
         check_breakdown(c, d, sheet, column)
     check_needs(c, d)
     check_privacy(c, t)
-    assert c.checked > 300
+    assert c.checked > 480   # 516 figures at this seed
     assert not c.problems, f"{len(c.problems)} of {c.checked} figures differ:\n" + "\n".join(c.problems)
