@@ -37,7 +37,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-import pytest
 from openpyxl import load_workbook
 from sqlalchemy import String, cast, insert, literal, update
 
@@ -45,12 +44,6 @@ from ivr_service.core.questionnaire import Questionnaire
 from ivr_service.persistence.models import Answer, Attempt, AttemptStatus, Contact, Interview
 from ivr_service.services import reports  # the code under test: only ``generate`` is called
 from tests.report_data import seed_province
-
-# services/reports.py reads its rows with Result.tuples(), deprecated in SQLAlchemy 2.1 (the
-# pinned 2.1.9); the suite turns warnings into errors, which would stop the report before
-# any figure is written. Only that one warning is let through here (reported, not fixed).
-pytestmark = pytest.mark.filterwarnings(
-    r"ignore:The Result\.tuples\(\) method is deprecated:sqlalchemy.exc.SADeprecationWarning")
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 Z = NormalDist().inv_cdf(0.975)
