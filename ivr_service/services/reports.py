@@ -27,15 +27,16 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from ..core import report as rules
 from ..core.dispositions import response_rates
-from ..core.flow import AnswerStatus, Response
+from ..core.flow import AnswerStatus
 from ..core.programmes import Period, parse_period, previous_period
 from ..core.questionnaire import Questionnaire, QuestionnaireRegistry
-from ..core.scoring import SMALL_CELL, CriterionScore, Respondent, ScoreReport, score
+from ..core.scoring import NO_OPINION, SMALL_CELL, UNANSWERED, VALID, CriterionScore, ScoreReport, Table, score_table
 from ..persistence.models import (
     Agency,
     Answer,
@@ -52,21 +53,32 @@ from .campaigns import get_agency, get_campaign
 from .errors import invalid
 
 COUNTED = (InterviewStatus.COMPLETE, InterviewStatus.PARTIAL)
-STATUSES = {status.value: status for status in AnswerStatus}   # a dict look-up per answer, not an enum call
+STATES = {AnswerStatus.ANSWERED.value: VALID, AnswerStatus.NO_OPINION.value: NO_OPINION,
+          AnswerStatus.UNANSWERED.value: UNANSWERED}
 DIMENSIONS = ("field", "procedure", "unit", "officer")   # breakdowns, where the frame names them
 SAFE_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 DEFAULT_TARGET = 80.0   # percent satisfied; Resolution 30c/NQ-CP's "above 80 %" (a setting)
 
 
 @dataclass(frozen=True)
-class Person:
-    """One counted interview: where it belongs and its answers (no phone, no name)."""
+class Counted:
+    """The counted interviews of a report in columns: their answers (a scoring table) and,
+    row by row, each interview's campaign, agency and channel, and the field, procedure,
+    handling unit and officer it is broken down by (no phone, no name)."""
 
-    campaign_id: int
-    agency_id: int
-    channel: str
-    values: Mapping[str, str | None]     # field, procedure, unit, officer
-    respondent: Respondent
+    table: Table
+    campaign_ids: np.ndarray
+    agency_ids: np.ndarray
+    channels: tuple[str, ...]
+    values: Mapping[str, list[str | None]]    # dimension -> one value per row
+
+    @property
+    def size(self) -> int:
+        return self.table.size
+
+    def of_agencies(self, agencies: Iterable[int]) -> np.ndarray:
+        """The rows whose campaign belongs to one of ``agencies``."""
+        return np.flatnonzero(np.isin(self.agency_ids, list(agencies)))
 
 
 @dataclass(frozen=True)
@@ -201,40 +213,73 @@ def subtree(parents: Mapping[int, int | None], root: int) -> list[int]:
     return found
 
 
-def people(session: Session, q: Questionnaire, campaign_ids: Sequence[int], start: datetime | None,
-           end: datetime | None) -> list[Person]:
-    """The counted interviews of ``campaign_ids`` that ended in [start, end): the latest
-    answer per item, with the interview's field, procedure, handling unit and officer."""
-    if not campaign_ids:
-        return []
-    query = (select(Interview.id, Interview.campaign_id, Campaign.agency_id, Interview.channel, Contact.field,
-                    Contact.procedure, Stratum.agency, Transaction.officer, Contact.stratum_weight,
-                    Answer.item_id, Answer.value, Answer.status, Answer.digits)
-             .join(Contact, Contact.id == Interview.contact_id)
-             .join(Campaign, Campaign.id == Interview.campaign_id)
-             .join(Answer, Answer.interview_id == Interview.id)
-             .outerjoin(Stratum, Stratum.id == Contact.stratum_id)
-             .outerjoin(Transaction, Transaction.contact_id == Contact.id)
-             .where(Interview.campaign_id.in_(campaign_ids), Interview.status.in_(COUNTED))
-             .order_by(Interview.id, Answer.id))
-    if start is not None:
-        query = query.where(Interview.ended_at >= start)
-    if end is not None:
-        query = query.where(Interview.ended_at < end)
-    scored = {item.id for item in q.items if item.kind != "consent"}
-    found: dict[int, tuple[tuple[int, int, str, dict[str, str | None], float], dict[str, Response]]] = {}
-    for (interview_id, campaign_id, agency_id, channel, field_, procedure, unit, officer, weight,
-         item_id, value, status, digits) in session.execute(query):
-        if item_id not in scored:
-            continue
-        entry = found.get(interview_id)
-        if entry is None:
-            values = {"field": field_ or None, "procedure": procedure or None, "unit": unit or None,
-                      "officer": officer or None}
-            entry = found[interview_id] = ((campaign_id, agency_id, channel, values, weight), {})
-        entry[1][item_id] = Response(value, STATUSES[status], digits)
-    return [Person(c, a, ch, values, Respondent(responses, weight))
-            for (c, a, ch, values, weight), responses in found.values()]
+def counted(session: Session, q: Questionnaire, campaign_ids: Sequence[int], start: datetime | None,
+            end: datetime | None) -> Counted:
+    """The counted interviews of ``campaign_ids`` that ended in [start, end), with the
+    latest answer per item (answers read in the order they were stored)."""
+    items = [item for item in q.items if item.kind != "consent"]
+    interviews = (select(Interview.id, Interview.campaign_id, Campaign.agency_id, Interview.channel, Contact.field,
+                         Contact.procedure, Stratum.agency, Transaction.officer, Contact.stratum_weight)
+                  .join(Contact, Contact.id == Interview.contact_id)
+                  .join(Campaign, Campaign.id == Interview.campaign_id)
+                  .outerjoin(Stratum, Stratum.id == Contact.stratum_id)
+                  .outerjoin(Transaction, Transaction.contact_id == Contact.id)
+                  .where(Interview.campaign_id.in_(campaign_ids), Interview.status.in_(COUNTED))
+                  .order_by(Interview.id))
+    row_of: dict[int, int] = {}
+    campaign_list, agency_list, channels, weights = [], [], [], []
+    values: dict[str, list[str | None]] = {dim: [] for dim in DIMENSIONS}
+    for (interview_id, campaign_id, agency_id, channel, field_, procedure, unit, officer,
+         weight) in session.execute(_ended_in(interviews, start, end)) if campaign_ids else ():
+        if interview_id in row_of:
+            continue   # a contact reported twice by a one-stop-shop: one interview all the same
+        row_of[interview_id] = len(row_of)
+        campaign_list.append(campaign_id)
+        agency_list.append(agency_id)
+        channels.append(channel)
+        weights.append(weight)
+        for dim, value in zip(DIMENSIONS, (field_, procedure, unit, officer), strict=True):
+            values[dim].append(value or None)
+    size = len(row_of)
+    column_of = {item.id: k for k, item in enumerate(items)}
+    rows: list[int] = []
+    columns: list[int] = []
+    states: list[int] = []
+    answered: list[int] = []
+    if size:
+        answers = (select(Answer.interview_id, Answer.item_id, Answer.value, Answer.status)
+                   .join(Interview, Interview.id == Answer.interview_id)
+                   .where(Interview.campaign_id.in_(campaign_ids), Interview.status.in_(COUNTED))
+                   .order_by(Answer.id))
+        for interview_id, item_id, value, status in session.execute(_ended_in(answers, start, end)):
+            column = column_of.get(item_id)
+            if column is None:
+                continue
+            state = STATES[status]
+            if state == VALID and value is None:
+                state = UNANSWERED
+            rows.append(row_of[interview_id])
+            columns.append(column)
+            states.append(state)
+            answered.append(value or 0)
+    row_array, column_array = np.array(rows, dtype=np.int64), np.array(columns, dtype=np.int64)
+    # The latest answer per (interview, item): the last of each key, in stored order.
+    keys = row_array * len(items) + column_array
+    _, last_from_end = np.unique(keys[::-1], return_index=True)
+    latest = len(keys) - 1 - last_from_end
+    state_array, value_array = np.array(states, dtype=np.int8)[latest], np.array(answered, dtype=np.int64)[latest]
+    row_array, column_array = row_array[latest], column_array[latest]
+    table_states, table_values = {}, {}
+    for k, item in enumerate(items):
+        at = column_array == k
+        state_column = np.zeros(size, dtype=np.int8)
+        value_column = np.zeros(size, dtype=np.int64)
+        state_column[row_array[at]] = state_array[at]
+        value_column[row_array[at]] = value_array[at]
+        table_states[item.id], table_values[item.id] = state_column, value_column
+    table = Table(table_states, table_values, np.array(weights, dtype=np.float64))
+    return Counted(table, np.array(campaign_list, dtype=np.int64), np.array(agency_list, dtype=np.int64),
+                   tuple(channels), values)
 
 
 def _eligible(session: Session, campaign: Campaign) -> tuple[int, int]:
@@ -293,17 +338,15 @@ def _questionnaire_of(session: Session, registry: QuestionnaireRegistry, campaig
     return max(by_campaigns, key=lambda k: (counts.get(k, 0), by_campaigns[k], k))
 
 
-def _needs(q: Questionnaire, respondents: Sequence[Respondent]) -> tuple[NeedRow, ...]:
+def _needs(q: Questionnaire, table: Table) -> tuple[NeedRow, ...]:
     rows = []
     for item in (i for i in q.items if i.kind == "needs"):
-        counts: Counter[int] = Counter()
-        for respondent in respondents:
-            response = respondent.responses.get(item.id)
-            if response is not None and response.value is not None and response.status is AnswerStatus.ANSWERED:
-                counts[response.value] += 1
-        n = sum(counts.values())
+        valid = table.states[item.id] == VALID
+        found = table.values[item.id][valid]
+        counts = {int(v): int(c) for v, c in zip(*np.unique(found, return_counts=True), strict=True)}
+        n = int(valid.sum())
         top = max(item.scale.values, default=None)
-        rows.append((item.id, n, dict(counts), sum(v * c for v, c in counts.items()) / n if n else None,
+        rows.append((item.id, n, counts, float(found.sum()) / n if n else None,
                      100 * counts.get(top, 0) / n if n and top is not None else None))
     ranks = rules.rank([(row[0], row[3]) for row in rows])
     return tuple(NeedRow(item_id, n, counts, mean, top_share, ranks.get(item_id))
@@ -355,28 +398,26 @@ def build(session: Session, registry: QuestionnaireRegistry, now: datetime, *, a
     else:
         candidates = list(session.scalars(select(Campaign).where(Campaign.agency_id.in_(tree))
                                           .order_by(Campaign.id)))
-        counted = set(session.scalars(_ended_in(select(Interview.campaign_id).distinct().where(
+        answered = set(session.scalars(_ended_in(select(Interview.campaign_id).distinct().where(
             Interview.campaign_id.in_([c.id for c in candidates]), Interview.status.in_(COUNTED)), start, end)))
-        candidates = [c for c in candidates if c.id in counted]
+        candidates = [c for c in candidates if c.id in answered]
     key = _questionnaire_of(session, registry, candidates, start, end, questionnaire)
     q = registry.get(key)
     chosen = [c for c in candidates if c.questionnaire_key == key]
     others = tuple(sorted({c.questionnaire_key for c in candidates} - {key}))
-    everyone = people(session, q, [c.id for c in chosen], start, end)
-    per_campaign = Counter(p.campaign_id for p in everyone)
+    everyone = counted(session, q, [c.id for c in chosen], start, end)
+    per_campaign = Counter(everyone.campaign_ids.tolist())
     rows = {c.id: _campaign_row(session, c, per_campaign.get(c.id, 0)) for c in chosen}
     names = dict(session.execute(select(Agency.id, Agency.name)).all())
     codes = dict(session.execute(select(Agency.id, Agency.code)).all())
 
-    pooled = score(q, [p.respondent for p in everyone])
+    pooled = score_table(q, everyone.table)
     # Rollup: each agency's own campaigns are one component weighted by their eligible N.
-    own_people: dict[int, list[Person]] = defaultdict(list)
-    for person in everyone:
-        own_people[person.agency_id].append(person)
     own_eligible: Counter[int] = Counter()
     for campaign in chosen:
         own_eligible[campaign.agency_id] += rows[campaign.id].eligible
-    own_scores = {agency: score(q, [p.respondent for p in members]) for agency, members in own_people.items()}
+    own_scores = {agency: score_table(q, everyone.table, everyone.of_agencies([agency]))
+                  for agency in sorted(set(everyone.agency_ids.tolist()))}
     children: dict[int, list[int]] = defaultdict(list)
     for agency in tree:
         parent = parents.get(agency)
@@ -385,14 +426,14 @@ def build(session: Session, registry: QuestionnaireRegistry, now: datetime, *, a
     rollups = rules.rollup_tree(node.id, children, {a: rules.figures(s) for a, s in own_scores.items()},
                                 dict(own_eligible))
 
-    units = _units(q, node.id, children, own_people, own_eligible, own_scores, rollups, names, codes, min_n)
+    units = _units(q, node.id, children, everyone, own_eligible, own_scores, rollups, names, codes, min_n)
     breakdowns = {dim: _breakdown(q, everyone, dim, min_n) for dim in DIMENSIONS}
     previous_scores = None
     changes: tuple[rules.Change, ...] = ()
     if previous is not None:
         p_start, p_end = bounds(previous, timezone)
-        before = people(session, q, [c.id for c in _in_scope(session, tree, only, key)], p_start, p_end)
-        previous_scores = score(q, [p.respondent for p in before])
+        before = counted(session, q, [c.id for c in _in_scope(session, tree, only, key)], p_start, p_end)
+        previous_scores = score_table(q, before.table)
         changes = rules.changes(pooled, previous_scores)
     strata = tuple(StratumRow(s.campaign_id, s.agency, s.field, s.eligible, s.drawn, s.weight)
                    for s in session.scalars(select(Stratum).where(Stratum.campaign_id.in_(list(rows)))
@@ -412,9 +453,9 @@ def build(session: Session, registry: QuestionnaireRegistry, now: datetime, *, a
         timezone=timezone, questionnaire=q, generated_at=now,
         campaigns=tuple(rows[c.id] for c in chosen), other_questionnaires=others, strata=strata,
         contacts=sum(r.contacts for r in rows.values()), dispositions=dict(Counter(codes_final)),
-        rates=dict(rates), channels=tuple(sorted({p.channel for p in everyone})),
+        rates=dict(rates), channels=tuple(sorted(set(everyone.channels))),
         first_interview=ends[0], last_interview=ends[1], scores=pooled, rollup=rollups[node.id][0],
-        units=units, breakdowns=breakdowns, needs=_needs(q, [p.respondent for p in everyone]),
+        units=units, breakdowns=breakdowns, needs=_needs(q, everyone.table),
         previous_scores=previous_scores, changes=changes,
         qr=_qr(session, registry, tree, start, end, now) if only is None else (),
         min_n=min_n, target=target,
@@ -445,20 +486,12 @@ def _ancestors(parents: Mapping[int, int | None], agency_id: int) -> list[int]:
     return chain
 
 
-def _units(q: Questionnaire, root: int, children: Mapping[int, list[int]], own_people: Mapping[int, list[Person]],
+def _units(q: Questionnaire, root: int, children: Mapping[int, list[int]], everyone: Counted,
            own_eligible: Mapping[int, int], own_scores: Mapping[int, ScoreReport],
            rollups: Mapping[int, tuple[rules.Figures, int]], names: Mapping[int, str], codes: Mapping[int, str],
            min_n: int) -> tuple[UnitRow, ...]:
     """The units one level below the node (each with its subtree), and the node's own
     campaigns when it has some, ranked by their rolled-up service index."""
-    def below(agency: int) -> list[int]:
-        found, stack = [], [agency]
-        while stack:
-            current = stack.pop()
-            found.append(current)
-            stack.extend(children.get(current, ()))
-        return found
-
     entries = []
     if root in own_scores:
         report = own_scores[root]
@@ -466,10 +499,11 @@ def _units(q: Questionnaire, root: int, children: Mapping[int, list[int]], own_p
                         _flagged(report)))
     for child in sorted(children.get(root, ()), key=lambda a: names[a]):
         figures, eligible = rollups[child]
-        members = [p.respondent for a in below(child) for p in own_people.get(a, ())]
-        if not members:
+        members = everyone.of_agencies(subtree_of(children, child))
+        if not len(members):
             continue
-        entries.append((child, False, eligible, len(members), figures, _flagged(score(q, members))))
+        entries.append((child, False, eligible, len(members), figures,
+                        _flagged(score_table(q, everyone.table, members))))
     ranks = rules.rank([(f"{agency}:{own}", None if n < min_n else figures.service_index)
                         for agency, own, _e, n, figures, _f in entries])
     return tuple(UnitRow(agency, codes[agency], names[agency], own, eligible, n, figures, flagged, n < min_n,
@@ -477,23 +511,30 @@ def _units(q: Questionnaire, root: int, children: Mapping[int, list[int]], own_p
                  for agency, own, eligible, n, figures, flagged in entries)
 
 
+def subtree_of(children: Mapping[int, Sequence[int]], root: int) -> list[int]:
+    found, stack = [], [root]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        stack.extend(children.get(current, ()))
+    return found
+
+
 def _flagged(report: ScoreReport) -> tuple[CriterionScore, ...]:
     scored = list(report.criteria) + ([report.overall] if report.overall else [])
     return tuple(c for c in scored if c.dissatisfied_flag)
 
 
-def _breakdown(q: Questionnaire, everyone: Sequence[Person], dim: str, min_n: int) -> tuple[GroupRow, ...]:
+def _breakdown(q: Questionnaire, everyone: Counted, dim: str, min_n: int) -> tuple[GroupRow, ...]:
     """Scores per value of one dimension (field, procedure, unit, officer); empty when the
     frame does not name it. Groups below ``min_n`` respondents are kept but suppressed."""
-    groups: dict[str, list[Respondent]] = defaultdict(list)
-    for person in everyone:
-        value = person.values.get(dim)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for row, value in enumerate(everyone.values[dim]):
         if value:
-            groups[value].append(person.respondent)
-    return tuple(GroupRow(value, len(members), score(q, members), len(members) < min_n)
+            groups[value].append(row)
+    return tuple(GroupRow(value, len(members), score_table(q, everyone.table, np.array(members, dtype=np.int64)),
+                          len(members) < min_n)
                  for value, members in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])))
-
-
 
 
 def period_of_label(label: str) -> tuple[str, Period, Period]:
