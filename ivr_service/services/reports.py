@@ -226,11 +226,12 @@ def counted(session: Session, q: Questionnaire, campaign_ids: Sequence[int], sta
                   .outerjoin(Transaction, Transaction.contact_id == Contact.id)
                   .where(Interview.campaign_id.in_(campaign_ids), Interview.status.in_(COUNTED))
                   .order_by(Interview.id))
+    connection = session.connection()   # Core rows: no ORM work per answer
     row_of: dict[int, int] = {}
     campaign_list, agency_list, channels, weights = [], [], [], []
     values: dict[str, list[str | None]] = {dim: [] for dim in DIMENSIONS}
     for (interview_id, campaign_id, agency_id, channel, field_, procedure, unit, officer,
-         weight) in session.execute(_ended_in(interviews, start, end)) if campaign_ids else ():
+         weight) in connection.execute(_ended_in(interviews, start, end)) if campaign_ids else ():
         if interview_id in row_of:
             continue   # a contact reported twice by a one-stop-shop: one interview all the same
         row_of[interview_id] = len(row_of)
@@ -251,7 +252,7 @@ def counted(session: Session, q: Questionnaire, campaign_ids: Sequence[int], sta
                    .join(Interview, Interview.id == Answer.interview_id)
                    .where(Interview.campaign_id.in_(campaign_ids), Interview.status.in_(COUNTED))
                    .order_by(Answer.id))
-        for interview_id, item_id, value, status in session.execute(_ended_in(answers, start, end)):
+        for interview_id, item_id, value, status in connection.execute(_ended_in(answers, start, end)):
             column = column_of.get(item_id)
             if column is None:
                 continue
