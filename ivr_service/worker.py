@@ -26,7 +26,7 @@ from .providers import (
     build_provider,
 )
 from .providers.sms_simulator import items_of
-from .services import dispatch, housekeeping, messaging, messaging_accounts, weekly, zns_tokens
+from .services import dispatch, housekeeping, messaging, messaging_accounts, period_reports, weekly, zns_tokens
 from .services.call_costs import Costing
 from .web.urls import esms_status_url, sms_status_url, webhook_url
 
@@ -111,6 +111,12 @@ class Worker:
         return weekly.run_if_due(s.db, s.registry, schedule, s.settings.export_dir, s.clock(),
                                  Costing.from_settings(s.settings))
 
+    def period_reports(self) -> list[Path]:
+        """Write the reports of each period kind once it is over, once across the cluster."""
+        s = self.services
+        return period_reports.run_if_due(s.db, s.registry, s.settings.report_period_kinds, s.settings.export_dir,
+                                         s.clock(), period_reports.ReportOptions.from_settings(s.settings))
+
     def scheduler(self, blocking: bool) -> BaseScheduler:
         scheduler: BaseScheduler = BlockingScheduler() if blocking else BackgroundScheduler()
         interval = self.services.settings.dispatch_interval
@@ -130,6 +136,9 @@ class Worker:
         # Checks every minute whether this week's export is due: a worker that was down at
         # the scheduled time catches up, and job_runs makes it once per week.
         scheduler.add_job(self._guard(self.weekly_export), "interval", seconds=60, id="weekly-export",
+                          replace_existing=True, max_instances=1, coalesce=True)
+        # Likewise for the period reports: job_runs makes each period's once per kind.
+        scheduler.add_job(self._guard(self.period_reports), "interval", seconds=60, id="period-reports",
                           replace_existing=True, max_instances=1, coalesce=True)
         return scheduler
 
