@@ -4,8 +4,19 @@ document (``/api/v1/openapi.json``) is generated from these declarations."""
 
 from __future__ import annotations
 
-from . import accounts, campaigns, frames, messaging_accounts, optouts, programmes, qr, results, transactions
+from . import (
+    accounts,
+    campaigns,
+    frames,
+    messaging_accounts,
+    optouts,
+    programmes,
+    qr,
+    reports,
+    results,
+    transactions,
+)
 from .blueprint import bp
 
-__all__ = ["accounts", "bp", "campaigns", "frames", "messaging_accounts", "optouts", "programmes", "qr", "results",
-           "transactions"]
+__all__ = ["accounts", "bp", "campaigns", "frames", "messaging_accounts", "optouts", "programmes", "qr", "reports",
+           "results", "transactions"]

@@ -60,4 +60,5 @@ from . import opt_outs  # noqa: E402,F401
 from . import users  # noqa: E402,F401
 from . import tokens  # noqa: E402,F401
 from . import audit_log  # noqa: E402,F401
+from . import reports  # noqa: E402,F401
 # isort: on
