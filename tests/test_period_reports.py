@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from ivr_service import create_app
 from ivr_service.persistence.models import JobRun
-from ivr_service.services import period_reports, report_workbook
+from ivr_service.services import period_reports, report_workbook, reports
+from ivr_service.services.errors import invalid
 from ivr_service.settings import Settings, SettingsError, report_kinds
 from ivr_service.worker import Worker
 
@@ -217,3 +218,24 @@ def test_a_second_worker_waits_for_the_lock_holder(app: Any, surveyed: dict[str,
         assert period_reports.run_period_if_due(svc.db, svc.registry, "month", out, clock()) is None
     assert runs(app) == []
     assert period_reports.run_period_if_due(svc.db, svc.registry, "month", out, clock()) == out / "reports" / "2026-11"
+
+
+def test_a_refused_report_does_not_hold_back_the_others(app: Any, surveyed: dict[str, int], clock: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = app.extensions["sipas"]
+    generate = reports.generate
+
+    def refusing(session: Any, *args: Any, agency_id: int | None = None, **kwargs: Any) -> Path:
+        if agency_id == surveyed["north"]:
+            raise invalid("questionnaire", "no such questionnaire 'gone'")
+        return generate(session, *args, agency_id=agency_id, **kwargs)
+
+    monkeypatch.setattr(reports, "generate", refusing)
+    clock.current = MIDNIGHT_DEC_1
+    out = Path(svc.settings.export_dir)
+    directory = period_reports.run_period_if_due(svc.db, svc.registry, "month", out, clock())
+    assert directory is not None and files(directory) == ["sipas-report-DN-2026-11.xlsx"]
+    with svc.db.begin() as session:
+        run = session.get(JobRun, ("report-month", "2026-11"))
+        assert run.finished_at == clock()
+        assert run.detail["refused"] == {str(surveyed["north"]): "questionnaire: no such questionnaire 'gone'"}

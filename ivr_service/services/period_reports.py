@@ -43,6 +43,7 @@ from . import audit, reports
 from .access import agency_parents
 from .audit import Actor
 from .campaigns import get_agency, get_campaign
+from .errors import ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +111,13 @@ def run_period_if_due(db: Database, registry: QuestionnaireRegistry, kind: str, 
             else:
                 run.started_at = now   # an earlier attempt did not finish: write it again
         directory = Path(export_dir) / "reports" / period.label
-        files = write_period(db, registry, period, directory, now, options)
+        files, refused = write_period(db, registry, period, directory, now, options)
         with db.begin() as session:
             run = session.get(JobRun, (job, period.label))
             assert run is not None
             run.finished_at = now
-            run.detail = {"directory": str(directory), "files": [path.name for path in files]}
+            run.detail = {"directory": str(directory), "files": [path.name for path in files],
+                          **({"refused": refused} if refused else {})}
     log.info("%s reports %s: %d file(s) in %s", kind, period.label, len(files), directory)
     return directory
 
@@ -139,25 +141,35 @@ def agencies_with_interviews(session: Session, period: Period, timezone: str) ->
 
 
 def write_period(db: Database, registry: QuestionnaireRegistry, period: Period, directory: Path, now: datetime,
-                 options: ReportOptions = ReportOptions()) -> list[Path]:
+                 options: ReportOptions = ReportOptions()) -> tuple[list[Path], dict[str, str]]:
     """One Vietnamese report per agency node with counted interviews in ``period``; the
-    directory is made even when there are none, to show the period was looked at."""
+    directory is made even when there are none, to show the period was looked at.
+
+    Returns the files written and, by agency id, the nodes whose report the service
+    refused (logged; e.g. a questionnaire no longer installed): one node's bad data must
+    not hold back the others' reports, nor have them all rewritten every minute."""
     with db.begin() as session:
         agencies = agencies_with_interviews(session, period, options.timezone)
     directory.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    refused: dict[str, str] = {}
     if not agencies:
-        return []
-    files = []
+        return files, refused
     # A scratch directory beside the period's: a crash leaves no half-written workbook
     # under a report's name, and os.replace stays on one file system.
     with tempfile.TemporaryDirectory(prefix=f".{period.label}-", dir=directory.parent) as scratch:
         for agency_id in agencies:
-            with db.begin() as session:
-                path = reports.generate(session, registry, now, scratch, agency_id=agency_id, period=period.label,
-                                        lang="vi", **options.arguments())
+            try:
+                with db.begin() as session:
+                    path = reports.generate(session, registry, now, scratch, agency_id=agency_id,
+                                            period=period.label, lang="vi", **options.arguments())
+            except ServiceError as exc:
+                log.error("report of agency %s for %s refused: %s", agency_id, period.label, exc.message)
+                refused[str(agency_id)] = exc.message
+                continue
             os.replace(path, directory / path.name)
             files.append(directory / path.name)
-    return files
+    return files, refused
 
 
 def write(session: Session, registry: QuestionnaireRegistry, now: datetime, directory: str | Path, *,
