@@ -115,6 +115,18 @@ def _weekly_time(value: str) -> None:
     WeeklySchedule.parse(value, "UTC")
 
 
+def report_kinds(value: str) -> tuple[str, ...]:
+    """The period kinds of ``SIPAS_REPORT_PERIODS`` in the order given, each once; ``off``
+    (or nothing, set in code) for none."""
+    parts = [part.strip().lower() for part in value.split(",") if part.strip()]
+    if parts == ["off"]:
+        return ()
+    for part in parts:
+        if part not in PERIODS:
+            raise ValueError(f"expected a comma-separated list of {', '.join(PERIODS)}, or off, got {part!r}")
+    return tuple(dict.fromkeys(parts))
+
+
 def _storage_uri(value: str) -> None:
     if not value.startswith(("memory://", "redis://", "rediss://")):
         raise ValueError(f"expected memory:// or a redis:// URL, got one starting {value.split(':', 1)[0][:20]!r}")
@@ -205,6 +217,17 @@ class Settings:
     weekly_export: str = setting(
         "mon 07:00", "when the weekly CCHC export is written (weekday and local time in `SIPAS_TIMEZONE`), "
         "or `off`", check=_weekly_time)
+    report_periods: str = setting(
+        ",".join(PERIODS), "the reporting periods whose CCHC reports are written once each is over (the first "
+        "check after local midnight in `SIPAS_TIMEZONE`): comma-separated `month`, `quarter`, `half`, or `off`; one "
+        "report per agency node with counted interviews, into `<SIPAS_EXPORT_DIR>/reports/<period>/`",
+        check=report_kinds)
+    report_min_n: int = setting(
+        30, "in reports, groups (units, fields, procedures, officers) with fewer responses than this are "
+        "suppressed, and such units are not ranked", low=1, high=100000)
+    satisfaction_target: float = setting(
+        80.0, "the satisfaction target reports compare indices with, in percent (Resolution 30c/NQ-CP: above 80 %)",
+        low=0, high=100, unit="percent")
     voice_vi: str = setting("Google.vi-VN-Wavenet-A", "`<Say>` voice for Vietnamese")
     voice_en: str = setting("Google.en-US-Standard-C", "`<Say>` voice for English")
     log_level: str = setting("INFO", "logging threshold: `DEBUG`, `INFO`, `WARNING` or `ERROR`", check=_log_level)
@@ -352,6 +375,10 @@ class Settings:
     @property
     def weekly_schedule(self) -> WeeklySchedule | None:
         return WeeklySchedule.parse(self.weekly_export, self.timezone)
+
+    @property
+    def report_period_kinds(self) -> tuple[str, ...]:
+        return report_kinds(self.report_periods)
 
     @property
     def webhook_auth_token(self) -> str:

@@ -27,7 +27,7 @@ from .providers import (
 )
 from .providers.notify import Notifier, SmtpWebhookNotifier
 from .providers.sms_simulator import items_of
-from .services import alerts, dispatch, housekeeping, messaging, messaging_accounts, weekly, zns_tokens
+from .services import alerts, dispatch, housekeeping, messaging, messaging_accounts, period_reports, weekly, zns_tokens
 from .services.call_costs import Costing
 from .web.urls import esms_status_url, sms_status_url, webhook_url
 
@@ -120,6 +120,12 @@ class Worker:
         s = self.services
         return alerts.check(s.db, s.registry, s.clock(), self.alert_config, self.notifier)
 
+    def period_reports(self) -> list[Path]:
+        """Write the reports of each period kind once it is over, once across the cluster."""
+        s = self.services
+        return period_reports.run_if_due(s.db, s.registry, s.settings.report_period_kinds, s.settings.export_dir,
+                                         s.clock(), period_reports.ReportOptions.from_settings(s.settings))
+
     def scheduler(self, blocking: bool) -> BaseScheduler:
         scheduler: BaseScheduler = BlockingScheduler() if blocking else BackgroundScheduler()
         interval = self.services.settings.dispatch_interval
@@ -142,6 +148,9 @@ class Worker:
                           replace_existing=True, max_instances=1, coalesce=True)
         # Alerts are near real time; the unique key, not the schedule, makes each one once.
         scheduler.add_job(self._guard(self.alerts), "interval", seconds=60, id="alerts",
+                          replace_existing=True, max_instances=1, coalesce=True)
+        # Period reports: checked every minute like the weekly export; job_runs makes each once per kind.
+        scheduler.add_job(self._guard(self.period_reports), "interval", seconds=60, id="period-reports",
                           replace_existing=True, max_instances=1, coalesce=True)
         return scheduler
 

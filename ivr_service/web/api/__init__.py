@@ -4,8 +4,20 @@ document (``/api/v1/openapi.json``) is generated from these declarations."""
 
 from __future__ import annotations
 
-from . import accounts, alerts, campaigns, frames, messaging_accounts, optouts, programmes, qr, results, transactions
+from . import (
+    accounts,
+    alerts,
+    campaigns,
+    frames,
+    messaging_accounts,
+    optouts,
+    programmes,
+    qr,
+    reports,
+    results,
+    transactions,
+)
 from .blueprint import bp
 
 __all__ = ["accounts", "alerts", "bp", "campaigns", "frames", "messaging_accounts", "optouts", "programmes", "qr",
-           "results", "transactions"]
+           "reports", "results", "transactions"]

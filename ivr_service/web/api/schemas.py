@@ -634,3 +634,12 @@ class AlertOut(Schema):
     webhook_sent_at = DateTime(allow_none=True)
     attempts = Integer()
     url = String(metadata={"description": "The alert's console page"})
+
+
+class ReportQuery(Schema):
+    # Checked by the report service, so a wrong value answers 400 naming it, as the CLI and
+    # the console say it.
+    period = String(load_default=None, metadata={
+        "description": "A month (2026-11), a quarter (2026-Q4) or a half-year (2026-H2); needed for an agency, "
+                       "a campaign without one is reported whole"})
+    lang = String(load_default="vi", metadata={"description": "vi (default) or en"})

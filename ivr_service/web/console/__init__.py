@@ -61,4 +61,5 @@ from . import users  # noqa: E402,F401
 from . import tokens  # noqa: E402,F401
 from . import audit_log  # noqa: E402,F401
 from . import alerts  # noqa: E402,F401
+from . import reports  # noqa: E402,F401
 # isort: on

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from datetime import date
+from typing import Any
 
 from flask import Response, request, send_file
 from flask_babel import get_locale
@@ -40,6 +41,13 @@ def _day(name: str, errors: dict[str, str]) -> date | None:
 @bp.get("/campaigns/<int:campaign_id>/scores")
 @requires(Permission.CAMPAIGNS_READ, target="campaign")
 def scores(campaign_id: int) -> tuple[str, int]:
+    return scores_page(campaign_id)
+
+
+def scores_page(campaign_id: int, report_form: dict[str, str] | None = None,
+                report_errors: dict[str, Any] | None = None, status: int = 400) -> tuple[str, int]:
+    """The page, with the report form as typed and its errors (answered with ``status``)
+    when a report download failed (``web/console/reports.py``)."""
     svc = services()
     errors: dict[str, str] = {}
     field = request.args.get("field", "")[:200]
@@ -69,7 +77,9 @@ def scores(campaign_id: int) -> tuple[str, int]:
                   flagged=flagged, fields=fields, field=field, errors=errors, aggregation=aggregation,
                   ended_from=request.args.get("from", "")[:40], ended_to=request.args.get("to", "")[:40],
                   small=scoring.small_cell, small_n=scoring.SMALL_CELL,
-                  flag_share=scoring.DISSATISFIED_FLAG_SHARE), 400 if errors else 200
+                  flag_share=scoring.DISSATISFIED_FLAG_SHARE,
+                  report_form=report_form or {"period": "", "lang": lang if lang in ("vi", "en") else "vi"},
+                  report_errors=report_errors or {}), status if report_errors else 400 if errors else 200
 
 
 @bp.post("/campaigns/<int:campaign_id>/scores/export")
