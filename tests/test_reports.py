@@ -113,6 +113,9 @@ def test_the_workbook_has_every_sheet_native_charts_formats_and_print_set_up(app
     assert indices["A4"].value == "Mã" and indices["I4"].value == "Chỉ số"
     assert indices["A5"].value == "SIPAS" and indices["I5"].number_format == "0.0%"
     assert 0 < indices["I5"].value < 1
+    cover = {row[0]: row[1] for row in book["Tổng quan"].iter_rows(min_row=5, values_only=True)}
+    assert cover["Quy tắc cỡ mẫu"] == "seed002"   # no agency of the seeded province configures another
+    assert {row[11] for row in book["Chiến dịch"].iter_rows(min_row=5, values_only=True)} == {"seed002"}
     flagged = [row for row in book["Cảnh báo"].iter_rows(min_row=5, values_only=True) if row[0]]
     report = build(app, agency_id=province.agencies["PROV"], period=PERIOD)
     assert [r[1] for r in flagged if r[0] == "Toàn bộ"] == list(report.flagged)

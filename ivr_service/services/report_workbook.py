@@ -109,7 +109,8 @@ T: dict[str, tuple[str, str]] = {
                                                                               "More than noise (p < 0.05)"),
     "measure": ("Chỉ tiêu", "Measure"), "campaign": ("Chiến dịch", "Campaign"), "name": ("Tên", "Name"),
     "status": ("Trạng thái", "Status"), "started": ("Bắt đầu", "Started"), "completed": ("Kết thúc", "Ended"),
-    "seed": ("Hạt giống ngẫu nhiên", "Random seed"), "in_period": ("Phiếu trong kỳ", "Responses in period"),
+    "seed": ("Hạt giống ngẫu nhiên", "Random seed"), "rule": ("Quy tắc cỡ mẫu", "Sample-size rule"),
+    "in_period": ("Phiếu trong kỳ", "Responses in period"),
     "weight": ("Trọng số N_h/n_h", "Weight N_h/n_h"), "field": ("Lĩnh vực", "Field"),
     "topic": ("Nội dung", "Topic"), "statement": ("Cách tính", "Statement"),
     "qr_note": ("Phiếu tự chọn qua mã QR: không chọn mẫu, không gộp vào các chỉ số",
@@ -292,6 +293,7 @@ def _cover(s: _Sheets) -> None:
         ("questionnaire", f"{q.key} — {q.title.get(s.lang)}", "text"),
         ("campaigns", len(r.campaigns), "int"),
         ("design", s.t("design_text"), "text"),
+        ("rule", ", ".join(sorted({c.rule for c in r.campaigns})), "text"),
         ("eligible", sum(c.eligible for c in r.campaigns), "int"),
         ("drawn", sum(c.drawn for c in r.campaigns), "int"),
         ("fieldwork", f"{s.local(r.first_interview)} – {s.local(r.last_interview)}"
@@ -550,13 +552,14 @@ def _campaigns(s: _Sheets) -> None:
     r = s.report
     ws = s.sheet("sheet_campaigns", [("campaign", 10), ("name", 34), ("agency", 30), ("status", 12),
                                      ("started", 12), ("completed", 12), ("seed", 12), ("eligible", 12),
-                                     ("drawn", 10), ("contacts", 10), ("in_period", 10)], landscape=True)
+                                     ("drawn", 10), ("contacts", 10), ("in_period", 10), ("rule", 22)],
+                         landscape=True)
     for offset, c in enumerate(r.campaigns):
         row = HEADER_ROW + 1 + offset
         cells: list[tuple[Any, str]] = [(c.id, "int"), (c.name, "text"), (c.agency, "text"), (c.status, "text"),
                                         (s.local(c.started_at), "text"), (s.local(c.completed_at), "text"),
                                         (c.sample_seed, "int"), (c.eligible, "int"), (c.drawn, "int"),
-                                        (c.contacts, "int"), (c.respondents, "int")]
+                                        (c.contacts, "int"), (c.respondents, "int"), (c.rule, "text")]
         for col, (value, fmt) in enumerate(cells):
             s.put(ws, row, col, value, fmt)
 

@@ -94,6 +94,7 @@ class CampaignRow:
     drawn: int
     contacts: int
     respondents: int              # counted interviews in the report's period
+    rule: str = ""                # the sample-size rule: seed002, slovin e=0.05, fixed n=150, programme…
 
 
 @dataclass(frozen=True)
@@ -314,7 +315,22 @@ def _campaign_row(session: Session, campaign: Campaign, respondents: int) -> Cam
     contacts = session.scalar(select(func.count()).select_from(Contact)
                               .where(Contact.campaign_id == campaign.id)) or 0
     return CampaignRow(campaign.id, campaign.name, campaign.agency.name, campaign.status.value, campaign.started_at,
-                       campaign.completed_at, campaign.sample_seed, eligible, drawn, contacts, respondents)
+                       campaign.completed_at, campaign.sample_seed, eligible, drawn, contacts, respondents,
+                       rule_text(campaign))
+
+
+def rule_text(campaign: Campaign) -> str:
+    """The sample-size rule a campaign's frame was drawn with, as its agency configures it
+    (seed-002 tiers when none); a post-transaction programme invites by seed-003 shares."""
+    if campaign.programme_id is not None:
+        return "programme (seed003 shares)"
+    rule = campaign.agency.sample_rule or {}
+    kind = str(rule.get("kind", "seed002"))
+    if kind in ("slovin", "cochran"):
+        return f"{kind} e={rule.get('margin', 0.05)}"
+    if kind == "fixed":
+        return f"fixed n={rule.get('n')}"
+    return kind
 
 
 def _questionnaire_of(session: Session, registry: QuestionnaireRegistry, campaigns: Sequence[Campaign],
