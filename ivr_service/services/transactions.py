@@ -379,13 +379,6 @@ def _decide(session: Session, items: list[_Valid], now: datetime) -> None:
                 item.decision = TransactionDecision.NOT_SAMPLED
 
 
-def _in_chunks(session: Session, values: list[str], query: Any) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(values), _CHUNK):
-        found.update(session.scalars(query(values[start:start + _CHUNK])))
-    return found
-
-
 def _yearly(session: Session, agency_ids: set[int], now: datetime) -> dict[int, int]:
     """Transactions each agency reported as returned in the last 365 days: the volume the
     seed-003 share tiers are read from."""
