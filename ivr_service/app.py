@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         raise SettingsError(f"SIPAS_OPT_OUT_WORDS: {', '.join(clash)} also answer a questionnaire's questions; "
                             f"remove them from the list")
     app.extensions["sipas"] = Services(
-        settings=settings, db=Database(settings.database_url), registry=registry, clock=clock,
+        settings=settings, db=Database(settings.database_url, settings.phone_hash_key), registry=registry, clock=clock,
         voices={"vi": settings.voice_vi, "en": settings.voice_en},
     )
 

@@ -127,6 +127,12 @@ def report_kinds(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(parts))
 
 
+def _min_length(value: str, length: int) -> None:
+    if len(value) < length:
+        raise ValueError(f"at least {length} characters (e.g. python -c 'import secrets; "
+                         f"print(secrets.token_hex(32))'), got {len(value)}")
+
+
 def _storage_uri(value: str) -> None:
     if not value.startswith(("memory://", "redis://", "rediss://")):
         raise ValueError(f"expected memory:// or a redis:// URL, got one starting {value.split(':', 1)[0][:20]!r}")
@@ -228,6 +234,14 @@ class Settings:
     satisfaction_target: float = setting(
         80.0, "the satisfaction target reports compare indices with, in percent (Resolution 30c/NQ-CP: above 80 %)",
         low=0, high=100, unit="percent")
+    retention_days: int = setting(
+        180, "days after a campaign closes (and, when completed, its final export is written) before its "
+        "citizens' names, dossier codes and phone numbers are purged (numbers kept as keyed hashes); an "
+        "agency's own `retention_days` wins", low=1, high=3650, unit="days")
+    phone_hash_key: str | None = setting(
+        None, "secret key of the phone-number hashes (HMAC-SHA256) that purged and erased data keeps; required "
+        "for the purge and for citizens' erasure requests; never change it once data is hashed (hashed "
+        "opt-outs would stop matching)", check=lambda v: _min_length(v, 16), secret=True)
     voice_vi: str = setting("Google.vi-VN-Wavenet-A", "`<Say>` voice for Vietnamese")
     voice_en: str = setting("Google.en-US-Standard-C", "`<Say>` voice for English")
     log_level: str = setting("INFO", "logging threshold: `DEBUG`, `INFO`, `WARNING` or `ERROR`", check=_log_level)

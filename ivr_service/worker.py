@@ -27,7 +27,17 @@ from .providers import (
 )
 from .providers.notify import Notifier, SmtpWebhookNotifier
 from .providers.sms_simulator import items_of
-from .services import alerts, dispatch, housekeeping, messaging, messaging_accounts, period_reports, weekly, zns_tokens
+from .services import (
+    alerts,
+    dispatch,
+    housekeeping,
+    messaging,
+    messaging_accounts,
+    period_reports,
+    retention,
+    weekly,
+    zns_tokens,
+)
 from .services.call_costs import Costing
 from .web.urls import esms_status_url, sms_status_url, webhook_url
 
@@ -126,6 +136,11 @@ class Worker:
         return period_reports.run_if_due(s.db, s.registry, s.settings.report_period_kinds, s.settings.export_dir,
                                          s.clock(), period_reports.ReportOptions.from_settings(s.settings))
 
+    def retention(self) -> retention.Counts | None:
+        """Purge the personal data past its retention, once per hour across the cluster."""
+        s = self.services
+        return retention.run_if_due(s.db, s.clock(), s.settings.retention_days, s.settings.phone_hash_key)
+
     def scheduler(self, blocking: bool) -> BaseScheduler:
         scheduler: BaseScheduler = BlockingScheduler() if blocking else BackgroundScheduler()
         interval = self.services.settings.dispatch_interval
@@ -151,6 +166,9 @@ class Worker:
                           replace_existing=True, max_instances=1, coalesce=True)
         # Period reports: checked every minute like the weekly export; job_runs makes each once per kind.
         scheduler.add_job(self._guard(self.period_reports), "interval", seconds=60, id="period-reports",
+                          replace_existing=True, max_instances=1, coalesce=True)
+        # The purge: checked every ten minutes, run once per hour (job_runs).
+        scheduler.add_job(self._guard(self.retention), "interval", seconds=600, id="retention",
                           replace_existing=True, max_instances=1, coalesce=True)
         return scheduler
 

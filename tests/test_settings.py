@@ -87,6 +87,8 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "alert_webhook_secret": ("hook-s3cret", "hook-s3cret"),
     "alert_min_answers": ("50", 50),
     "alert_period": ("quarter", "quarter"),
+    "retention_days": ("365", 365),
+    "phone_hash_key": ("k" * 32, "k" * 32),
 }
 # What a sample needs beside it to pass the rules that tie settings together.
 COMPANIONS = {"provider": TWILIO,

@@ -5,7 +5,7 @@ One module per area, each registering its commands on the group in :mod:`.base`.
 
 from __future__ import annotations
 
-from . import accounts, campaigns, programmes, questionnaires, reports, server  # noqa: F401  (register their commands)
+from . import accounts, campaigns, citizens, programmes, questionnaires, reports, server  # noqa: F401  (register)
 from .base import CLI_ACTOR, cli
 from .server import DEMO_TRANSACTIONS, load_demo, load_demo_programme
 

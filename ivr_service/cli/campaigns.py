@@ -66,13 +66,17 @@ def db_check() -> None:
 @click.option("--rule", type=click.Choice(RULES), default=None, help="Sample-size rule (default seed002 tiers)")
 @click.option("--n", type=int, default=None, help="Sample size for --rule fixed")
 @click.option("--margin", type=float, default=None, help="e for --rule slovin/cochran (default 0.05)")
+@click.option("--retention-days", type=int, default=None,
+              help="Days its closed campaigns keep personal data (default SIPAS_RETENTION_DAYS)")
 @pass_services
-def create_agency(svc: Services, code: str, name: str, rule: str | None, n: int | None, margin: float | None) -> None:
+def create_agency(svc: Services, code: str, name: str, rule: str | None, n: int | None, margin: float | None,
+                  retention_days: int | None) -> None:
     sample_rule = None
     if rule:
         sample_rule = {"kind": rule, **({"n": n} if n else {}), **({"margin": margin} if margin else {})}
     with svc.db.begin() as session:
-        agency = campaigns.create_agency(session, code, name, svc.clock(), sample_rule=sample_rule)
+        agency = campaigns.create_agency(session, code, name, svc.clock(), sample_rule=sample_rule,
+                                         retention_days=retention_days)
     click.echo(f"agency {agency.id} {agency.code}")
 
 

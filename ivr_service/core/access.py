@@ -30,6 +30,7 @@ class Permission(StrEnum):
     OPTOUTS_WRITE = "optouts:write"          # add and remove do-not-contact numbers
     CONTACTS_READ = "contacts:read"          # see citizens' phone numbers unmasked
     TRANSACTIONS_WRITE = "transactions:write"  # report returned dossiers (the one-stop-shop feed)
+    CITIZENS = "citizens:requests"           # what is held about a number, and erase it (admins only)
 
 
 class Role(StrEnum):
@@ -53,7 +54,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
 
 # Scopes a token may carry: everything a system needs, never user or token management
 # (a leaked token must not be able to mint others or create accounts).
-TOKEN_SCOPES = frozenset(Permission) - {Permission.USERS_WRITE, Permission.TOKENS_WRITE}
+# Nor a citizen's erasure, which only an installation-wide admin asks for.
+TOKEN_SCOPES = frozenset(Permission) - {Permission.USERS_WRITE, Permission.TOKENS_WRITE, Permission.CITIZENS}
 
 
 @dataclass(frozen=True)

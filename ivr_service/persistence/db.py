@@ -56,10 +56,14 @@ def dialect_insert(session: Session) -> Any:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, phone_hash_key: str | None = None) -> None:
         self.url = url
         self.engine = make_engine(url)
-        self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        # Every session carries the phone-hash key (SIPAS_PHONE_HASH_KEY, never stored in
+        # the database) so that opt-out and recent-call lookups also match purged numbers
+        # (services/phone_match.py).
+        self.session_factory = sessionmaker(self.engine, expire_on_commit=False,
+                                            info={"phone_hash_key": phone_hash_key})
 
     @contextmanager
     def begin(self) -> Iterator[Session]:

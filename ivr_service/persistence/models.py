@@ -135,6 +135,8 @@ class Agency(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), index=True)
     # Sample-size rule (core.sampling.SampleRule fields); None means the seed-002 tiers.
     sample_rule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Days its closed campaigns keep citizens' personal data; None: SIPAS_RETENTION_DAYS.
+    retention_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     campaigns: Mapped[list[Campaign]] = relationship(back_populates="agency")
@@ -176,6 +178,9 @@ class Campaign(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     export_path: Mapped[str | None] = mapped_column(String(500))
+    # When its personal data was purged (services/retention.py): names and codes gone,
+    # numbers kept as keyed hashes.
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A reporting period of a post-transaction programme (period_start..period_end); it
     # takes contacts until its period ends and closes once they are all settled.
     programme_id: Mapped[int | None] = mapped_column(ForeignKey("programmes.id"), index=True)

@@ -38,9 +38,14 @@ from .errors import Conflict, InvalidInput, NotFound, invalid
 
 
 def create_agency(session: Session, code: str, name: str, now: datetime,
-                  sample_rule: dict[str, Any] | None = None, parent_id: int | None = None) -> Agency:
+                  sample_rule: dict[str, Any] | None = None, parent_id: int | None = None,
+                  retention_days: int | None = None) -> Agency:
     """``sample_rule``: the agency's sample-size rule (kind, n, margin); seed-002 tiers if None.
-    ``parent_id``: the agency above it in the tree (province → department → commune)."""
+    ``parent_id``: the agency above it in the tree (province → department → commune).
+    ``retention_days``: how long its closed campaigns keep personal data (None: the setting)."""
+    if retention_days is not None and not 1 <= retention_days <= MAX_RETENTION_DAYS:
+        raise invalid("retention_days", f"expected a whole number of days from 1 to {MAX_RETENTION_DAYS}, "
+                                        f"got {retention_days}")
     code, name = code.strip(), name.strip()
     if not code or not name:
         raise InvalidInput("agency: code and name are required", field="name" if code else "code")
@@ -58,7 +63,8 @@ def create_agency(session: Session, code: str, name: str, now: datetime,
         raise Conflict(f"agency: code {code!r} is already used", field="code")
     if parent_id is not None:
         get_agency(session, parent_id)
-    agency = Agency(code=code, name=name, sample_rule=sample_rule, parent_id=parent_id, created_at=now)
+    agency = Agency(code=code, name=name, sample_rule=sample_rule, parent_id=parent_id,
+                    retention_days=retention_days, created_at=now)
     session.add(agency)
     session.flush()
     return agency
@@ -66,6 +72,7 @@ def create_agency(session: Session, code: str, name: str, now: datetime,
 
 # Ids are INTEGER columns: a larger number names nothing (and would overflow the driver).
 MAX_ID = 2**31 - 1
+MAX_RETENTION_DAYS = 3650   # as SIPAS_RETENTION_DAYS allows
 
 
 def get_agency(session: Session, agency_id: int) -> Agency:

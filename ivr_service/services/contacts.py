@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..core import flow
@@ -18,6 +18,7 @@ from ..core.phones import normalise
 from ..core.policy import FINAL_OUTCOMES, Outcome, RetryPolicy
 from ..core.questionnaire import Questionnaire
 from ..persistence.models import Campaign, CampaignStatus, Contact, ContactStatus, InterviewStatus, OptOut
+from . import phone_match
 from .errors import invalid
 
 # Keyed by Outcome | None: a contact closed before any attempt has no outcome.
@@ -45,8 +46,7 @@ def finish_contact(session: Session, contact: Contact, outcome: Outcome | None, 
 def opt_out(session: Session, phone_e164: str, source: str, now: datetime,
             campaign_id: int | None = None) -> None:
     """Add a number to the do-not-contact list and stop every pending contact for it."""
-    exists = session.scalar(select(OptOut.id).where(OptOut.phone_e164 == phone_e164))
-    if exists is None:
+    if not phone_match.is_opted_out(session, phone_e164):
         session.add(OptOut(phone_e164=phone_e164, source=source, campaign_id=campaign_id, created_at=now))
     session.execute(
         update(Contact)

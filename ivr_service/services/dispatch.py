@@ -44,13 +44,11 @@ from ..persistence.models import (
     ContactStatus,
     Message,
     MessageStatus,
-    NumberCall,
-    OptOut,
     PacingBucket,
 )
 from ..providers import CallRequest, ProviderError, VoiceProvider
 from ..settings import Settings
-from . import campaigns, voice
+from . import campaigns, phone_match, voice
 from .contacts import finish_contact, settle_contact
 from .errors import InvalidInput
 
@@ -182,8 +180,7 @@ def _reclaim_expired(session: Session, pacing: Pacing, now: datetime, limit: int
                               Attempt.provider == pacing.sender, Attempt.lease_until < now)
         .order_by(Attempt.lease_until).limit(limit).with_for_update(skip_locked=True)).all()
     result = []
-    opted_out = set(session.scalars(select(OptOut.phone_e164).where(
-        OptOut.phone_e164.in_([a.contact.phone_e164 for a in expired])))) if expired else set()
+    opted_out = phone_match.opted_out(session, [a.contact.phone_e164 for a in expired]) if expired else set()
     for attempt in expired:
         if attempt.provider_id is not None:
             # A callback named the call: it was placed; the worker died before noting it.
@@ -255,10 +252,9 @@ def _claim_campaign(session: Session, campaign: Campaign, pacing: Pacing, now: d
         _give_back(session, f"campaign:{campaign.id}", wanted)
         return []
     phones = [c.phone_e164 for c in contacts]
-    opted_out = set(session.scalars(select(OptOut.phone_e164).where(OptOut.phone_e164.in_(phones))))
+    opted_out = phone_match.opted_out(session, phones)
     gap = _min_gap(campaign)
-    recent = dict(session.execute(select(NumberCall.phone_e164, NumberCall.last_call_at).where(
-        NumberCall.phone_e164.in_(phones), NumberCall.last_call_at > now - gap)).all()) if gap else {}
+    recent = phone_match.last_calls(session, phones, now - gap) if gap else {}
     busy_numbers = set(session.scalars(
         select(Contact.phone_e164).join(Attempt, Attempt.contact_id == Contact.id)
         .where(Contact.phone_e164.in_(phones), Attempt.channel == VOICE,

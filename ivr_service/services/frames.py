@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session
 
 from ..core import sampling
 from ..core.phones import normalise_many
+from ..core.pseudonym import is_hashed, phone_hash
 from ..persistence.db import Database
 from ..persistence.models import Agency, Attempt, Campaign, CampaignStatus, Contact, ContactStatus, OptOut, Stratum
-from . import audit
+from . import audit, phone_match
 from .audit import Actor
 from .campaigns import get_campaign
 from .errors import Conflict, InvalidInput, invalid
@@ -127,6 +128,10 @@ def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now:
     frame = frame[~duplicate]
     opted = set(session.scalars(select(OptOut.phone_e164)))
     blocked = frame["phone_e164"].isin(opted)
+    key = phone_match.hash_key(session)
+    if key and any(is_hashed(phone) for phone in opted):
+        # A purged or erased refusal is kept by the number's hash: compare those too.
+        blocked |= frame["phone_e164"].map(lambda phone: phone_hash(key, phone)).isin(opted)
     _exclude(report, "do_not_contact", blocked, frame)
     frame = frame[~blocked]
     if recent_days > 0:
@@ -135,7 +140,10 @@ def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now:
                  .where(Attempt.created_at >= since))
         if exclude_campaign is not None:
             query = query.where(Contact.campaign_id != exclude_campaign)
-        recent = frame["phone_e164"].isin(set(session.scalars(query)))
+        surveyed = set(session.scalars(query))
+        recent = frame["phone_e164"].isin(surveyed)
+        if key and any(is_hashed(phone) for phone in surveyed):
+            recent |= frame["phone_e164"].map(lambda phone: phone_hash(key, phone)).isin(surveyed)
         _exclude(report, "surveyed_recently", recent, frame)
         frame = frame[~recent]
     report.eligible = len(frame)

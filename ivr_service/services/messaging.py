@@ -86,7 +86,6 @@ from ..persistence.models import (
     MessageStatus,
     MessagingAccount,
     NumberMessages,
-    OptOut,
     Programme,
     SurveyLink,
 )
@@ -94,6 +93,7 @@ from ..providers import Messengers, ProviderError
 from ..providers.messaging import MessageRequest, MessagingProvider
 from ..providers.zns import NO_ZALO_CODE
 from ..settings import Settings
+from . import phone_match
 from .contacts import channel_plan, finish_contact, finish_with_answers, opt_out, settle_contact
 from .dispatch import UNKNOWN_LEASE, _give_back, _not_after, _take_tokens, keep_lease
 from .errors import Conflict, NotFound, invalid
@@ -398,8 +398,7 @@ def _claim_invitations(session: Session, registry: QuestionnaireRegistry, campai
     days = programme.link_days if programme is not None else DEFAULT_LINK_DAYS
     sender = _sender(programme, account_id)
     mode = twoway.sms_mode(campaign.channel_plan)
-    opted_out = set(session.scalars(select(OptOut.phone_e164).where(
-        OptOut.phone_e164.in_([c.phone_e164 for c in contacts]))))
+    opted_out = phone_match.opted_out(session, [c.phone_e164 for c in contacts])
     pending: list[tuple[Contact, Attempt, Message]] = []
     for contact in contacts:
         phone = contact.phone_e164
@@ -499,8 +498,7 @@ def _claim_reminders(session: Session, pacing: MessagePacing, now: datetime, bud
             continue
         contacts = {c.id: c for c in session.scalars(select(Contact).where(
             Contact.id.in_([link.contact_id for link in links])))}
-        opted_out = set(session.scalars(select(OptOut.phone_e164).where(
-            OptOut.phone_e164.in_([c.phone_e164 for c in contacts.values()]))))
+        opted_out = phone_match.opted_out(session, [c.phone_e164 for c in contacts.values()])
         template = programme.reminder_template or programme.template
         for link in links:
             phone = contacts[link.contact_id].phone_e164
@@ -552,8 +550,8 @@ def _reclaim_expired(session: Session, registry: QuestionnaireRegistry, pacing: 
         if message.kind == QUESTION and _session_closed(session, message, now):
             message.status, message.lease_until, message.updated_at = MessageStatus.CANCELED, None, now
             continue
-        opted = session.scalar(select(OptOut.id).where(OptOut.phone_e164 == message.phone_e164))
-        if opted is not None or campaign is None or (campaign.ends_at is not None and now >= campaign.ends_at):
+        opted = phone_match.is_opted_out(session, message.phone_e164)
+        if opted or campaign is None or (campaign.ends_at is not None and now >= campaign.ends_at):
             # Never sent and never will be.
             message.status, message.lease_until, message.updated_at = MessageStatus.CANCELED, None, now
             if attempt is not None and message.kind == "invitation" and attempt.status is AttemptStatus.QUEUED:
@@ -792,7 +790,7 @@ def fall_back_to_sms(session: Session, message: Message, now: datetime, *, sende
     message.error_code = message.error_code or NO_ZALO_CODE
     if existing is not None:
         return existing
-    if session.scalar(select(OptOut.id).where(OptOut.phone_e164 == message.phone_e164)) is not None:
+    if phone_match.is_opted_out(session, message.phone_e164):
         return None
     body = _sms_body(session, message)
     _lock_number(session, message.phone_e164, now)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from ..core.access import mask_phone
 from ..persistence.models import Campaign, OptOut
-from . import audit
+from . import audit, phone_match
 from .audit import Actor
 from .contacts import opt_out, phone_number
 from .errors import NotFound, invalid
@@ -56,7 +56,7 @@ def lookup(session: Session, phone: str) -> tuple[str, Entry | None]:
     """The number as typed (``09…``, ``+84…``, spaces and dots) in E.164, and its entry if
     it is on the list; InvalidInput naming ``phone`` if it is not a number."""
     e164 = phone_number(phone)
-    found = _entries(session, OptOut.phone_e164 == e164)
+    found = _entries(session, OptOut.phone_e164.in_(list(phone_match.forms(session, [e164]))))
     return e164, (found[0] if found else None)
 
 
@@ -84,7 +84,7 @@ def remove(session: Session, actor: Actor, phone: str, reason: str | None, now: 
         raise invalid("reason", "required to take a number off the do-not-contact list (who asked, and how)")
     if len(reason) > MAX_REASON:
         raise invalid("reason", f"at most {MAX_REASON} characters")
-    entry = session.scalar(select(OptOut).where(OptOut.phone_e164 == e164))
+    entry = phone_match.opt_out_entry(session, e164)
     if entry is None:
         raise NotFound("phone: not on the do-not-contact list")
     audit.record(session, actor, "opt_out_removed", now, phone=mask_phone(e164), reason=reason,

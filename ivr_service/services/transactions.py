@@ -48,13 +48,12 @@ from ..persistence.models import (
     CampaignStatus,
     Contact,
     ContactStatus,
-    OptOut,
     Programme,
     Transaction,
     TransactionDecision,
     new_token,
 )
-from . import audit
+from . import audit, phone_match
 from .frame_reader import parse_dates, read_frame
 from .programmes import period_campaign, period_for
 
@@ -332,19 +331,22 @@ def _decide(session: Session, items: list[_Valid], now: datetime) -> None:
     if not taking:
         return
     phones = sorted({item.phone for item in taking})
-    opted_out = _in_chunks(session, phones, lambda chunk: select(OptOut.phone_e164).where(OptOut.phone_e164.in_(chunk)))
+    opted_out = phone_match.opted_out(session, phones)
     longest = max(item.programme.recent_days for item in taking if item.programme is not None)
     last_invited: dict[str, datetime] = {}
     if longest:
-        for start in range(0, len(phones), _CHUNK):
-            for phone, moment in session.execute(
+        # Half a chunk of numbers at a time: each brings its hash (a purged invitation).
+        for start in range(0, len(phones), _CHUNK // 2):
+            mapping = phone_match.forms(session, phones[start:start + _CHUNK // 2])
+            for stored, moment in session.execute(
                     select(Transaction.phone_e164, func.max(Transaction.decided_at))
-                    .where(Transaction.phone_e164.in_(phones[start:start + _CHUNK]),
+                    .where(Transaction.phone_e164.in_(list(mapping)),
                            Transaction.decision == TransactionDecision.INVITED,
                            Transaction.decided_at >= now - timedelta(days=longest))
                     .group_by(Transaction.phone_e164)):
                 if moment is not None:
-                    last_invited[phone] = moment
+                    phone = mapping[stored]
+                    last_invited[phone] = max(last_invited.get(phone, moment), moment)
     programme_ids = sorted({item.programme.id for item in taking if item.programme is not None})
     in_period: set[tuple[Any, Any, str]] = set()       # (programme, period start, phone)
     for start in range(0, len(phones), _CHUNK):
@@ -375,13 +377,6 @@ def _decide(session: Session, items: list[_Valid], now: datetime) -> None:
                 invited_now.add(item.phone)
             else:
                 item.decision = TransactionDecision.NOT_SAMPLED
-
-
-def _in_chunks(session: Session, values: list[str], query: Any) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(values), _CHUNK):
-        found.update(session.scalars(query(values[start:start + _CHUNK])))
-    return found
 
 
 def _yearly(session: Session, agency_ids: set[int], now: datetime) -> dict[int, int]:

@@ -8,6 +8,7 @@ from . import (
     accounts,
     alerts,
     campaigns,
+    citizens,
     frames,
     messaging_accounts,
     optouts,
@@ -19,5 +20,5 @@ from . import (
 )
 from .blueprint import bp
 
-__all__ = ["accounts", "alerts", "bp", "campaigns", "frames", "messaging_accounts", "optouts", "programmes", "qr",
-           "reports", "results", "transactions"]
+__all__ = ["accounts", "alerts", "bp", "campaigns", "citizens", "frames", "messaging_accounts", "optouts",
+           "programmes", "qr", "reports", "results", "transactions"]

@@ -36,7 +36,8 @@ def create_agency(data: dict[str, Any]) -> Agency:
     with svc.db.begin() as session:
         access.check(session, principal(), Permission.AGENCIES_WRITE, data["parent_id"])
         agency = campaigns.create_agency(session, data["code"], data["name"], now,
-                                         sample_rule=data["sample_rule"], parent_id=data["parent_id"])
+                                         sample_rule=data["sample_rule"], parent_id=data["parent_id"],
+                                         retention_days=data["retention_days"])
         audit.record(session, actor(), "agency_created", now, target=f"agency:{agency.id}", agency_id=agency.id,
                      code=agency.code, parent_id=agency.parent_id)
         return agency

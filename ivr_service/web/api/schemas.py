@@ -10,7 +10,7 @@ from apiflask.validators import Length, OneOf, Range
 
 from ...core.questionnaire import INSTRUCTION_MODES, LANGUAGES
 from ...core.sampling import MAX_SAMPLE_SIZE, RULES
-from ...services.campaigns import MAX_ID
+from ...services.campaigns import MAX_ID, MAX_RETENTION_DAYS
 from ...services.frames import MAX_RECENT_DAYS, MAX_REPLICATES, MAX_SEED
 
 
@@ -21,6 +21,8 @@ class AgencyIn(Schema):
         "description": "Sample-size rule: {kind: seed002|seed003|slovin|cochran|fixed|census, n, margin}"})
     parent_id = Integer(load_default=None, validate=Range(min=1, max=MAX_ID), metadata={
         "description": "The agency above it (province → department or district → commune); null: a root"})
+    retention_days = Integer(load_default=None, validate=Range(min=1, max=MAX_RETENTION_DAYS), metadata={
+        "description": "Days its closed campaigns keep citizens' personal data; null: SIPAS_RETENTION_DAYS"})
 
 
 class AgencyOut(Schema):
@@ -29,6 +31,7 @@ class AgencyOut(Schema):
     name = String()
     parent_id = Integer(allow_none=True)
     sample_rule = Dict(allow_none=True)
+    retention_days = Integer(allow_none=True)
     created_at = DateTime()
 
 
@@ -408,6 +411,45 @@ class OptOutRemoveIn(OptOutIn):
 class OptOutOut(Schema):
     phone = String(metadata={"description": "Masked: +84******678"})
     opted_out = Boolean()
+
+
+class CitizenRequestIn(OptOutIn):
+    reason = String(required=True, validate=Length(1, 500), metadata={
+        "description": "Who asked, how and when (kept in the audit log)"})
+
+
+class HeldOut(Schema):
+    campaign_id = Integer()
+    campaign = String()
+    agency_id = Integer()
+    status = String()
+    disposition = String(allow_none=True)
+    attempts = Integer()
+    stored = String(metadata={"description": "plain, or hashed once purged or erased"})
+    has_name = Boolean()
+    has_code = Boolean()
+
+
+class HoldingsOut(Schema):
+    phone = String(metadata={"description": "Masked: +84******678"})
+    opted_out = Boolean()
+    opt_out_since = DateTime(allow_none=True)
+    contacts = List(Nested(HeldOut))
+    transactions = Integer()
+    messages = Integer()
+    inbound_messages = Integer()
+    last_call_at = DateTime(allow_none=True)
+
+
+class ErasedOut(Schema):
+    phone = String(metadata={"description": "Masked: +84******678"})
+    contacts = Integer()
+    transactions = Integer()
+    messages = Integer()
+    inbound_messages = Integer()
+    opt_outs = Integer()
+    number_calls = Integer()
+    number_messages = Integer()
 
 
 class TransactionIn(Schema):
