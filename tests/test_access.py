@@ -286,7 +286,8 @@ def test_route_matrix_anonymous_roles_in_and_out_of_the_subtree_and_tokens(
               "programme_id": programme, "messaging_account_id": account_id,
               "account_id": account_id, "secret": "0" * 48,   # the eSMS callback: a wrong secret
               "key": "sipas-2024",                            # a questionnaire
-              "alert_id": alert_id}
+              "alert_id": alert_id,
+              "name": f"campaign-{tree.campaign}-none.xlsx"}       # an export that does not exist
     cases = route_cases(app, values)
     assert len(cases) >= 36
     assert {c.names for c in cases} >= {None, "campaign"}
