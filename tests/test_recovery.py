@@ -9,13 +9,20 @@ call left behind has a final status."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from ivr_service import create_app
@@ -26,7 +33,7 @@ from ivr_service.services import dispatch
 from ivr_service.settings import Settings
 from ivr_service.worker import Worker
 
-from .conftest import Call, new_sid, phones
+from .conftest import ROOT, Call, new_sid, phones
 
 ALWAYS = {"weekdays": list(range(7)), "parts": [["00:00", "23:59:59.999999"]], "public_holidays": None}
 RETRY = {"max_attempts": 3, "min_gap_s": 0, "delays": {"busy": 60, "no_answer": 60, "failed": 60, "machine": 60,
@@ -257,3 +264,88 @@ def test_the_first_reconcile_round_runs_when_the_worker_starts(
         worker.close()
         app.extensions["sipas"].db.dispose()
     assert ran and ran[0] - started < 3                          # the interval is 5 s
+
+
+# ============================================================================ the web process killed mid-call
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_web(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """gunicorn in its own process group, so the master and its workers die together."""
+    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
+                            "--log-level", "warning", "ivr_service:create_app()"],
+                           cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return web
+        except requests.RequestException:
+            time.sleep(0.1)
+    os.killpg(web.pid, signal.SIGKILL)
+    raise AssertionError("gunicorn did not start")
+
+
+def test_the_web_process_killed_mid_call_keeps_the_answers_and_the_call_is_reconciled(
+        make_settings: Any, clock: Any, make_campaign: Any, tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = make_settings(public_base_url=base, validate_signatures=False)
+    env = {**os.environ, "SIPAS_DATABASE_URL": settings.database_url, "SIPAS_PUBLIC_BASE_URL": base,
+           "SIPAS_VALIDATE_SIGNATURES": "false", "SIPAS_SECRET_KEY": "test", "SIPAS_LOG_LEVEL": "WARNING",
+           "SIPAS_EXPORT_DIR": settings.export_dir}
+    env.pop("TEST_DATABASE_URL", None)
+    provider = ProviderStub()
+    app, worker = restart(settings, clock, provider)
+    svc = app.extensions["sipas"]
+    web = start_web(env, port)
+    try:
+        make_campaign(phones(1), app=app, window=ALWAYS, retry=RETRY)
+        assert worker.dispatch() == 1
+        [request] = provider.requests
+        token, sid = request.idempotency_key, provider.calls[request.idempotency_key or ""]
+
+        def post(kind: str, query: str = "", **form: str) -> int:
+            reply = requests.post(f"{base}/voice/{token}/{kind}{query}", timeout=10,
+                                  data={"CallSid": sid, "CallStatus": "in-progress", **form})
+            return reply.status_code
+
+        assert post("answer") == 200
+        assert post("gather", "?item=CONSENT", Digits="1") == 200
+        assert post("gather", "?item=C01", Digits="5") == 200
+        os.killpg(web.pid, signal.SIGKILL)                      # mid-call: master and workers
+        web.wait(10)
+        with pytest.raises(requests.ConnectionError):          # the next answer and the status callback are lost
+            post("gather", "?item=C02", Digits="4")
+
+        web = start_web(env, port)                              # a new web process on the same database
+        provider.known[sid] = CallState(sid, "completed", 70)
+        with svc.db.begin() as session:
+            overdue = worker.overdue.of(session.get(Campaign, session.scalars(select(Campaign.id)).one()),
+                                        svc.registry)
+        clock.advance(seconds=overdue.total_seconds() - 1)
+        assert worker.reconcile() == 0                          # not overdue yet
+        clock.advance(seconds=2)
+        assert worker.reconcile() == 1
+        with svc.db.begin() as session:
+            attempt = session.scalars(select(Attempt)).one()
+            assert (attempt.status, attempt.duration_s) == (AttemptStatus.COMPLETED, 70)
+            recorded = dict(session.execute(select(Answer.item_id, Answer.value)
+                                            .where(Answer.attempt_id == attempt.id)).all())
+            assert recorded == {"CONSENT": 1, "C01": 5}         # what was said before the kill is kept
+            contact = session.scalars(select(Contact)).one()
+            assert contact.status is ContactStatus.PENDING      # a break-off: resumed later by the policy
+        # The provider's late callback to the new process changes nothing.
+        assert requests.post(f"{base}/voice/{token}/status", timeout=10,
+                             data={"CallSid": sid, "CallStatus": "completed", "CallDuration": "70"}).status_code == 204
+        assert len(provider.requests) == 1
+    finally:
+        if web.poll() is None:
+            os.killpg(web.pid, signal.SIGTERM)
+            web.wait(20)
+        worker.close()
+        app.extensions["sipas"].db.dispose()
