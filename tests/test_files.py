@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from ivr_service.core.schedule import WeeklySchedule
 from ivr_service.persistence import files
 from ivr_service.persistence.db import make_engine
 from ivr_service.persistence.models import Campaign, CampaignStatus
-from ivr_service.services import campaigns, housekeeping, results, retention, weekly
+from ivr_service.services import campaigns, results, retention, weekly
 from ivr_service.services.frame_uploads import UploadStore
 from ivr_service.settings import Settings
 
@@ -221,7 +220,6 @@ def test_housekeeping_prunes_with_the_setting_and_does_not_export_a_pruned_campa
             worker.close()
     finally:
         application.extensions["sipas"].db.dispose()
-    assert housekeeping   # the module the worker's job calls
 
 
 def test_the_retention_setting_is_validated() -> None:
@@ -230,8 +228,3 @@ def test_the_retention_setting_is_validated() -> None:
                                             r"from 0 to 36500, got -1"):
         Settings.from_env({"SIPAS_EXPORT_RETENTION_DAYS": "-1"})
     assert Settings.from_env({}).export_retention_days == 90
-
-
-def test_no_campaign_query_reads_an_export_path_that_is_missing(app: Any) -> None:
-    with app.extensions["sipas"].db.begin() as session:
-        assert session.scalars(select(Campaign.export_path)).all() == []

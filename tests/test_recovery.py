@@ -167,6 +167,26 @@ def test_calls_left_in_progress_are_reconciled_within_the_computed_overdue_time(
     after.extensions["sipas"].db.dispose()
 
 
+def test_after_an_outage_longer_than_the_overdue_time_the_first_round_settles_every_call(
+        make_settings: Any, clock: Any, make_campaign: Any) -> None:
+    settings = make_settings()
+    provider = ProviderStub()
+    before, worker = restart(settings, clock, provider)
+    make_campaign(phones(2), app=before, window=ALWAYS, retry=RETRY)
+    assert worker.dispatch() == 2
+    worker.close()
+    before.extensions["sipas"].db.dispose()
+    first, second = (provider.calls[r.idempotency_key or ""] for r in provider.requests)
+    provider.known[first] = CallState(first, "no-answer")
+    del provider.known[second]
+    clock.advance(minutes=30)                                   # down for half an hour
+    after, worker = restart(settings, clock, provider)
+    assert worker.reconcile() == 2                              # the round run at start: 0 s after the restart
+    assert [s for _, s, _ in statuses(after)] == [AttemptStatus.NO_ANSWER, AttemptStatus.FAILED]
+    worker.close()
+    after.extensions["sipas"].db.dispose()
+
+
 def test_an_override_keeps_the_fixed_wait(make_settings: Any, clock: Any, make_campaign: Any) -> None:
     settings = make_settings(stale_call_seconds=600)
     provider = ProviderStub()
