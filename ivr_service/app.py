@@ -13,6 +13,7 @@ from .container import Services
 from .core import estimate, optout
 from .core.questionnaire import Questionnaire, QuestionnaireRegistry
 from .persistence.db import Database
+from .persistence.files import restrict_umask
 from .persistence.models import utcnow
 from .settings import Settings, SettingsError
 
@@ -21,6 +22,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     """Build the web app. Settings come from the environment unless given; settings and
     questionnaire files are validated here, so a bad value stops start-up with a message
     naming it (``SettingsError`` / ``QuestionnaireError``)."""
+    # Before anything is written: exports, reports and the SQLite database are private to
+    # the service's user (persistence.files).
+    restrict_umask()
     if settings is None:
         settings = Settings.from_env()
     else:

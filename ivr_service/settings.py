@@ -197,6 +197,10 @@ class Settings:
         None, "required with Twilio; same value on every web process", default_text="random per process",
         secret=True)
     export_dir: str = setting(str(INSTANCE_DIR / "exports"), "where exports are written")
+    export_retention_days: int = setting(
+        90, "days an export is kept (campaign and QR workbooks and CSVs, weekly and period report directories "
+        "under `SIPAS_EXPORT_DIR`, by file time) before housekeeping removes it; `0`: kept forever",
+        low=0, high=36500, unit="days")
     questionnaire_dir: str = setting(str(PROJECT_ROOT / "config" / "questionnaires"), "questionnaire files")
     simulator_config: str | None = setting(
         None, "YAML of simulated-citizen behaviour (see `CitizenProfile`)", check=_existing_file)
@@ -217,9 +221,11 @@ class Settings:
     lease_seconds: float = setting(
         60.0, "how long a claimed attempt belongs to its worker before another may reconcile it; "
         "with Twilio more than twice `SIPAS_TWILIO_HTTP_TIMEOUT`", low=1, high=3600, unit="seconds")
-    stale_call_seconds: float = setting(
-        7200.0, "a call with no final status after this many seconds is asked of the provider, "
-        "and closed as lost if the provider does not know it", low=1, high=86400, unit="seconds")
+    stale_call_seconds: float | None = setting(
+        None, "a call with no final status after this many seconds is asked of the provider, and closed as lost "
+        "if the provider does not know it; unset: per campaign, `SIPAS_TWILIO_RING_TIMEOUT` + its longest "
+        "complete call (core.estimate, at most `SIPAS_MAX_CALL_SECONDS`) + 120 s", low=1, high=86400,
+        unit="seconds", default_text="per campaign")
     weekly_export: str = setting(
         "mon 07:00", "when the weekly CCHC export is written (weekday and local time in `SIPAS_TIMEZONE`), "
         "or `off`", check=_weekly_time)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -51,6 +51,7 @@ class Worker:
         settings = self.services.settings
         self.provider = provider or build_provider(settings, questionnaire_for=self.services.registry.get)
         self.pacing = dispatch.Pacing.from_settings(settings, self.provider.name)
+        self.overdue = dispatch.Overdue.from_settings(settings)
         self.messenger = messenger or build_messaging_provider(settings, item_for=items_of(self.services.registry))
         self.message_pacing = messaging.MessagePacing.from_settings(settings, self.messenger.name)
         # The installation's provider, and one adapter per messaging account (programme routing).
@@ -104,16 +105,16 @@ class Worker:
         return messaging.expire_links(s.db, s.registry, s.clock())
 
     def reconcile(self) -> int:
-        """Ask the provider about calls that never reported a final status."""
+        """Ask the provider about overdue calls that never reported a final status."""
         s = self.services
-        return dispatch.reconcile_stale(s.db, s.registry, self.provider, s.clock(),
-                                        timedelta(seconds=s.settings.stale_call_seconds))
+        return dispatch.reconcile_stale(s.db, s.registry, self.provider, s.clock(), self.overdue)
 
     def housekeeping(self) -> list[int]:
         """Fold tallies, start and close campaigns, export completed ones (one worker at a
         time across the cluster); returns the campaigns closed."""
         s = self.services
-        return housekeeping.run(s.db, s.registry, s.settings.export_dir, s.clock, Costing.from_settings(s.settings))
+        return housekeeping.run(s.db, s.registry, s.settings.export_dir, s.clock, Costing.from_settings(s.settings),
+                                retention_days=s.settings.export_retention_days)
 
     def weekly_export(self) -> Path | None:
         """Write this week's CCHC export once it is due, once across the cluster."""
@@ -155,8 +156,11 @@ class Worker:
                           id="expire-links", replace_existing=True, max_instances=1, coalesce=True)
         scheduler.add_job(self._guard(self.housekeeping), "interval", seconds=max(interval, 2.0),
                           id="housekeeping", replace_existing=True, max_instances=1, coalesce=True)
+        # The first round at once: after a restart, calls left in progress are asked of the
+        # provider as soon as they are overdue, not one interval later.
         scheduler.add_job(self._guard(self.reconcile), "interval", seconds=max(interval * 5, 5.0),
-                          id="reconcile", replace_existing=True, max_instances=1, coalesce=True)
+                          id="reconcile", replace_existing=True, max_instances=1, coalesce=True,
+                          next_run_time=datetime.now(UTC))
         # Checks every minute whether this week's export is due: a worker that was down at
         # the scheduled time catches up, and job_runs makes it once per week.
         scheduler.add_job(self._guard(self.weekly_export), "interval", seconds=60, id="weekly-export",

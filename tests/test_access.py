@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import limits
@@ -286,7 +287,11 @@ def test_route_matrix_anonymous_roles_in_and_out_of_the_subtree_and_tokens(
               "programme_id": programme, "messaging_account_id": account_id,
               "account_id": account_id, "secret": "0" * 48,   # the eSMS callback: a wrong secret
               "key": "sipas-2024",                            # a questionnaire
-              "alert_id": alert_id}
+              "alert_id": alert_id,
+              "name": f"campaign-{tree.campaign}-matrix.xlsx"}     # an export file of the campaign
+    export_dir = Path(svc.settings.export_dir)
+    export_dir.mkdir(parents=True, exist_ok=True)
+    (export_dir / values["name"]).write_bytes(b"PK")
     cases = route_cases(app, values)
     assert len(cases) >= 36
     assert {c.names for c in cases} >= {None, "campaign"}

@@ -57,6 +57,7 @@ def test_openapi_document_lists_the_api_paths_and_no_webhooks(client: Any) -> No
         f"{API}/campaigns/{{campaign_id}}/frame": {"post"},
         f"{API}/campaigns/{{campaign_id}}/actions": {"post"},
         f"{API}/campaigns/{{campaign_id}}/exports": {"post"},
+        f"{API}/campaigns/{{campaign_id}}/exports/{{name}}": {"get"},
     }
     for path, methods in expected.items():
         assert path in paths, path
@@ -564,9 +565,16 @@ def test_export_writes_an_xlsx_without_phone_numbers_or_names(app: Any, client: 
     campaign_id = surveyed["campaign_id"]
     response = client.post(f"{API}/campaigns/{campaign_id}/exports")
     assert response.status_code == 201
-    path = Path(response.json["path"])
+    # A file name and a download URL; never a server path.
+    assert set(response.json) == {"name", "url"}
+    assert str(tmp_path) not in response.get_data(as_text=True)
+    name = response.json["name"]
+    assert response.json["url"] == f"{API}/campaigns/{campaign_id}/exports/{name}"
+    path = Path(app.extensions["sipas"].settings.export_dir) / name
     assert path.is_file() and path.suffix == ".xlsx"
-    assert path.parent == Path(app.extensions["sipas"].settings.export_dir)
+    download = client.get(response.json["url"])
+    assert download.status_code == 200 and download.data == path.read_bytes()
+    assert f"filename={name}" in download.headers["Content-Disposition"]
     assert client.get(f"{API}/campaigns/{campaign_id}").status_code == 200
     with app.extensions["sipas"].db.begin() as session:
         assert session.get(Campaign, campaign_id).export_path == str(path)
@@ -642,7 +650,7 @@ def test_progress_scores_and_export_when_everyone_completes(app: Any, client: An
 
     export = client.post(f"{API}/campaigns/{campaign_id}/exports")
     assert export.status_code == 201
-    path = Path(export.json["path"])
+    path = Path(app.extensions["sipas"].settings.export_dir) / export.json["name"]
     sheets = pd.read_excel(path, sheet_name=None, dtype=str)
     with app.extensions["sipas"].db.begin() as session:
         personal = {v for c in session.scalars(select(Contact)) for v in (c.phone_e164, c.name, c.phone_e164[3:])}

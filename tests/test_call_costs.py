@@ -273,7 +273,7 @@ def assert_no_phone_numbers(cells: list[str]) -> None:
 def test_the_export_summary_holds_the_call_figures_and_no_phone_number(app: Any, client: Any, called: int) -> None:
     response = client.post(f"{API}/campaigns/{called}/exports")
     assert response.status_code == 201, response.json
-    summary, cells = summary_of(Path(response.json["path"]))
+    summary, cells = summary_of(Path(app.extensions["sipas"].settings.export_dir) / response.json["name"])
     assert_call_figures(summary)
     assert_no_phone_numbers(cells)
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +30,7 @@ from ivr_service.persistence.models import (
     OptOut,
     Transaction,
 )
-from ivr_service.services import access, housekeeping, opt_outs, retention, transactions
+from ivr_service.services import access, export_retention, housekeeping, opt_outs, retention, transactions
 from ivr_service.services.audit import Actor
 from ivr_service.services.transactions import Record
 
@@ -180,6 +182,24 @@ def test_within_retention_or_without_its_final_export_a_campaign_is_untouched_an
     purge(app, clock() + timedelta(days=DEFAULT_DAYS + 1))
     assert contacts_of(app, ordinary)[0][:3] == (h(TALKER), None, None)
     assert contacts_of(app, unexported) == untouched[unexported]     # no final export: kept
+
+
+def test_a_final_export_removed_by_export_retention_still_counts_as_written(
+        app: Any, clock: Any, close_campaign: Callable[..., int], tmp_path: Any) -> None:
+    """Exports go after SIPAS_EXPORT_RETENTION_DAYS (90), personal data after
+    SIPAS_RETENTION_DAYS (180): the export's removal clears its path, and the purge must
+    still come."""
+    campaign = close_campaign()
+    s = svc(app)
+    written = clock().timestamp()   # files carry the machine's time; the test's clock is another
+    for path in Path(s.settings.export_dir).rglob("*"):
+        os.utime(path, (written, written))
+    with s.db.begin() as session:
+        pruned = export_retention.prune(session, s.settings.export_dir, clock() + timedelta(days=91), 90)
+    assert pruned.campaigns == [campaign] and row(app, Campaign, id=campaign).export_path is None
+    counts = purge(app, clock() + timedelta(days=DEFAULT_DAYS + 1))
+    assert counts is not None and counts.campaigns == 1
+    assert contacts_of(app, campaign)[0][:3] == (h(TALKER), None, None)
 
 
 def test_a_purged_refusal_is_still_honoured_on_import_and_in_the_transaction_feed(

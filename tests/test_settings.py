@@ -28,6 +28,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "timezone": ("Asia/Bangkok", "Asia/Bangkok"),
     "secret_key": ("  s3cret ", "s3cret"),
     "export_dir": ("/srv/sipas/exports", "/srv/sipas/exports"),
+    "export_retention_days": ("30", 30),
     "questionnaire_dir": ("/srv/sipas/questionnaires", "/srv/sipas/questionnaires"),
     "simulator_config": (str(ROOT / "config" / "simulator.example.yaml"),
                          str(ROOT / "config" / "simulator.example.yaml")),

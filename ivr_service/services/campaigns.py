@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, String, case, cast, exists, func, literal, select
 from sqlalchemy.orm import Session
 
 from ..core import twoway
@@ -30,6 +30,7 @@ from ..persistence.models import (
     CampaignStatus,
     Contact,
     ContactStatus,
+    JobRun,
     Programme,
 )
 from . import buckets
@@ -390,7 +391,7 @@ def all_settled(session: Session, now: datetime) -> bool:
     waiting to be sent; their open links wait for citizens."""
     busy = session.scalar(select(func.count()).select_from(Campaign).where(
         ((Campaign.status == CampaignStatus.RUNNING) & Campaign.programme_id.is_(None))
-        | ((Campaign.status == CampaignStatus.COMPLETED) & Campaign.export_path.is_(None))))
+        | _final_export_owed()))
     if busy:
         return False
     periods = select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING, Campaign.programme_id.is_not(None))
@@ -401,10 +402,24 @@ def all_settled(session: Session, now: datetime) -> bool:
     return not due and not unsent
 
 
+# A job_runs row named so marks a campaign whose final export was written and later removed
+# by SIPAS_EXPORT_RETENTION_DAYS (services.export_retention): it is not written again.
+EXPORT_REMOVED = "export-removed"
+
+
+def export_removed_period(campaign_id: int) -> str:
+    return f"campaign-{campaign_id}"
+
+
+def _final_export_owed() -> ColumnElement[bool]:
+    removed = select(JobRun.period).where(
+        JobRun.name == EXPORT_REMOVED, JobRun.period == literal("campaign-") + cast(Campaign.id, String))
+    return (Campaign.status == CampaignStatus.COMPLETED) & Campaign.export_path.is_(None) & ~exists(removed)
+
+
 def unexported(session: Session) -> list[int]:
     """Completed campaigns without their final export yet."""
-    return list(session.scalars(select(Campaign.id).where(
-        Campaign.status == CampaignStatus.COMPLETED, Campaign.export_path.is_(None)).order_by(Campaign.id)))
+    return list(session.scalars(select(Campaign.id).where(_final_export_owed()).order_by(Campaign.id)))
 
 
 def latest_exported(session: Session) -> Campaign | None:

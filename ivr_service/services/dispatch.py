@@ -11,8 +11,11 @@ Correct with any number of workers on one PostgreSQL database:
 * **Reconciling.** A QUEUED attempt whose lease expired belonged to a worker that died
   or timed out between claim and call: if a status callback already named the call it is
   kept, otherwise it is placed again with the same token. A call with no final status
-  after ``stale_call_seconds`` is asked of the provider; one the provider does not know
-  is closed as lost (and retried by the policy).
+  once it is overdue (:class:`Overdue`: the ring timeout, the campaign's longest complete
+  call by :mod:`core.estimate` and a margin; ``SIPAS_STALE_CALL_SECONDS`` when set) is
+  asked of the provider; one the provider does not know is closed as lost (and its
+  contact retried by the policy, as a new attempt with a new token: the lost one is
+  never placed again).
 * **Legal limits.** Calls start only inside the campaign's window; a number that answered
   one of our calls less than ``min_gap`` ago (24 h, Decree 91) is postponed; opted-out
   numbers are never dialled.
@@ -27,12 +30,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from ..core.estimate import DEFAULT_PACE, Pace, estimate
 from ..core.policy import CallingWindow, Outcome, RetryPolicy
-from ..core.questionnaire import QuestionnaireRegistry
+from ..core.questionnaire import QuestionnaireError, QuestionnaireRegistry
 from ..persistence.db import Database, dialect_insert
 from ..persistence.models import (
     LIVE_ATTEMPT_STATUSES,
@@ -72,6 +76,56 @@ class Pacing:
     def from_settings(cls, settings: Settings, sender: str) -> Pacing:
         return cls(sender, settings.sender_calls_per_second, settings.max_concurrent_calls,
                    timedelta(seconds=settings.lease_seconds))
+
+
+# Time a call may outlast its expected length (a repeat asked for, a slow answer, the
+# status callback on its way) before the provider is asked; asking early costs one API
+# request, since a call the provider reports live is left alone and asked again later.
+OVERDUE_MARGIN = timedelta(seconds=120)
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """When a call with no final status is asked of the provider: after it could have rung
+    out and run its longest complete call (:func:`core.estimate.estimate` of the campaign's
+    questionnaire, language, speech hint, line and agency, capped at
+    ``SIPAS_MAX_CALL_SECONDS``), plus :data:`OVERDUE_MARGIN`. ``override``
+    (``SIPAS_STALE_CALL_SECONDS``) replaces the computation when set."""
+
+    ring_timeout: timedelta
+    max_call: timedelta | None = None         # None: no cap (SIPAS_MAX_CALL_SECONDS 0)
+    pace: Pace = DEFAULT_PACE
+    margin: timedelta = OVERDUE_MARGIN
+    override: timedelta | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Overdue:
+        return cls(timedelta(seconds=settings.twilio_ring_timeout),
+                   timedelta(seconds=settings.max_call_seconds) if settings.max_call_seconds else None,
+                   settings.call_pace,
+                   override=None if settings.stale_call_seconds is None
+                   else timedelta(seconds=settings.stale_call_seconds))
+
+    def of(self, campaign: Campaign, registry: QuestionnaireRegistry) -> timedelta:
+        """How long after its attempt was created a call of ``campaign`` is overdue."""
+        if self.override is not None:
+            return self.override
+        try:
+            found = estimate(registry.get(campaign.questionnaire_key), campaign.language,
+                             speech=campaign.speech_input, hotline=campaign.hotline, agency=campaign.agency.name,
+                             pace=self.pace)
+            longest: timedelta | None = timedelta(seconds=found.longest.call_seconds)
+        except (KeyError, ValueError, QuestionnaireError) as exc:
+            # A questionnaire no longer installed: its calls are still reconciled, by the cap.
+            log.warning("campaign %s: no call-length estimate (%s); using the longest allowed call", campaign.id, exc)
+            longest = None
+        candidates = [d for d in (longest, self.max_call) if d is not None]
+        interview = min(candidates) if candidates else STALE_FALLBACK
+        return self.ring_timeout + interview + self.margin
+
+
+# With neither an estimate nor SIPAS_MAX_CALL_SECONDS: the old fixed wait.
+STALE_FALLBACK = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -398,15 +452,25 @@ def dispatch_once(db: Database, registry: QuestionnaireRegistry, provider: Voice
 
 
 def reconcile_stale(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider,
-                    now: datetime, stale_after: timedelta, limit: int = 100) -> int:
-    """Ask the provider about calls with no final status after ``stale_after``; apply what it
-    says as a status callback would, or close the call as lost when it does not know it."""
+                    now: datetime, stale_after: timedelta | Overdue, limit: int = 100) -> int:
+    """Ask the provider about calls with no final status once they are overdue (after
+    ``stale_after``, or per campaign by :class:`Overdue`); apply what it says as a status
+    callback would, or close the call as lost when it does not know it."""
+    live = [AttemptStatus.INITIATED, AttemptStatus.RINGING, AttemptStatus.IN_PROGRESS]
     with db.begin() as session:
+        of_provider = (Attempt.channel == VOICE, Attempt.provider == provider.name, Attempt.status.in_(live))
+        if isinstance(stale_after, timedelta):
+            overdue = Attempt.created_at < now - stale_after
+        else:
+            ids = session.scalars(select(Attempt.campaign_id).where(*of_provider).distinct()).all()
+            waits = {campaign.id: stale_after.of(campaign, registry)
+                     for campaign in session.scalars(select(Campaign).where(Campaign.id.in_(ids)))}
+            if not waits:
+                return 0
+            overdue = or_(*(and_(Attempt.campaign_id == campaign_id, Attempt.created_at < now - wait)
+                            for campaign_id, wait in waits.items()))
         stale = session.execute(
-            select(Attempt.id, Attempt.provider_id)
-            .where(Attempt.channel == VOICE, Attempt.provider == provider.name,
-                   Attempt.status.in_([AttemptStatus.INITIATED, AttemptStatus.RINGING, AttemptStatus.IN_PROGRESS]),
-                   Attempt.created_at < now - stale_after)
+            select(Attempt.id, Attempt.provider_id).where(*of_provider, overdue)
             .order_by(Attempt.created_at).limit(limit)).all()
     fixed = 0
     for attempt_id, provider_id in stale:

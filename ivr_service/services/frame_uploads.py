@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
 
+from ..persistence.files import private_dir
 from .errors import InvalidInput
 
 UPLOAD_TTL = timedelta(hours=1)
@@ -112,7 +113,7 @@ class UploadStore:
         return gone
 
     def _ready(self) -> None:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.directory)
         info = self.directory.lstat()
         # In a shared temporary directory someone else could have made it first.
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():

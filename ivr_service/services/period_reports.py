@@ -37,6 +37,7 @@ from ..core.programmes import Period, period_of, previous_period
 from ..core.questionnaire import QuestionnaireRegistry
 from ..core.scoring import SMALL_CELL
 from ..persistence.db import Database
+from ..persistence.files import private_dir
 from ..persistence.models import Campaign, Interview, JobRun
 from ..settings import Settings
 from . import audit, reports
@@ -150,7 +151,7 @@ def write_period(db: Database, registry: QuestionnaireRegistry, period: Period, 
     not hold back the others' reports, nor have them all rewritten every minute."""
     with db.begin() as session:
         agencies = agencies_with_interviews(session, period, options.timezone)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     files: list[Path] = []
     refused: dict[str, str] = {}
     if not agencies:

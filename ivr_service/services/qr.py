@@ -33,6 +33,7 @@ from ..core.flow import AnswerStatus, Event, Response
 from ..core.messages import new_code, normal_code
 from ..core.questionnaire import Item, Questionnaire, QuestionnaireError, QuestionnaireRegistry
 from ..core.scoring import Aggregation, Respondent, ScoreReport, score
+from ..persistence.files import private_dir, private_file
 from ..persistence.models import Campaign, Contact, InterviewStatus, QrPoster, QrResponse, Transaction
 from .campaigns import MAX_ID, get_agency
 from .errors import Conflict, NotFound, invalid
@@ -403,11 +404,12 @@ def export(session: Session, registry: QuestionnaireRegistry, export_dir: str | 
     ], columns=[*RESPONSE_COLUMNS, *items])
     # Labels, fields and procedures are typed by people: no text may start a formula.
     summary, criteria, factors, responses = map(safe_frame, (summary, criteria, factors, responses))
-    directory = Path(export_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = private_dir(export_dir)
     scope = f"poster-{poster_id}" if poster_id is not None else f"agency-{agency_id}"
     stem = f"qr-self-selected-{scope}-{now:%Y%m%dT%H%M%SZ}"
-    xlsx = directory / f"{stem}.xlsx"
+    xlsx = private_file(directory / f"{stem}.xlsx")
+    for suffix in ("criteria", "responses"):
+        private_file(directory / f"{stem}-{suffix}.csv")
     with pd.ExcelWriter(xlsx, engine="openpyxl") as writer:
         summary.to_excel(writer, sheet_name="summary", index=False)
         criteria.to_excel(writer, sheet_name="criteria", index=False)

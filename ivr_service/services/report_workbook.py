@@ -37,6 +37,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from ..core.cells import safe_cell
 from ..core.scoring import CriterionScore, ScoreReport
+from ..persistence.files import private_dir, private_file
 
 if TYPE_CHECKING:   # reports.py imports this module to write what it gathered
     from .reports import GroupRow, Report
@@ -267,8 +268,8 @@ def write(report: Report, path: str | Path, lang: str = "vi") -> Path:
     if lang not in LANGS:
         raise ValueError(f"lang: expected one of {', '.join(LANGS)}, got {lang!r}")
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
+    private_dir(target.parent)
+    partial = private_file(target.with_name(target.name + ".part"))
     book = xlsxwriter.Workbook(str(partial), {"constant_memory": False, "strings_to_numbers": False,
                                               "strings_to_formulas": False, "strings_to_urls": False})
     book.set_properties({"title": T["title"][1 if lang == "en" else 0], "author": "SIPAS survey service",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -16,11 +17,13 @@ from ..core.cells import safe_frame
 from ..core.flow import AnswerStatus, Response
 from ..core.questionnaire import Questionnaire, QuestionnaireRegistry
 from ..core.scoring import Aggregation, Respondent, ScoreReport, score
+from ..persistence.files import private_dir, private_file
 from ..persistence.models import Answer, Contact, Interview, InterviewStatus
 from . import audit
 from .audit import Actor
 from .call_costs import DEFAULT_COSTING, CallCosts, Costing, campaign_costs
 from .campaigns import get_campaign
+from .errors import NotFound
 
 COUNTED = (InterviewStatus.COMPLETE, InterviewStatus.PARTIAL)
 Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
@@ -156,6 +159,26 @@ def write_export(session: Session, registry: QuestionnaireRegistry, campaign_id:
     return path
 
 
+# What a campaign export may be called (write_export's files): the campaign's id first,
+# then letters, digits, dots, dashes; never a slash or a parent directory.
+_EXPORT_NAME = re.compile(r"campaign-([0-9]{1,12})-[0-9A-Za-z][0-9A-Za-z._-]{0,150}\.(xlsx|csv)")
+
+
+def export_file(export_dir: str | Path, campaign_id: int, name: str) -> Path:
+    """The export file ``name`` of campaign ``campaign_id`` in ``export_dir``, for a
+    download. The name is checked strictly (no slash, no ``..``, the campaign's own prefix)
+    and must be a file directly in the export directory; anything else is NotFound, so a
+    caller learns nothing of other files or of the server's paths."""
+    found = _EXPORT_NAME.fullmatch(name)
+    if found is None or ".." in name or int(found.group(1)) != campaign_id:
+        raise NotFound(f"export {name!r} of campaign {campaign_id}: no such file")
+    directory = Path(export_dir).resolve()
+    path = directory / name
+    if path.resolve().parent != directory or path.is_symlink() or not path.is_file():
+        raise NotFound(f"export {name!r} of campaign {campaign_id}: no such file")
+    return path
+
+
 def export_with_scores(session: Session, registry: QuestionnaireRegistry, campaign_id: int,
                        export_dir: str | Path, now: datetime, record: bool = True, *,
                        costing: Costing = DEFAULT_COSTING) -> tuple[Path, ScoreReport]:
@@ -189,10 +212,11 @@ def export_with_scores(session: Session, registry: QuestionnaireRegistry, campai
     )
     # Names and fields are whatever agencies typed: no text may start a formula.
     summary, criteria, factors, responses = map(safe_frame, (summary, criteria, factors, responses))
-    directory = Path(export_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = private_dir(export_dir)
     stem = f"campaign-{campaign.id}-{now:%Y%m%dT%H%M%SZ}"
-    xlsx = directory / f"{stem}.xlsx"
+    xlsx = private_file(directory / f"{stem}.xlsx")
+    for suffix in ("criteria", "factors", "responses"):
+        private_file(directory / f"{stem}-{suffix}.csv")
     with pd.ExcelWriter(xlsx, engine="openpyxl") as writer:
         summary.to_excel(writer, sheet_name="summary", index=False)
         criteria.to_excel(writer, sheet_name="criteria", index=False)

@@ -61,6 +61,7 @@ from ..persistence.models import (
 )
 from . import audit
 from .audit import Actor
+from .campaigns import EXPORT_REMOVED, export_removed_period
 from .contacts import phone_number
 from .errors import Conflict, invalid
 
@@ -150,8 +151,12 @@ def due_campaigns(db: Database, now: datetime, default_days: int) -> list[int]:
             .where(Campaign.purged_at.is_(None),
                    Campaign.status.in_([CampaignStatus.COMPLETED, CampaignStatus.CANCELLED]))
             .order_by(Campaign.id)).all()
+        # A final export removed by SIPAS_EXPORT_RETENTION_DAYS (its path cleared) was written.
+        removed = set(session.scalars(select(JobRun.period).where(JobRun.name == EXPORT_REMOVED)))
     return [cid for cid, status, closed, export, days in rows
-            if purge_due(status.value, closed, export, retention_days(days, default_days), now)]
+            if purge_due(status.value, closed, export or ("removed" if export_removed_period(cid) in removed
+                                                          else None),
+                         retention_days(days, default_days), now)]
 
 
 def purge_campaign(session: Session, key: str, campaign_id: int, now: datetime) -> Counts:

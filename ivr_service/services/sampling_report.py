@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..core.cells import safe_frame
+from ..persistence.files import private_dir, private_file
 from ..persistence.models import Campaign, Stratum
 
 REASONS = ("invalid_phone", "invalid_date", "not_returned", "outside_period", "duplicate_phone", "do_not_contact",
@@ -40,9 +41,9 @@ def sampling_table(session: Session, campaign: Campaign) -> pd.DataFrame:
 
 
 def write_sampling_report(session: Session, campaign: Campaign, directory: str | Path, now: datetime) -> Path:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"campaign-{campaign.id}-sampling-{now:%Y%m%dT%H%M%SZ}.xlsx"
+    directory = private_dir(directory)
+    path = private_file(directory / f"campaign-{campaign.id}-sampling-{now:%Y%m%dT%H%M%SZ}.xlsx")
+    private_file(path.with_suffix(".csv"))
     meta = pd.DataFrame([("campaign_id", campaign.id), ("campaign", campaign.name), ("seed", campaign.sample_seed),
                          ("eligible_frame", campaign.frame_size), ("generated_at_utc", now.isoformat())],
                         columns=["key", "value"])

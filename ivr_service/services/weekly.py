@@ -24,6 +24,7 @@ from ..core.cells import safe_cell
 from ..core.questionnaire import QuestionnaireRegistry
 from ..core.schedule import WeeklySchedule
 from ..persistence.db import Database
+from ..persistence.files import private_dir, private_file
 from ..persistence.models import Campaign, CampaignStatus, JobRun
 from . import campaigns, results
 from .call_costs import DEFAULT_COSTING, Costing
@@ -70,7 +71,7 @@ def export_week(db: Database, registry: QuestionnaireRegistry, directory: Path, 
         ids = session.scalars(select(Campaign.id).where(or_(
             Campaign.status.in_([CampaignStatus.RUNNING, CampaignStatus.PAUSED]),
             Campaign.completed_at >= instant - timedelta(days=7))).order_by(Campaign.id)).all()
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     rows = []
     for campaign_id in ids:
         with db.begin() as session:
@@ -88,7 +89,7 @@ def export_week(db: Database, registry: QuestionnaireRegistry, directory: Path, 
                 "respondents": report.n_respondents, "workbook": workbook.name,
             })
     # Written last, through a temporary name: a summary present means the week is whole.
-    partial = directory / "summary.csv.part"
+    partial = private_file(directory / "summary.csv.part")
     with partial.open("w", newline="", encoding="utf-8-sig") as handle:
         writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS)
         writer.writeheader()

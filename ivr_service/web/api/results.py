@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import asdict
 from typing import Any
+
+from apiflask.schemas import FileSchema
+from flask import Response, send_file, url_for
 
 from ...core.access import Permission
 from ...core.questionnaire import INSTRUCTION_MODES
 from ...services import call_costs, results
 from ...services.call_costs import Costing
+from ...services.campaigns import get_campaign
 from ..access import actor, requires
 from ..context import services
 from .blueprint import bp
+from .reports import XLSX
 from .schemas import EstimateOut, EstimateQuery, ExportOut, QuestionnaireOut, ScoresOut, ScoresQuery
 
 
@@ -59,10 +65,33 @@ def campaign_scores(campaign_id: int, query: dict[str, Any]) -> dict[str, Any]:
 
 @bp.post("/campaigns/<int:campaign_id>/exports")
 @bp.output(ExportOut, status_code=201)
+@bp.doc(summary="Write the campaign's export", description=(
+    "Writes the campaign's workbook (scores, criteria, factors, responses by pseudonym; no phone number or "
+    "name) and returns its file name and the URL it is downloaded from; the server's paths are never shown. "
+    "Exports are removed after SIPAS_EXPORT_RETENTION_DAYS."), responses={404: "Unknown campaign"})
 @requires(Permission.EXPORTS_WRITE, "campaign")
 def campaign_export(campaign_id: int) -> dict[str, Any]:
     svc = services()
     with svc.db.begin() as session:
         path = results.write_export(session, svc.registry, campaign_id, svc.settings.export_dir, svc.clock(),
                                     costing=Costing.from_settings(svc.settings), actor=actor())
-    return {"path": str(path)}
+    return {"name": path.name,
+            "url": url_for("api_v1.campaign_export_file", campaign_id=campaign_id, name=path.name)}
+
+
+@bp.get("/campaigns/<int:campaign_id>/exports/<name>")
+@bp.output(FileSchema(), content_type=XLSX, description="The export file (XLSX, or CSV for a `.csv` name)")
+@bp.doc(summary="Download an export of the campaign", description=(
+    "One file the campaign's export wrote, by the name `POST .../exports` returned (`campaign-<id>-…`); "
+    "removed after SIPAS_EXPORT_RETENTION_DAYS."), responses={404: "No such export of this campaign"})
+@requires(Permission.EXPORTS_WRITE, "campaign")
+def campaign_export_file(campaign_id: int, name: str) -> Response:
+    svc = services()
+    with svc.db.begin() as session:
+        get_campaign(session, campaign_id)   # 404 for an unknown campaign, before any file is looked at
+    path = results.export_file(svc.settings.export_dir, campaign_id, name)
+    mimetype = XLSX if path.suffix == ".xlsx" else "text/csv"
+    # Read whole (a campaign's workbook is a few MB), as the console's downloads are: the
+    # file is closed before the response leaves, whatever the client does with it.
+    return send_file(io.BytesIO(path.read_bytes()), mimetype=mimetype, as_attachment=True, download_name=path.name,
+                     max_age=0)

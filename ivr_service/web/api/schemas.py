@@ -267,7 +267,8 @@ class ScoresQuery(Schema):
 
 
 class ExportOut(Schema):
-    path = String()
+    name = String(metadata={"description": "the workbook's file name, campaign-<id>-<UTC time>.xlsx"})
+    url = String(metadata={"description": "where to download it (GET, same credentials)"})
 
 
 class QuestionnaireOut(Schema):
