@@ -30,6 +30,7 @@ class Permission(StrEnum):
     OPTOUTS_WRITE = "optouts:write"          # add and remove do-not-contact numbers
     CONTACTS_READ = "contacts:read"          # see citizens' phone numbers unmasked
     TRANSACTIONS_WRITE = "transactions:write"  # report returned dossiers (the one-stop-shop feed)
+    METRICS_READ = "metrics:read"            # scrape /metrics (installation-wide totals: no agency node)
 
 
 class Role(StrEnum):

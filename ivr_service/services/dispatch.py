@@ -31,6 +31,7 @@ from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from .. import logs, metrics
 from ..core.policy import CallingWindow, Outcome, RetryPolicy
 from ..core.questionnaire import QuestionnaireRegistry
 from ..persistence.db import Database, dialect_insert
@@ -85,6 +86,7 @@ class Claimed:
     lease_until: datetime | None = None   # the lease this worker holds (compare-and-set)
     # The call must start before this instant: the window's day part or the campaign ends.
     not_after: datetime | None = None
+    campaign_id: int | None = None        # for the logs' context
 
 
 def _take_tokens(session: Session, key: str, rate: float, now: datetime, wanted: int) -> int:
@@ -105,6 +107,8 @@ def _take_tokens(session: Session, key: str, rate: float, now: datetime, wanted:
     elapsed = max(0.0, (now - bucket.updated_at).total_seconds())
     tokens = min(capacity, bucket.tokens + elapsed * rate)
     taken = max(0, min(wanted, math.floor(tokens + 1e-9)))
+    if taken < wanted:
+        metrics.PACING_WAITS.labels(bucket=metrics.bucket_kind(key)).inc()
     bucket.tokens = tokens - taken
     bucket.updated_at = max(now, bucket.updated_at)
     return taken
@@ -217,7 +221,7 @@ def _reclaim_expired(session: Session, pacing: Pacing, now: datetime, limit: int
         log.info("attempt %s: lease expired before the call was placed; placing it again", attempt.id)
         attempt.lease_until = now + pacing.lease
         result.append(Claimed(attempt.id, attempt.token, contact.phone_e164, campaign.questionnaire_key,
-                              attempt.lease_until, not_after))
+                              attempt.lease_until, not_after, campaign.id))
     return result
 
 
@@ -291,7 +295,7 @@ def _claim_campaign(session: Session, campaign: Campaign, pacing: Pacing, now: d
     session.flush()
     for contact, attempt in attempts:
         claimed.append(Claimed(attempt.id, attempt.token, contact.phone_e164, campaign.questionnaire_key,
-                               attempt.lease_until, not_after))
+                               attempt.lease_until, not_after, campaign.id))
     _give_back(session, f"campaign:{campaign.id}", wanted - len(claimed))
     return claimed
 
@@ -316,6 +320,13 @@ def keep_lease(db: Database, table: type[Attempt] | type[Message], row_id: int, 
 def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider, claimed: Claimed,
           url_for: Callable[[str, str], str], now: Callable[[], datetime],
           lease: timedelta = timedelta(seconds=60), conn: Connection | None = None) -> None:
+    with logs.bound(campaign=claimed.campaign_id, attempt=claimed.attempt_id):
+        _place(db, registry, provider, claimed, url_for, now, lease, conn)
+
+
+def _place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider, claimed: Claimed,
+           url_for: Callable[[str, str], str], now: Callable[[], datetime], lease: timedelta,
+           conn: Connection | None) -> None:
     """Ask the provider for one call and record the result on the attempt (through
     ``conn`` when given: a dispatch round keeps one connection for its whole batch).
 
@@ -338,7 +349,7 @@ def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider
     try:
         placed = provider.place_call(request)
     except ProviderError as exc:
-        _refused(db, registry, claimed, exc, now)
+        _refused(db, registry, claimed, exc, now, provider.name)
         return
     # One Core statement in its own transaction per call placed (no ORM session: this is
     # the dispatch hot path); a status callback may already have named the call and moved
@@ -350,6 +361,7 @@ def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider
     else:
         with conn.begin():
             conn.execute(_RECORD_PLACED, values)
+    log.info("attempt %s: call placed", claimed.attempt_id)
 
 
 # Built once: the statement's cache key is computed for every execution, and a statement
@@ -361,8 +373,9 @@ _RECORD_PLACED = update(Attempt).where(Attempt.id == bindparam("p_attempt")).val
 
 
 def _refused(db: Database, registry: QuestionnaireRegistry, claimed: Claimed, exc: ProviderError,
-             now: Callable[[], datetime]) -> None:
+             now: Callable[[], datetime], provider: str) -> None:
     """Record a provider error on the attempt and settle the contact by its kind."""
+    metrics.provider_error(provider, exc.kind, exc.code)
     if exc.kind == "configuration":
         log.error("attempt %s: provider configuration error %s: %s", claimed.attempt_id, exc.code, exc)
     else:
@@ -384,6 +397,7 @@ def _refused(db: Database, registry: QuestionnaireRegistry, claimed: Claimed, ex
         attempt.lease_until = None
         outcome = Outcome.INVALID_NUMBER if exc.kind == "permanent" else Outcome.FAILED
         attempt.outcome = outcome.value
+        metrics.ATTEMPTS.labels(channel=VOICE, outcome=outcome.value).inc()
         campaign = attempt.campaign
         settle_contact(session, registry.get(campaign.questionnaire_key), attempt.contact, campaign,
                        outcome, now())
@@ -393,11 +407,13 @@ def dispatch_once(db: Database, registry: QuestionnaireRegistry, provider: Voice
                   url_for: Callable[[str, str], str], now: Callable[[], datetime], pacing: Pacing,
                   batch: int = 50) -> int:
     """One dispatch round; returns how many calls were handed to the provider."""
-    claimed = claim_due(db, pacing, now(), batch)
-    if claimed:
-        with db.engine.connect() as conn:
-            for item in claimed:
-                place(db, registry, provider, item, url_for, now, pacing.lease, conn=conn)
+    with metrics.DISPATCH_SECONDS.labels(channel=VOICE).time():
+        claimed = claim_due(db, pacing, now(), batch)
+        metrics.CLAIMS.labels(channel=VOICE).inc(len(claimed))
+        if claimed:
+            with db.engine.connect() as conn:
+                for item in claimed:
+                    place(db, registry, provider, item, url_for, now, pacing.lease, conn=conn)
     return len(claimed)
 
 
