@@ -379,8 +379,9 @@ def _refused(db: Database, registry: QuestionnaireRegistry, claimed: Claimed, ex
     if exc.kind == "configuration":
         log.error("attempt %s: provider configuration error %s: %s", claimed.attempt_id, exc.code, exc)
     else:
-        log.warning("attempt %s: provider refused the call (%s, %s): %s", claimed.attempt_id, exc.kind,
-                    exc.code, exc)
+        # Not the provider's text: Twilio's repeats the number ("The 'To' number +84… is not valid");
+        # it is kept on the attempt (error_message) for whoever may see it.
+        log.warning("attempt %s: provider refused the call (%s, %s)", claimed.attempt_id, exc.kind, exc.code)
     with db.begin() as session:
         attempt = session.get(Attempt, claimed.attempt_id, with_for_update=True)
         assert attempt is not None
