@@ -3,7 +3,14 @@ own health server; request ids on every response."""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +22,8 @@ from ivr_service import create_app, health
 from ivr_service.persistence import migrate
 from ivr_service.settings import Settings
 from ivr_service.web.observability import SCHEDULER
+
+from .conftest import ROOT
 
 
 def closed_port() -> int:
@@ -118,3 +127,28 @@ def test_every_response_carries_a_request_id(app: Any) -> None:
     assert len(odd) == 32 and "level" not in odd
     refused = client.get("/api/v1/campaigns", auth=False)
     assert refused.status_code == 401 and refused.headers["X-Request-Id"]
+
+
+def test_a_worker_process_answers_readyz_on_its_health_port(clean_db: str, tmp_path: Path) -> None:
+    port = closed_port()
+    env = {**os.environ, "SIPAS_DATABASE_URL": clean_db, "SIPAS_WORKER_HEALTH_PORT": str(port),
+           "SIPAS_EXPORT_DIR": str(tmp_path / "exports"), "SIPAS_LOG_LEVEL": "WARNING"}
+    env.pop("TEST_DATABASE_URL", None)
+    worker = subprocess.Popen([sys.executable, "-m", "ivr_service", "worker"], cwd=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        answer = None
+        while time.monotonic() < deadline and answer is None:
+            assert worker.poll() is None, "the worker exited"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+                    answer = response.status, json.loads(response.read())
+            except urllib.error.HTTPError as exc:   # 503 while the scheduler starts
+                answer = None if exc.code == 503 else (exc.code, {})
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)     # polling until the port answers, not timing anything
+        assert answer == (200, {"status": "ok", "failed": [],
+                                "checks": {"database": "ok", "migrations": "ok", "scheduler": "ok"}})
+    finally:
+        worker.terminate()
+        worker.wait(30)
