@@ -145,6 +145,7 @@ def test_a_worker_process_answers_readyz_on_its_health_port(clean_db: str, tmp_p
                     answer = response.status, json.loads(response.read())
             except urllib.error.HTTPError as exc:   # 503 while the scheduler starts
                 answer = None if exc.code == 503 else (exc.code, {})
+                time.sleep(0.1)
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.1)     # polling until the port answers, not timing anything
         assert answer == (200, {"status": "ok", "failed": [],

@@ -320,13 +320,6 @@ def keep_lease(db: Database, table: type[Attempt] | type[Message], row_id: int, 
 def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider, claimed: Claimed,
           url_for: Callable[[str, str], str], now: Callable[[], datetime],
           lease: timedelta = timedelta(seconds=60), conn: Connection | None = None) -> None:
-    with logs.bound(campaign=claimed.campaign_id, attempt=claimed.attempt_id):
-        _place(db, registry, provider, claimed, url_for, now, lease, conn)
-
-
-def _place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider, claimed: Claimed,
-           url_for: Callable[[str, str], str], now: Callable[[], datetime], lease: timedelta,
-           conn: Connection | None) -> None:
     """Ask the provider for one call and record the result on the attempt (through
     ``conn`` when given: a dispatch round keeps one connection for its whole batch).
 
@@ -335,6 +328,13 @@ def _place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvide
     if it expired and another worker took the attempt over, this worker leaves it alone;
     otherwise the call starts with at least half a lease to go (a provider request is
     always shorter, see ``SIPAS_LEASE_SECONDS``), so no other worker can place it meanwhile."""
+    with logs.bound(campaign=claimed.campaign_id, attempt=claimed.attempt_id):
+        _place(db, registry, provider, claimed, url_for, now, lease, conn)
+
+
+def _place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider, claimed: Claimed,
+           url_for: Callable[[str, str], str], now: Callable[[], datetime], lease: timedelta,
+           conn: Connection | None) -> None:
     if claimed.not_after is not None and now() >= claimed.not_after:
         # The window closed between the claim and now: the attempt stays queued; when its
         # lease expires it is kept back until the window opens again.
