@@ -9,7 +9,7 @@ from datetime import datetime
 
 from apiflask import APIFlask
 
-from . import logs
+from . import logs, metrics
 from .container import Services
 from .core import estimate, optout
 from .core.questionnaire import Questionnaire, QuestionnaireRegistry
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     else:
         settings.validate()
     logs.configure(settings.log_level, settings.log_format)
+    metrics.check_directory()
     # A line per job run, or per run skipped because the previous one is still busy, is noise.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     app = APIFlask(__name__, title="SIPAS survey service", version="1.0",

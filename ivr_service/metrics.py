@@ -26,6 +26,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
+from .settings import SettingsError
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 WEBHOOKS = Counter("sipas_webhook_requests", "Provider webhooks and callbacks answered, by URL rule and status",
@@ -82,6 +84,15 @@ class Progress(Collector):
 
 def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def check_directory() -> None:
+    """Stop start-up, naming the variable, when the multiprocess directory is unusable
+    (otherwise the first counted request would fail)."""
+    folder = multiprocess_dir()
+    if folder is not None and not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
+        raise SettingsError(f"PROMETHEUS_MULTIPROC_DIR: {folder!r} is not a writable directory; create it "
+                            f"(empty) before the service starts, or unset the variable")
 
 
 def scrape(progress: Collector | None = None) -> bytes:

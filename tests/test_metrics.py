@@ -27,7 +27,7 @@ from twilio.request_validator import RequestValidator
 
 from ivr_service import create_app, metrics
 from ivr_service.services import access
-from ivr_service.settings import Settings
+from ivr_service.settings import Settings, SettingsError
 
 from .conftest import ROOT
 
@@ -200,3 +200,10 @@ def test_metrics_in_one_process_without_a_multiprocess_directory(app: Any, clien
     names = {f.name for f in text_string_to_metric_families(response.get_data(as_text=True))}
     assert {"sipas_campaigns", "sipas_contacts", "sipas_attempts", "sipas_webhook_requests"} <= names
     assert client.get("/metrics", auth=False).status_code == 401
+
+
+def test_an_unusable_multiprocess_directory_stops_start_up(make_settings: Any, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "missing"))
+    with pytest.raises(SettingsError, match="PROMETHEUS_MULTIPROC_DIR: .* is not a writable directory"):
+        create_app(make_settings())
