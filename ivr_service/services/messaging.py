@@ -65,7 +65,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from .. import metrics
+from .. import logs, metrics
 from ..core import delivery, flow, twoway
 from ..core.flow import AnswerStatus, Response
 from ..core.messages import DAILY_CAP, encode, message_price, new_code, render, unaccent
@@ -861,6 +861,7 @@ def apply_status(session: Session, registry: QuestionnaireRegistry, token: str, 
     message = session.scalar(select(Message).where(Message.token == token).with_for_update())
     if message is None or (account_id is not None and message.account_id != account_id):
         raise NotFound(f"unknown message {token[:40]!r}")
+    logs.bind(campaign=message.campaign_id, attempt=message.attempt_id)
     report = read_status(message.provider, status, error_code)
     if provider_id is not None:
         if message.provider_id is None:
