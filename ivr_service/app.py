@@ -9,6 +9,7 @@ from datetime import datetime
 
 from apiflask import APIFlask
 
+from . import logs, metrics
 from .container import Services
 from .core import estimate, optout
 from .core.questionnaire import Questionnaire, QuestionnaireRegistry
@@ -29,8 +30,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         settings = Settings.from_env()
     else:
         settings.validate()
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
+    metrics.check_directory()
     # A line per job run, or per run skipped because the previous one is still busy, is noise.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     app = APIFlask(__name__, title="SIPAS survey service", version="1.0",
@@ -61,7 +62,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         voices={"vi": settings.voice_vi, "en": settings.voice_en},
     )
 
-    from .web import access, api, auth, console, errors, i18n, messages, survey, voice, zns
+    from .web import access, api, auth, console, errors, i18n, messages, observability, survey, voice, zns
 
     # Every asset of the API docs page is served from here (no CDN).
     vendor = "/static/console/vendor/swagger-ui/"
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     i18n.init_app(app, settings.timezone)
     auth.init_app(app, session_hours=settings.session_hours, storage_uri=settings.ratelimit_storage,
                   secure=settings.public_base_url.startswith("https://"))
+    observability.init_app(app)     # request ids first: the guard's refusals carry one too
     app.before_request(access.guard)
     app.security_schemes = {   # stated in the OpenAPI document
         "ApiToken": {"type": "http", "scheme": "bearer", "description": "An API token: sipas_<prefix>_<secret>"},

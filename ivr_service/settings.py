@@ -41,6 +41,7 @@ INSTANCE_DIR = PROJECT_ROOT / "instance"
 PROVIDERS = ("simulator", "twilio")
 MACHINE_DETECTION = ("off", "Enable", "DetectMessageEnd")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 SIMULATOR_AUTH_TOKEN = "sipas-simulator-development-token"  # not a secret: simulator only
 MIN_SECRET_KEY = 32
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -251,6 +252,12 @@ class Settings:
     voice_vi: str = setting("Google.vi-VN-Wavenet-A", "`<Say>` voice for Vietnamese")
     voice_en: str = setting("Google.en-US-Standard-C", "`<Say>` voice for English")
     log_level: str = setting("INFO", "logging threshold: `DEBUG`, `INFO`, `WARNING` or `ERROR`", check=_log_level)
+    log_format: str = setting(
+        "text", "log records as readable lines, or as one JSON object per line (fields: see Observability)",
+        choices=LOG_FORMATS)
+    worker_health_port: int | None = setting(
+        None, "a `worker` process answers `/livez` and `/readyz` on this port of 127.0.0.1 (the scheduler's "
+        "state included); unset: no health server in workers", low=1, high=65535, default_text="none")
     validate_signatures: bool = setting(
         True, "check `X-Twilio-Signature` on every webhook; `false` only with the simulator")
     twilio_account_sid: str | None = setting(None, "Twilio account SID (`AC…`); required with Twilio")

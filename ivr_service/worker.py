@@ -16,6 +16,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
+from . import logs
 from .container import Services
 from .providers import (
     AccountConfig,
@@ -179,6 +180,7 @@ class Worker:
     @staticmethod
     def _guard(job: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
+            logs.clear()    # the pool's threads run job after job: no ids left from the last one
             try:
                 job()
             except Exception:  # a failing round must not stop the scheduler

@@ -234,7 +234,7 @@ def refused_by_guard(response: Any) -> bool:
 def is_public(endpoint: str) -> bool:
     # The citizen's pages (survey.*) are public: the link or poster code is the credential.
     return (endpoint.startswith(("voice.", "sms.", "zns.", "auth.login", "survey."))
-            or endpoint in ("healthz", "static", "console.static", "set_language"))
+            or endpoint in ("healthz", "livez", "readyz", "static", "console.static", "set_language"))
 
 
 def test_every_route_declares_an_access_rule(app: Flask) -> None:

@@ -342,7 +342,8 @@ def test_a_token_is_shown_once_works_with_the_api_and_is_refused_once_revoked(
     page = admin_page(admin, "/admin/tokens")
     assert re.findall(r'name="scopes" value="([a-z:]+)"', page) == sorted(
         ["agencies:read", "agencies:write", "audit:read", "campaigns:read", "campaigns:write", "campaigns:steer",
-         "frames:write", "exports:write", "optouts:write", "contacts:read", "transactions:write"])
+         "frames:write", "exports:write", "optouts:write", "contacts:read", "transactions:write",
+         "metrics:read"])
     no_scope = post_form(admin, "/admin/tokens", name="Một cửa Cư Jút", agency_id=str(tree["north"]))
     assert no_scope.status_code == 400 and field_error(no_scope, "scopes") == "Chọn ít nhất một quyền."
     assert value_of(no_scope, "name") == "Một cửa Cư Jút"

@@ -47,6 +47,8 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "voice_vi": ("Google.vi-VN-Standard-B", "Google.vi-VN-Standard-B"),
     "voice_en": ("Polly.Joanna", "Polly.Joanna"),
     "log_level": ("debug", "debug"),
+    "log_format": ("json", "json"),
+    "worker_health_port": ("9101", 9101),
     "validate_signatures": ("off", False),
     "twilio_account_sid": ("AC" + "2" * 32, "AC" + "2" * 32),
     "twilio_auth_token": ("abc123", "abc123"),

@@ -13,10 +13,12 @@ from urllib.parse import urlsplit
 import click
 from werkzeug.serving import make_server
 
+from .. import health
 from ..core.access import TOKEN_SCOPES, Grant, Role
 from ..core.sampling import SampleRule
 from ..services import access, audit, campaigns, frames, programmes, transactions
 from ..settings import PROJECT_ROOT
+from ..web.observability import SCHEDULER
 from . import base as cli_base
 from .base import (
     CLI_ACTOR,
@@ -129,11 +131,19 @@ def worker() -> None:
 
     app = cli_base.build_app()
     runner = Worker(app)
+    scheduler = runner.scheduler(blocking=True)
+    port = app.extensions["sipas"].settings.worker_health_port
+    server = None
+    if port:
+        server = health.serve_in_thread(health.wsgi_app(app.extensions["sipas"].db.engine,
+                                                        lambda: bool(scheduler.running)), port)
     try:
-        runner.scheduler(blocking=True).start()
+        scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
+        if server is not None:
+            server.shutdown()
         runner.close()
 
 
@@ -155,6 +165,7 @@ def serve(exit_when_done: bool) -> None:
                f"{settings.public_base_url}/api/v1/docs)")
     runner = Worker(app)
     scheduler = runner.scheduler(blocking=False)
+    app.extensions[SCHEDULER] = scheduler     # /readyz reports on it
     done = threading.Event()
     if exit_when_done:
         def check() -> None:

@@ -31,6 +31,7 @@ class Permission(StrEnum):
     CONTACTS_READ = "contacts:read"          # see citizens' phone numbers unmasked
     TRANSACTIONS_WRITE = "transactions:write"  # report returned dossiers (the one-stop-shop feed)
     CITIZENS = "citizens:requests"           # what is held about a number, and erase it (admins only)
+    METRICS_READ = "metrics:read"            # scrape /metrics (installation-wide totals: no agency node)
 
 
 class Role(StrEnum):

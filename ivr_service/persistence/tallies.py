@@ -23,7 +23,7 @@ from collections import defaultdict
 from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from .models import ProgressDelta
+from .models import Campaign, ProgressDelta
 
 # table -> (kind, SQL key over a row alias, columns whose change moves a count)
 TRACKED = {
@@ -132,3 +132,22 @@ def fold(session: Session, above: int = FOLD_ABOVE) -> int:
             session.execute(insert(ProgressDelta), kept)
         removed += len(rows) - len(kept)
     return removed
+
+
+def totals(session: Session) -> dict[str, dict[tuple[str, str], int]]:
+    """Installation-wide progress for the metrics scrape: campaigns by status, and contacts
+    and attempts by (campaign status, their status), summed from the tallies (bounded by
+    the fold: a few dozen rows per campaign)."""
+    result: dict[str, dict[tuple[str, str], int]] = {"campaigns": {}, "contacts": defaultdict(int),
+                                                      "attempts": defaultdict(int)}
+    for status, n in session.execute(select(Campaign.status, func.count()).group_by(Campaign.status)):
+        result["campaigns"][(status.value, "")] = int(n)
+    for status, kind, key, n in session.execute(
+            select(Campaign.status, ProgressDelta.kind, ProgressDelta.key, func.sum(ProgressDelta.n))
+            .join(Campaign, Campaign.id == ProgressDelta.campaign_id)
+            .group_by(Campaign.status, ProgressDelta.kind, ProgressDelta.key)):
+        if kind == "contact":
+            result["contacts"][(status.value, key.split(":", 1)[0])] += int(n or 0)
+        else:
+            result["attempts"][(status.value, key)] += int(n or 0)
+    return {name: dict(values) for name, values in result.items()}

@@ -34,6 +34,7 @@ from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from .. import logs, metrics
 from ..core.estimate import DEFAULT_PACE, Pace, estimate
 from ..core.policy import CallingWindow, Outcome, RetryPolicy
 from ..core.questionnaire import QuestionnaireError, QuestionnaireRegistry
@@ -137,6 +138,7 @@ class Claimed:
     lease_until: datetime | None = None   # the lease this worker holds (compare-and-set)
     # The call must start before this instant: the window's day part or the campaign ends.
     not_after: datetime | None = None
+    campaign_id: int | None = None        # for the logs' context
 
 
 def _take_tokens(session: Session, key: str, rate: float, now: datetime, wanted: int) -> int:
@@ -157,6 +159,8 @@ def _take_tokens(session: Session, key: str, rate: float, now: datetime, wanted:
     elapsed = max(0.0, (now - bucket.updated_at).total_seconds())
     tokens = min(capacity, bucket.tokens + elapsed * rate)
     taken = max(0, min(wanted, math.floor(tokens + 1e-9)))
+    if taken < wanted:
+        metrics.PACING_WAITS.labels(bucket=metrics.bucket_kind(key)).inc()
     bucket.tokens = tokens - taken
     bucket.updated_at = max(now, bucket.updated_at)
     return taken
@@ -268,7 +272,7 @@ def _reclaim_expired(session: Session, pacing: Pacing, now: datetime, limit: int
         log.info("attempt %s: lease expired before the call was placed; placing it again", attempt.id)
         attempt.lease_until = now + pacing.lease
         result.append(Claimed(attempt.id, attempt.token, contact.phone_e164, campaign.questionnaire_key,
-                              attempt.lease_until, not_after))
+                              attempt.lease_until, not_after, campaign.id))
     return result
 
 
@@ -341,7 +345,7 @@ def _claim_campaign(session: Session, campaign: Campaign, pacing: Pacing, now: d
     session.flush()
     for contact, attempt in attempts:
         claimed.append(Claimed(attempt.id, attempt.token, contact.phone_e164, campaign.questionnaire_key,
-                               attempt.lease_until, not_after))
+                               attempt.lease_until, not_after, campaign.id))
     _give_back(session, f"campaign:{campaign.id}", wanted - len(claimed))
     return claimed
 
@@ -374,6 +378,13 @@ def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider
     if it expired and another worker took the attempt over, this worker leaves it alone;
     otherwise the call starts with at least half a lease to go (a provider request is
     always shorter, see ``SIPAS_LEASE_SECONDS``), so no other worker can place it meanwhile."""
+    with logs.bound(campaign=claimed.campaign_id, attempt=claimed.attempt_id):
+        _place(db, registry, provider, claimed, url_for, now, lease, conn)
+
+
+def _place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider, claimed: Claimed,
+           url_for: Callable[[str, str], str], now: Callable[[], datetime], lease: timedelta,
+           conn: Connection | None) -> None:
     if claimed.not_after is not None and now() >= claimed.not_after:
         # The window closed between the claim and now: the attempt stays queued; when its
         # lease expires it is kept back until the window opens again.
@@ -388,7 +399,7 @@ def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider
     try:
         placed = provider.place_call(request)
     except ProviderError as exc:
-        _refused(db, registry, claimed, exc, now)
+        _refused(db, registry, claimed, exc, now, provider.name)
         return
     # One Core statement in its own transaction per call placed (no ORM session: this is
     # the dispatch hot path); a status callback may already have named the call and moved
@@ -400,6 +411,7 @@ def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider
     else:
         with conn.begin():
             conn.execute(_RECORD_PLACED, values)
+    log.info("attempt %s: call placed", claimed.attempt_id)
 
 
 # Built once: the statement's cache key is computed for every execution, and a statement
@@ -411,13 +423,15 @@ _RECORD_PLACED = update(Attempt).where(Attempt.id == bindparam("p_attempt")).val
 
 
 def _refused(db: Database, registry: QuestionnaireRegistry, claimed: Claimed, exc: ProviderError,
-             now: Callable[[], datetime]) -> None:
+             now: Callable[[], datetime], provider: str) -> None:
     """Record a provider error on the attempt and settle the contact by its kind."""
+    metrics.provider_error(provider, exc.kind, exc.code)
     if exc.kind == "configuration":
         log.error("attempt %s: provider configuration error %s: %s", claimed.attempt_id, exc.code, exc)
     else:
-        log.warning("attempt %s: provider refused the call (%s, %s): %s", claimed.attempt_id, exc.kind,
-                    exc.code, exc)
+        # Not the provider's text: Twilio's repeats the number ("The 'To' number +84… is not valid");
+        # it is kept on the attempt (error_message) for whoever may see it.
+        log.warning("attempt %s: provider refused the call (%s, %s)", claimed.attempt_id, exc.kind, exc.code)
     with db.begin() as session:
         attempt = session.get(Attempt, claimed.attempt_id, with_for_update=True)
         assert attempt is not None
@@ -434,6 +448,7 @@ def _refused(db: Database, registry: QuestionnaireRegistry, claimed: Claimed, ex
         attempt.lease_until = None
         outcome = Outcome.INVALID_NUMBER if exc.kind == "permanent" else Outcome.FAILED
         attempt.outcome = outcome.value
+        metrics.ATTEMPTS.labels(channel=VOICE, outcome=outcome.value).inc()
         campaign = attempt.campaign
         settle_contact(session, registry.get(campaign.questionnaire_key), attempt.contact, campaign,
                        outcome, now())
@@ -443,11 +458,13 @@ def dispatch_once(db: Database, registry: QuestionnaireRegistry, provider: Voice
                   url_for: Callable[[str, str], str], now: Callable[[], datetime], pacing: Pacing,
                   batch: int = 50) -> int:
     """One dispatch round; returns how many calls were handed to the provider."""
-    claimed = claim_due(db, pacing, now(), batch)
-    if claimed:
-        with db.engine.connect() as conn:
-            for item in claimed:
-                place(db, registry, provider, item, url_for, now, pacing.lease, conn=conn)
+    with metrics.DISPATCH_SECONDS.labels(channel=VOICE).time():
+        claimed = claim_due(db, pacing, now(), batch)
+        metrics.CLAIMS.labels(channel=VOICE).inc(len(claimed))
+        if claimed:
+            with db.engine.connect() as conn:
+                for item in claimed:
+                    place(db, registry, provider, item, url_for, now, pacing.lease, conn=conn)
     return len(claimed)
 
 

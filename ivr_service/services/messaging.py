@@ -65,6 +65,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
+from .. import logs, metrics
 from ..core import delivery, flow, twoway
 from ..core.flow import AnswerStatus, Response
 from ..core.messages import DAILY_CAP, encode, message_price, new_code, render, unaccent
@@ -669,6 +670,7 @@ def _refused(db: Database, registry: QuestionnaireRegistry, claimed: ClaimedMess
     with db.begin() as session:
         message = session.get(Message, claimed.message_id, with_for_update=True)
         assert message is not None
+        metrics.provider_error(message.provider, exc.kind, exc.code)
         if message.status is not MessageStatus.QUEUED:
             return  # a status callback got there first: the message exists
         message.error_code = exc.code
@@ -681,6 +683,7 @@ def _refused(db: Database, registry: QuestionnaireRegistry, claimed: ClaimedMess
                                 .values(lease_until=message.lease_until))
             return
         message.status, message.lease_until, message.updated_at = MessageStatus.FAILED, None, now()
+        metrics.MESSAGES.labels(status=MessageStatus.FAILED.value).inc()
         if exc.code == NO_ZALO_CODE:
             after = next_account(session, message)
             if after is not None:
@@ -719,6 +722,7 @@ def _message_failed(session: Session, registry: QuestionnaireRegistry, message: 
         return  # the citizen opened the link: the delivery report was wrong
     attempt.status = AttemptStatus.FAILED
     attempt.outcome = outcome.value
+    metrics.ATTEMPTS.labels(channel=attempt.channel, outcome=outcome.value).inc()
     attempt.error_code = code
     attempt.ended_at = now
     attempt.lease_until = None
@@ -733,13 +737,15 @@ def send_round(db: Database, registry: QuestionnaireRegistry, provider: Messagin
                default_host: str, batch: int = 50, reminders: bool = True,
                fallback_sender: str | None = None) -> int:
     """One round: claim due messages and send them; returns how many were handed over."""
-    claimed = claim_messages(db, pacing, now(), batch, registry=registry, default_host=default_host,
-                             reminders=reminders)
-    if claimed:
-        with db.engine.connect() as conn:
-            for item in claimed:
-                send(db, registry, provider, item, status_url, now, pacing.lease, conn=conn,
-                     fallback_sender=fallback_sender)
+    with metrics.DISPATCH_SECONDS.labels(channel="message").time():
+        claimed = claim_messages(db, pacing, now(), batch, registry=registry, default_host=default_host,
+                                 reminders=reminders)
+        metrics.CLAIMS.labels(channel="message").inc(len(claimed))
+        if claimed:
+            with db.engine.connect() as conn:
+                for item in claimed:
+                    send(db, registry, provider, item, status_url, now, pacing.lease, conn=conn,
+                         fallback_sender=fallback_sender)
     return len(claimed)
 
 
@@ -853,6 +859,7 @@ def apply_status(session: Session, registry: QuestionnaireRegistry, token: str, 
     message = session.scalar(select(Message).where(Message.token == token).with_for_update())
     if message is None or (account_id is not None and message.account_id != account_id):
         raise NotFound(f"unknown message {token[:40]!r}")
+    logs.bind(campaign=message.campaign_id, attempt=message.attempt_id)
     report = read_status(message.provider, status, error_code)
     if provider_id is not None:
         if message.provider_id is None:
@@ -872,6 +879,8 @@ def apply_status(session: Session, registry: QuestionnaireRegistry, token: str, 
         message.raw_status = (report.raw_status or "")[:40] or None
         if state is not current:
             message.status, message.updated_at = MessageStatus(state.value), now
+            if message.status in FINAL_MESSAGE_STATUSES:
+                metrics.MESSAGES.labels(status=message.status.value).inc()
         if report.final and report.raw_code:
             message.error_code = report.raw_code[:20]
     if was_queued:
@@ -956,6 +965,7 @@ def expire_links_in(session: Session, registry: QuestionnaireRegistry, now: date
             outcome = Outcome.NO_ANSWER
             attempt.status = AttemptStatus.NO_ANSWER
         attempt.outcome = outcome.value
+        metrics.ATTEMPTS.labels(channel=attempt.channel, outcome=outcome.value).inc()
         attempt.ended_at = now
         attempt.lease_until = None
         if outcome is Outcome.COMPLETED:

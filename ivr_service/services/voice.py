@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from .. import logs, metrics
 from ..core import flow, speech
 from ..core.flow import AnswerStatus, Event, Finish, Response
 from ..core.policy import Outcome
@@ -80,6 +81,7 @@ def _attempt(session: Session, token: str | None = None, attempt_id: int | None 
     attempt = session.scalars(query).unique().one_or_none()
     if attempt is None:
         raise NotFound(f"unknown call attempt {token if token is not None else attempt_id!r}")
+    logs.bind(campaign=attempt.campaign_id, attempt=attempt.id)
     return attempt
 
 
@@ -340,6 +342,8 @@ def end_call(session: Session, registry: QuestionnaireRegistry, attempt: Attempt
     q = registry.get(campaign.questionnaire_key)
     outcome, finished = _outcome(q, attempt, contact, campaign, new_status, answered_by)
     attempt.outcome = outcome.value
+    metrics.ATTEMPTS.labels(channel=attempt.channel, outcome=outcome.value).inc()
+    log.info("attempt %s: call ended (%s, %s)", attempt.id, new_status.value, outcome.value)
     if finished:
         # Every item was asked: nothing is left to resume, whatever the answers were.
         finish_contact(session, contact, outcome, now)

@@ -34,6 +34,7 @@ from enum import StrEnum
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 
+from .. import metrics
 from ..core import flow
 from ..core.flow import AnswerStatus, Event, Response
 from ..core.messages import normal_code
@@ -328,6 +329,7 @@ def _finish(session: Session, q: Questionnaire, link: SurveyLink, attempt: Attem
 def _end_attempt(attempt: Attempt, outcome: Outcome, now: datetime) -> None:
     attempt.status = AttemptStatus.COMPLETED
     attempt.outcome = outcome.value
+    metrics.ATTEMPTS.labels(channel=attempt.channel, outcome=outcome.value).inc()
     attempt.ended_at = now
     attempt.lease_until = None
 

@@ -39,6 +39,7 @@ SCOPE_LABELS = {
     Permission.OPTOUTS_WRITE: _l("Add and remove opt-outs"),
     Permission.CONTACTS_READ: _l("See phone numbers"),
     Permission.TRANSACTIONS_WRITE: _l("Report returned dossiers"),
+    Permission.METRICS_READ: _l("Scrape the service's metrics (installation-wide tokens only)"),
 }
 
 
