@@ -363,6 +363,9 @@ def test_workers_creating_the_same_pacing_bucket_at_once_share_it(app: Any, cloc
                     "AND datname = current_database() AND query LIKE '%pacing_buckets%'")).scalar()
                 if waiting:
                     break
+                # pg_stat_activity is read once per transaction: end it, or every later poll
+                # sees the snapshot taken before the second worker blocked (it failed that way).
+                watcher.rollback()
                 thread.join(0.01)
             assert waiting == 1
     thread.join(10)

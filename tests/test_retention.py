@@ -20,6 +20,7 @@ from ivr_service.core.access import Grant, Role
 from ivr_service.core.pseudonym import phone_hash, purge_due, retention_days
 from ivr_service.persistence.db import Database
 from ivr_service.persistence.models import (
+    Agency,
     Answer,
     AuditEntry,
     Campaign,
@@ -403,3 +404,32 @@ def test_show_and_erase_through_the_cli(app: Any, clock: Any, close_campaign: Ca
     assert [e.action for e in entries] == ["citizen_shown", "citizen_erased"]
     assert all(e.actor.startswith("cli:") for e in entries)
     no_number_in_clear([e.detail for e in entries])
+
+
+def test_an_agencys_retention_is_changed_by_api_and_cli_and_audited(
+        app: Any, clock: Any, close_campaign: Callable[..., int], make_agency: Callable[..., int],
+        run_cli: Callable[..., Any]) -> None:
+    """An agency created without its own retention gets 30 days later; the purge follows it."""
+    agency = make_agency("TUPHAP", "Sở Tư pháp")
+    other = make_agency("XAYDUNG", "Sở Xây dựng")
+    campaign = close_campaign(agency=agency, name="Quý 4 Tư pháp")
+    make_user(app, "quan-tri-xd", "admin", other)
+    refused = signed_in(app, "quan-tri-xd").patch(f"/api/v1/agencies/{agency}", json={"retention_days": 30})
+    assert refused.status_code in (403, 404)
+    bad = app.test_client().patch(f"/api/v1/agencies/{agency}", json={"retention_days": 0})
+    assert bad.status_code == 422 and "retention_days" in str(bad.json)   # schema errors, as elsewhere
+    changed = app.test_client().patch(f"/api/v1/agencies/{agency}", json={"retention_days": 30})
+    assert changed.status_code == 200 and changed.json["retention_days"] == 30
+    assert purge(app, clock() + timedelta(days=31)) is not None
+    assert contacts_of(app, campaign)[0][:3] == (h(TALKER), None, None)
+
+    env = {"SIPAS_DATABASE_URL": svc(app).settings.database_url}
+    assert run_cli("agency-retention", "XAYDUNG", "45", env=env).returncode == 0
+    assert row(app, Agency, id=other).retention_days == 45
+    assert run_cli("agency-retention", "XAYDUNG", "default", env=env).returncode == 0
+    assert row(app, Agency, id=other).retention_days is None
+    wrong = run_cli("agency-retention", "XAYDUNG", "forever", env=env)
+    assert wrong.returncode != 0 and "DAYS" in wrong.stderr and "Traceback" not in wrong.stderr
+    entries = scalars(app, select(AuditEntry).where(AuditEntry.action == "agency_retention_changed")
+                      .order_by(AuditEntry.id))
+    assert [(e.detail["before"], e.detail["after"]) for e in entries] == [(None, 30), (None, 45), (45, None)]

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy import select
 
 from ..container import Services
 from ..core.sampling import RULES
 from ..persistence import migrate
+from ..persistence.models import Agency
 from ..services import audit, call_costs, campaigns, frames, results
 from ..services import sampling_report as sampling_report_service
 from ..services.call_costs import Costing
@@ -78,6 +80,30 @@ def create_agency(svc: Services, code: str, name: str, rule: str | None, n: int 
         agency = campaigns.create_agency(session, code, name, svc.clock(), sample_rule=sample_rule,
                                          retention_days=retention_days)
     click.echo(f"agency {agency.id} {agency.code}")
+
+
+@cli.command("agency-retention")
+@click.argument("code")
+@click.argument("days")
+@pass_services
+def agency_retention(svc: Services, code: str, days: str) -> None:
+    """Set how many days an agency's closed campaigns keep personal data ('default': SIPAS_RETENTION_DAYS)."""
+    if days == "default":
+        value = None
+    elif days.isdigit():
+        value = int(days)
+    else:
+        raise click.BadParameter(f"expected a number of days or 'default', got {days!r}", param_hint="DAYS")
+    with svc.db.begin() as session:
+        agency = session.scalar(select(Agency).where(Agency.code == code))
+        if agency is None:
+            raise click.ClickException(f"agency {code!r} not found")
+        before = agency.retention_days
+        campaigns.set_retention(session, agency.id, value)
+        audit.record(session, CLI_ACTOR, "agency_retention_changed", svc.clock(), target=f"agency:{agency.id}",
+                     agency_id=agency.id, before=before, after=value)
+    click.echo(f"agency {code}: personal data kept {value if value is not None else 'SIPAS_RETENTION_DAYS'}"
+               f"{' days' if value is not None else ''} after a campaign closes")
 
 
 

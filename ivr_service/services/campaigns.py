@@ -76,6 +76,17 @@ MAX_ID = 2**31 - 1
 MAX_RETENTION_DAYS = 3650   # as SIPAS_RETENTION_DAYS allows
 
 
+def set_retention(session: Session, agency_id: int, retention_days: int | None) -> Agency:
+    """Change how long an agency's closed campaigns keep personal data (None: the setting).
+    The purge reads it at its next run; a campaign already purged stays purged."""
+    if retention_days is not None and not 1 <= retention_days <= MAX_RETENTION_DAYS:
+        raise invalid("retention_days", f"expected a whole number of days from 1 to {MAX_RETENTION_DAYS}, "
+                                        f"got {retention_days}")
+    agency = get_agency(session, agency_id)
+    agency.retention_days = retention_days
+    return agency
+
+
 def get_agency(session: Session, agency_id: int) -> Agency:
     agency = session.get(Agency, agency_id) if 1 <= agency_id <= MAX_ID else None
     if agency is None:

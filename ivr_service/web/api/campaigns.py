@@ -13,7 +13,17 @@ from .. import steering
 from ..access import actor, principal, requires
 from ..context import services
 from .blueprint import bp
-from .schemas import ActionIn, AgencyIn, AgencyOut, CampaignIn, CampaignOut, CampaignPatchIn, ProgressOut, ProgressQuery
+from .schemas import (
+    ActionIn,
+    AgencyIn,
+    AgencyOut,
+    AgencyPatchIn,
+    CampaignIn,
+    CampaignOut,
+    CampaignPatchIn,
+    ProgressOut,
+    ProgressQuery,
+)
 
 
 @bp.get("/agencies")
@@ -40,6 +50,24 @@ def create_agency(data: dict[str, Any]) -> Agency:
                                          retention_days=data["retention_days"])
         audit.record(session, actor(), "agency_created", now, target=f"agency:{agency.id}", agency_id=agency.id,
                      code=agency.code, parent_id=agency.parent_id)
+        return agency
+
+
+@bp.patch("/agencies/<int:agency_id>")
+@bp.input(AgencyPatchIn, arg_name="data")
+@bp.output(AgencyOut)
+@bp.doc(summary="Change an agency's retention", responses={400: "Invalid input", 404: "Agency not found"})
+@requires(Permission.AGENCIES_WRITE)
+def change_agency(agency_id: int, data: dict[str, Any]) -> Agency:
+    """How long its closed campaigns keep personal data (null: the installation's setting)."""
+    svc = services()
+    now = svc.clock()
+    with svc.db.begin() as session:
+        access.check(session, principal(), Permission.AGENCIES_WRITE, agency_id)
+        before = campaigns.get_agency(session, agency_id).retention_days
+        agency = campaigns.set_retention(session, agency_id, data["retention_days"])
+        audit.record(session, actor(), "agency_retention_changed", now, target=f"agency:{agency.id}",
+                     agency_id=agency.id, before=before, after=agency.retention_days)
         return agency
 
 

@@ -25,6 +25,12 @@ class AgencyIn(Schema):
         "description": "Days its closed campaigns keep citizens' personal data; null: SIPAS_RETENTION_DAYS"})
 
 
+class AgencyPatchIn(Schema):
+    retention_days = Integer(required=True, allow_none=True, validate=Range(min=1, max=MAX_RETENTION_DAYS),
+                             metadata={"description": "Days its closed campaigns keep citizens' personal data; "
+                                                      "null: back to SIPAS_RETENTION_DAYS"})
+
+
 class AgencyOut(Schema):
     id = Integer()
     code = String()
