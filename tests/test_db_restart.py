@@ -46,6 +46,11 @@ def placed_calls(call_log: Any) -> list[tuple[str, str, float]]:
             (line.split() for line in call_log.read_text().splitlines())]
 
 
+def recorded_answers(session: Any) -> set[tuple[int, int, str, int | None]]:
+    return {(a.id, a.attempt_id, a.item_id, a.value) for a in session.execute(
+        select(Answer.id, Answer.attempt_id, Answer.item_id, Answer.value))}
+
+
 def test_killed_connections_are_recovered_without_loss_or_double_calls(
         cluster: dict[str, Any], cluster_app: Any, make_campaign: Any, make_frame: Any,  # noqa: F811
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,8 +74,7 @@ def test_killed_connections_are_recovered_without_loss_or_double_calls(
         while time.monotonic() < deadline:
             if killed_at is None and len(placed_calls(call_log)) >= CONTACTS // 3:
                 with db.begin() as session:
-                    answers_before = set(session.execute(select(Answer.id, Answer.attempt_id, Answer.item_id,
-                                                                Answer.value)).tuples())
+                    answers_before = recorded_answers(session)
                 db.engine.dispose()  # the test's own connection is not one to kill
                 killed_at = time.time()
                 with killer.connect() as conn:
@@ -99,8 +103,7 @@ def test_killed_connections_are_recovered_without_loss_or_double_calls(
     with db.begin() as session:
         contacts = session.execute(select(Contact.status, Contact.disposition)
                                    .where(Contact.campaign_id == campaign_id)).all()
-        answers_after = set(session.execute(select(Answer.id, Answer.attempt_id, Answer.item_id,
-                                                   Answer.value)).tuples())
+        answers_after = recorded_answers(session)
         attempt_tokens = set(session.scalars(select(Attempt.token).where(Attempt.campaign_id == campaign_id)))
         duplicated = session.execute(select(Attempt.contact_id, Attempt.number, func.count())
                                      .group_by(Attempt.contact_id, Attempt.number)
