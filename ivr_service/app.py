@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from apiflask import APIFlask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import logs, metrics
 from .container import Services
@@ -87,6 +88,12 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.register_blueprint(survey.bp)
     app.register_blueprint(zns.bp)
     app.register_blueprint(console.bp)
+
+    if settings.trusted_proxies:
+        # Only as many hops as configured: a client cannot forge its address through a
+        # header the proxy passed on untouched.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
 
     @app.get("/healthz")
     @app.doc(hide=True)

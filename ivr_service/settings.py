@@ -287,6 +287,10 @@ class Settings:
         1_000_000, "most data rows a transaction list may hold (imports and previews)", low=1, high=10_000_000)
     session_hours: float = setting(
         8.0, "how long a console sign-in lasts", low=0.25, high=168, unit="hours")
+    trusted_proxies: int = setting(
+        0, "reverse proxies in front of the web processes whose `X-Forwarded-For` and `X-Forwarded-Proto` "
+        "are trusted (0: none; 1 behind one nginx): the sign-in limit, the audit log and the logs then see "
+        "each user's address instead of the proxy's", low=0, high=5)
     ratelimit_storage: str = setting(
         "memory://", "where failed sign-ins are counted: `memory://` (per process) or a `redis://` URL shared "
         "by every web process", check=_storage_uri, secret=True)

@@ -1062,3 +1062,20 @@ def test_a_subtree_admin_cannot_adopt_an_account_from_elsewhere(app: Any) -> Non
     with svc.db.begin() as session:
         assert [g.agency_id for g in access_service.get_user(session, outsider).grants] == [other]
         assert access_service.get_user(session, roleless).grants == []
+
+
+@pytest.mark.parametrize("trusted", [0, 1])
+def test_behind_a_trusted_proxy_each_user_has_their_own_address(make_settings: Callable[..., Any], clock: Any,
+                                                                trusted: int) -> None:
+    """SIPAS_TRUSTED_PROXIES=1 (one nginx): the audit log records the address the proxy
+    forwarded, not the proxy's; with 0 the header is ignored, so nobody can forge it."""
+    proxied = create_app(make_settings(trusted_proxies=trusted), clock=clock)
+    try:
+        browser = Browser(proxied, address="10.0.0.2")      # the proxy
+        response = browser.client.post("/auth/login", json={"username": "ai-do", "password": "sai-mat-khau-1"},
+                                       headers={"X-Forwarded-For": "203.0.113.7"}, auth=False)
+        assert response.status_code == 401
+        [failed] = audit_rows(proxied, "login_failed")
+        assert failed.address == ("203.0.113.7" if trusted else "10.0.0.2")
+    finally:
+        proxied.extensions["sipas"].db.dispose()

@@ -61,6 +61,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "max_request_mb": ("20", 20.0),
     "max_json_kb": ("16", 16.0),
     "max_frame_rows": ("5000", 5000),
+    "trusted_proxies": ("1", 1),
     "ratelimit_storage": ("redis://127.0.0.1:6379/1", "redis://127.0.0.1:6379/1"),
     "messages_per_second": ("10", 10.0),
     "twilio_sms_sender": ("UBNDQ1", "UBNDQ1"),
