@@ -57,13 +57,12 @@ def create_agency(data: dict[str, Any]) -> Agency:
 @bp.input(AgencyPatchIn, arg_name="data")
 @bp.output(AgencyOut)
 @bp.doc(summary="Change an agency's retention", responses={400: "Invalid input", 404: "Agency not found"})
-@requires(Permission.AGENCIES_WRITE)
+@requires(Permission.AGENCIES_WRITE, "agency")
 def change_agency(agency_id: int, data: dict[str, Any]) -> Agency:
     """How long its closed campaigns keep personal data (null: the installation's setting)."""
     svc = services()
     now = svc.clock()
     with svc.db.begin() as session:
-        access.check(session, principal(), Permission.AGENCIES_WRITE, agency_id)
         before = campaigns.get_agency(session, agency_id).retention_days
         agency = campaigns.set_retention(session, agency_id, data["retention_days"])
         audit.record(session, actor(), "agency_retention_changed", now, target=f"agency:{agency.id}",
