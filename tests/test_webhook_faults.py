@@ -29,7 +29,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -37,15 +38,15 @@ from xml.etree import ElementTree
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from twilio.request_validator import RequestValidator
 
 from ivr_service import create_app
 from ivr_service.persistence.models import Answer, Attempt, Contact, Interview, OptOut
-from ivr_service.services import campaigns
+from ivr_service.services import campaigns, voice
 from ivr_service.settings import Settings
 
-from .conftest import ROOT, new_sid
+from .conftest import ROOT, answers, count, new_sid
 from .test_multi_worker import free_port, short_questionnaire, wait_for_web
 
 pytestmark = pytest.mark.skipif(
@@ -145,10 +146,8 @@ class Script:
             if last and self.kind == "completed_first":
                 # The caller hung up on the last key: the call's end is reported first.
                 wire.together(lambda: self.end(wire), lambda: self.end(wire))
-            if self.kind in ("together", "completed_first"):
-                replies = wire.together(lambda: wire.post(path, form, key), lambda: wire.post(path, form, key))
-            else:
-                replies = [wire.post(path, form, key), wire.post(path, form, key)]
+            send = partial(wire.post, path, form, key)
+            replies = wire.together(send, send) if self.kind in ("together", "completed_first") else [send(), send()]
             if item == "C02":  # the same key retried with a new token, as after a timeout
                 replies.append(wire.post(path, form, {"I-Twilio-Idempotency-Token": uuid.uuid4().hex}))
             assert all(r.status_code == 200 for r in replies), [r.text for r in replies]
@@ -194,12 +193,12 @@ def test_webhooks_twice_and_out_of_order_under_load_record_each_answer_once(
     wait_for_web(server["port"])
 
     wire = Wire(server["base"], svc.settings.webhook_auth_token)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     all_started = threading.Barrier(CALLS)
     with ThreadPoolExecutor(CALLS) as pool:
         for future in [pool.submit(s.run, wire, all_started) for s in scripts]:
             future.result()
-    elapsed = (datetime.now(timezone.utc) - started).total_seconds()
+    elapsed = (datetime.now(UTC) - started).total_seconds()
     stray = wire.post(f"/voice/{uuid.uuid4().hex}/status", {"CallSid": new_sid(), "CallStatus": "completed"})
     assert stray.status_code == 404 and "unknown call attempt" in stray.text
 
@@ -243,7 +242,7 @@ def test_webhooks_twice_and_out_of_order_under_load_record_each_answer_once(
         assert opted_out == {contacts[attempts[s.token].contact_id].phone_e164
                              for s in scripts if s.kind == "refused"}
 
-        progress = campaigns.progress(session, campaign_id, datetime.now(timezone.utc))
+        progress = campaigns.progress(session, campaign_id, datetime.now(UTC))
         raw_status = Counter(c.status.value for c in contacts.values())
         raw_disposition = Counter(c.disposition for c in contacts.values() if c.disposition)
         raw_attempts = Counter(a.status.value for a in attempts.values())
@@ -253,3 +252,62 @@ def test_webhooks_twice_and_out_of_order_under_load_record_each_answer_once(
         assert progress.contacts == CALLS and progress.attempts == CALLS
         assert progress.calls_in_progress == 0
         assert session.scalar(select(func.count()).select_from(Interview)) == CALLS
+
+
+# ============================================================================ regressions, one request at a time
+
+def blocked_on_a_lock(app: Any) -> bool:
+    """Whether another connection is waiting for a row lock (the duplicate request)."""
+    with app.extensions["sipas"].db.engine.connect() as conn:
+        return bool(conn.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                     "AND datname = current_database()")))
+
+
+def first_holds_the_lock_while_second_waits(app: Any, first: Callable[[Any], object],
+                                            second: Callable[[Any], object]) -> object:
+    """Run ``first`` in a transaction, start ``second`` in another while the first still
+    holds the attempt's row lock, commit the first once the second is blocked behind it,
+    and return what the second returned (or raised)."""
+    svc = app.extensions["sipas"]
+    outcome: list[object] = []
+
+    def duplicate() -> None:
+        try:
+            with svc.db.begin() as session:
+                outcome.append(second(session))
+        except Exception as exc:  # reported to the test below
+            outcome.append(exc)
+
+    with svc.db.begin() as session:
+        first(session)
+        thread = threading.Thread(target=duplicate)
+        thread.start()
+        while not blocked_on_a_lock(app):   # the duplicate's statement has started and waits
+            assert thread.is_alive(), outcome
+    thread.join(30)
+    assert not thread.is_alive() and len(outcome) == 1
+    return outcome[0]
+
+
+@pytest.mark.parametrize("webhook", ["answer", "gather"])
+def test_a_duplicate_waiting_for_the_lock_sees_what_the_first_request_stored(app: Any, call: Any,
+                                                                             webhook: str) -> None:
+    """Regression: the duplicate read the interview and answers as they were before the lock
+    wait, so it created a second interview or stored the key again (a unique violation, 500)."""
+    svc = app.extensions["sipas"]
+    if webhook == "answer":
+        def send(session: Any) -> object:
+            return voice.answer_call(session, svc.registry, call.token, call.sid, None, svc.clock())
+    else:
+        call.answer()
+        call.press("CONSENT", "1")
+
+        def send(session: Any) -> object:
+            return voice.gather(session, svc.registry, call.token, call.sid, "C01", "4", svc.clock(),
+                                request_key="same-delivery")
+    second = first_holds_the_lock_while_second_waits(app, send, send)
+    assert isinstance(second, voice.VoiceReply), second
+    assert second.item is not None and second.item.id == ("CONSENT" if webhook == "answer" else "C02")
+    assert count(app, Interview) == 1
+    assert answers(app) == ({} if webhook == "answer" else {"CONSENT": (1, "answered", "1"),
+                                                              "C01": (4, "answered", "4")})

@@ -71,16 +71,23 @@ class Spoken:
 
 def _attempt(session: Session, token: str | None = None, attempt_id: int | None = None) -> Attempt:
     """The attempt by its token (webhooks) or id (reconciliation), row-locked, with its
-    campaign, agency, contact, interview and answers in one round trip (webhooks are the
-    hot path)."""
+    campaign, agency, contact, interview and answers.
+
+    Two statements: lock, then load. A statement that waited for the lock sees the locked
+    row as committed by the request it waited for, but every joined row (the interview, its
+    answers) as they were when it started, so a duplicate webhook delivered at the same
+    moment would apply again what the first one just stored. The load, a new statement,
+    reads after the lock is held.
+    """
     where = Attempt.token == token if token is not None else Attempt.id == attempt_id
-    query = select(Attempt).where(where).with_for_update(of=Attempt).options(
+    locked = session.scalar(select(Attempt.id).where(where).with_for_update())
+    if locked is None:
+        raise NotFound(f"unknown call attempt {token if token is not None else attempt_id!r}")
+    query = select(Attempt).where(Attempt.id == locked).execution_options(populate_existing=True).options(
         joinedload(Attempt.campaign).joinedload(Campaign.agency),
         joinedload(Attempt.contact).joinedload(Contact.interview).joinedload(Interview.answers),
     )
-    attempt = session.scalars(query).unique().one_or_none()
-    if attempt is None:
-        raise NotFound(f"unknown call attempt {token if token is not None else attempt_id!r}")
+    attempt = session.scalars(query).unique().one()
     logs.bind(campaign=attempt.campaign_id, attempt=attempt.id)
     return attempt
 
