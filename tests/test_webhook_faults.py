@@ -229,7 +229,7 @@ def test_webhooks_twice_and_out_of_order_under_load_record_each_answer_once(
                     "one_after_other": ("completed", "complete", "done", "1.1"),
                     "completed_first": ("completed", "complete", "done", "1.1"),
                     "refused": ("refused", "refused", "done", "2.11"),
-                    "hung_up": ("break_off", "in_progress", "pending", None)}
+                    "hung_up": ("partial", "in_progress", "pending", None)}  # 2 of 4 items
         for s in scripts:
             attempt = attempts[s.token]
             contact = contacts[attempt.contact_id]
