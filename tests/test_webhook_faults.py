@@ -46,14 +46,14 @@ from ivr_service.persistence.models import Answer, Attempt, Contact, Interview, 
 from ivr_service.services import campaigns, voice
 from ivr_service.settings import Settings
 
-from .conftest import ROOT, answers, count, new_sid
+from .conftest import ROOT, answers, count, hangs_up, new_sid, row, snapshot
 from .test_multi_worker import free_port, short_questionnaire, wait_for_web
 
-pytestmark = pytest.mark.skipif(
+on_postgresql = pytest.mark.skipif(
     not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
     reason="concurrent webhooks in several gunicorn processes need PostgreSQL's row locks; SQLite "
            "serialises writers with one file lock (the same faults one request at a time are in "
-           "test_voice_webhooks.py)")
+           "test_voice_webhooks.py and at the end of this module)")
 
 CALLS = 60
 ITEMS = ("CONSENT", "C01", "C02", "C03", "OVERALL")
@@ -177,6 +177,7 @@ def script_for(i: int, token: str) -> Script:
     return Script(token, kind, keys)
 
 
+@on_postgresql
 def test_webhooks_twice_and_out_of_order_under_load_record_each_answer_once(
         server: dict[str, Any], make_campaign: Any, claim: Any) -> None:
     app = server["app"]
@@ -289,6 +290,7 @@ def first_holds_the_lock_while_second_waits(app: Any, first: Callable[[Any], obj
     return outcome[0]
 
 
+@on_postgresql
 @pytest.mark.parametrize("webhook", ["answer", "gather"])
 def test_a_duplicate_waiting_for_the_lock_sees_what_the_first_request_stored(app: Any, call: Any,
                                                                              webhook: str) -> None:
@@ -311,3 +313,51 @@ def test_a_duplicate_waiting_for_the_lock_sees_what_the_first_request_stored(app
     assert count(app, Interview) == 1
     assert answers(app) == ({} if webhook == "answer" else {"CONSENT": (1, "answered", "1"),
                                                               "C01": (4, "answered", "4")})
+
+
+def test_the_last_key_applied_after_the_call_ended_still_completes_the_interview(app: Any, call: Any) -> None:
+    """Regression: the press after "completed" was ignored, losing the last answer."""
+    call.survey({"CONSENT": "1"}, stop_before="OVERALL")
+    call.status("completed", CallDuration="80")
+    assert row(app, Attempt).outcome == "partial" and row(app, Contact).status.value == "pending"
+    reply = call.press("OVERALL", "5")
+    assert hangs_up(reply)
+    assert answers(app)["OVERALL"] == (5, "answered", "5")
+    attempt, contact = row(app, Attempt), row(app, Contact)
+    assert (attempt.status.value, attempt.outcome, attempt.duration_s) == ("completed", "completed", 80)
+    assert (contact.status.value, contact.disposition, contact.next_attempt_at) == ("done", "1.1", None)
+    assert row(app, Interview).status.value == "complete"
+    before = snapshot(app)
+    call.press("OVERALL", "5")                      # delivered again
+    call.status("completed", CallDuration="80")
+    call.status("ringing")
+    assert snapshot(app) == before
+
+
+def test_silence_or_an_invalid_key_after_the_call_ended_changes_nothing(app: Any, call: Any) -> None:
+    call.survey({"CONSENT": "1"}, stop_before="C02")
+    call.status("completed", CallDuration="20")
+    before = snapshot(app)
+    call.press("C02", None)
+    call.press("C02", "7")
+    assert snapshot(app) == before
+
+
+def test_a_late_key_does_not_count_once_the_contact_is_called_again(app: Any, call: Any, clock: Any,
+                                                                   claim: Any) -> None:
+    call.survey({"CONSENT": "1"}, stop_before="C02")
+    call.status("completed", CallDuration="20")
+    clock.advance(days=1)
+    assert len(claim()) == 1                        # the second attempt is under way
+    before = snapshot(app)
+    call.press("C02", "4")
+    assert snapshot(app) == before
+
+
+def test_a_late_key_after_a_call_that_failed_does_not_count(app: Any, call: Any) -> None:
+    call.answer()
+    call.press("CONSENT", "1")
+    call.status("failed", ErrorCode="31005")
+    before = snapshot(app)
+    call.press("C01", "4")
+    assert snapshot(app) == before
