@@ -195,7 +195,7 @@ def test_webhooks_twice_and_out_of_order_under_load_record_each_answer_once(
 
     wire = Wire(server["base"], svc.settings.webhook_auth_token)
     started = datetime.now(UTC)
-    all_started = threading.Barrier(CALLS)
+    all_started = threading.Barrier(CALLS, timeout=120)  # a call that fails early must not hang the rest
     with ThreadPoolExecutor(CALLS) as pool:
         for future in [pool.submit(s.run, wire, all_started) for s in scripts]:
             future.result()
