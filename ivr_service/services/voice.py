@@ -71,16 +71,23 @@ class Spoken:
 
 def _attempt(session: Session, token: str | None = None, attempt_id: int | None = None) -> Attempt:
     """The attempt by its token (webhooks) or id (reconciliation), row-locked, with its
-    campaign, agency, contact, interview and answers in one round trip (webhooks are the
-    hot path)."""
+    campaign, agency, contact, interview and answers.
+
+    Two statements: lock, then load. A statement that waited for the lock sees the locked
+    row as committed by the request it waited for, but every joined row (the interview, its
+    answers) as they were when it started, so a duplicate webhook delivered at the same
+    moment would apply again what the first one just stored. The load, a new statement,
+    reads after the lock is held.
+    """
     where = Attempt.token == token if token is not None else Attempt.id == attempt_id
-    query = select(Attempt).where(where).with_for_update(of=Attempt).options(
+    locked = session.scalar(select(Attempt.id).where(where).with_for_update())
+    if locked is None:
+        raise NotFound(f"unknown call attempt {token if token is not None else attempt_id!r}")
+    query = select(Attempt).where(Attempt.id == locked).execution_options(populate_existing=True).options(
         joinedload(Attempt.campaign).joinedload(Campaign.agency),
         joinedload(Attempt.contact).joinedload(Contact.interview).joinedload(Interview.answers),
     )
-    attempt = session.scalars(query).unique().one_or_none()
-    if attempt is None:
-        raise NotFound(f"unknown call attempt {token if token is not None else attempt_id!r}")
+    attempt = session.scalars(query).unique().one()
     logs.bind(campaign=attempt.campaign_id, attempt=attempt.id)
     return attempt
 
@@ -205,7 +212,9 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
     nothing and re-asks the current item. A retried request (same ``request_key``, Twilio's
     I-Twilio-Idempotency-Token) is answered again but applied only once, so a retried
     invalid key or silence does not use up a re-prompt. Keys win over speech; speech
-    counts only on campaigns that accept it.
+    counts only on campaigns that accept it. An answer that arrives after the call's final
+    status is still recorded when the call ended normally (``_may_answer_late``), and the
+    attempt's outcome is worked out again.
     """
     attempt = _attempt(session, token)
     if attempt.provider_id is not None and attempt.provider_id != call_sid:
@@ -223,11 +232,11 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
     restart = campaign.resume_mode == "restart"
     responses = responses_for(q, interview, attempt, restart)
     current = flow.next_item(q, responses, "voice")
-    if current is None or current.id != item_id or attempt.status in FINAL_ATTEMPT_STATUSES:
+    ended = attempt.status in FINAL_ATTEMPT_STATUSES
+    if current is None or current.id != item_id or (ended and not _may_answer_late(attempt, contact)):
         return _prompt(q, responses, campaign, why=Why.AGAIN)
     if request_key is not None and request_key == interview.last_request_key:
         return _prompt(q, responses, campaign, why=Why.AGAIN)
-    interview.last_request_key = request_key
 
     keys = (digits or "").strip()
     heard = None
@@ -237,15 +246,18 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
     else:
         event, response = flow.interpret(q, current, keys)
     result = flow.apply(q, responses, interview.retries, interview.repeats, event, response, keys, "voice")
+    if ended and result.response is None:
+        return _prompt(q, responses, campaign, why=Why.AGAIN)  # the call is over: no re-prompt to count
+    interview.last_request_key = request_key
     interview.retries, interview.repeats = result.retries, result.repeats
     interview.current_item = result.next_item.id if result.next_item else None
     explained = frozenset(_heard(q, interview, attempt) | {current.scale.id})
     if result.response is not None:
-        session.add(Answer(interview_id=interview.id, attempt_id=attempt.id, item_id=item_id,
-                           value=result.response.value, status=result.response.status.value,
-                           digits=result.response.digits, answered_at=now,
-                           heard=heard.text.strip()[:200] if heard else None,
-                           confidence=heard.confidence if heard else None))
+        interview.answers.append(Answer(interview_id=interview.id, attempt_id=attempt.id, item_id=item_id,
+                                        value=result.response.value, status=result.response.status.value,
+                                        digits=result.response.digits, answered_at=now,
+                                        heard=heard.text.strip()[:200] if heard else None,
+                                        confidence=heard.confidence if heard else None))
         responses[item_id] = result.response
     lang = campaign.language
     notices: tuple[str, ...] = ()
@@ -261,12 +273,40 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
         # The questionnaire reached its end; how complete it is depends on the answers.
         interview.status = InterviewStatus(flow.disposition(q, responses, "voice").value)
         interview.ended_at = now
+    if ended:
+        _settle_again(session, q, attempt, contact, campaign, now)
     again = result.next_item is not None and result.next_item.id == current.id
     reply = _prompt(q, responses, campaign, notices, previous=current, heard=explained,
                     why=Why.AGAIN if again else Why.NEXT)
     if result.event is Event.INVALID and reply.item is not None and reply.instructions is None:
         reply = replace(reply, keys_hint=reply.item.scale.valid_keys)
     return reply
+
+
+def _may_answer_late(attempt: Attempt, contact: Contact) -> bool:
+    """Whether a key press that arrives after its call's final status still counts.
+
+    A caller may hang up on the last key: the provider then reports the call's end while
+    that key is still on its way, and the end can be applied first. The key counts when
+    the call was answered by a person and ended normally, and the contact has not been
+    called again since.
+    """
+    return (attempt.status is AttemptStatus.COMPLETED and attempt.outcome != Outcome.MACHINE.value
+            and contact.attempt_count == attempt.number)
+
+
+def _settle_again(session: Session, q: Questionnaire, attempt: Attempt, contact: Contact, campaign: Campaign,
+                  now: datetime) -> None:
+    """After a late answer: the attempt's outcome and the contact's next step, by the answers now stored
+    (the final status stays as reported)."""
+    outcome, finished = _outcome(q, attempt, contact, campaign, attempt.status, None)
+    log.info("attempt %s: answer after the call ended, outcome %s -> %s", attempt.id, attempt.outcome,
+             outcome.value)
+    attempt.outcome = outcome.value
+    if finished:
+        finish_contact(session, contact, outcome, now)
+    else:
+        settle_contact(session, q, contact, campaign, outcome, now, previous_start=attempt.created_at)
 
 
 NOTICES = {Event.INVALID: "invalid", Event.NOT_UNDERSTOOD: "not_understood", Event.NO_INPUT: "no_input"}
