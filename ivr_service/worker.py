@@ -32,6 +32,7 @@ from .services import (
     alerts,
     dispatch,
     housekeeping,
+    message_receipts,
     messaging,
     messaging_accounts,
     period_reports,
@@ -106,9 +107,12 @@ class Worker:
         return messaging.expire_links(s.db, s.registry, s.clock())
 
     def reconcile(self) -> int:
-        """Ask the provider about overdue calls that never reported a final status."""
+        """Ask the providers about overdue calls and messages that never reported a final
+        status (run at start, then on schedule)."""
         s = self.services
-        return dispatch.reconcile_stale(s.db, s.registry, self.provider, s.clock(), self.overdue)
+        calls = dispatch.reconcile_stale(s.db, s.registry, self.provider, s.clock(), self.overdue)
+        self._refresh_accounts()
+        return calls + message_receipts.reconcile_stale(s.db, s.registry, self.messengers, s.clock())
 
     def housekeeping(self) -> list[int]:
         """Fold tallies, start and close campaigns, export completed ones (one worker at a

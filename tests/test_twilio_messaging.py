@@ -86,3 +86,21 @@ def test_the_factory_builds_it_from_settings(make_settings: Any, twilio_api: Fak
     twilio_api.replies.append((201, {"sid": SID}))
     assert provider.send_message(message()).provider_id == SID
     assert twilio_api.requests[0].form["From"] == ["SIPAS"]
+
+
+def test_fetch_message_reads_status_and_error_code(twilio_api: FakeTwilio) -> None:  # noqa: F811
+    twilio_api.replies += [(200, {"sid": SID, "status": "undelivered", "error_code": 30003}),
+                           (200, {"sid": SID, "status": "sent", "error_code": None}),
+                           twilio_error(404, 20404, "The requested resource was not found"),
+                           twilio_error(500, 20500, "Internal error")]
+    provider = provider_for(twilio_api)
+    state = provider.fetch_message(SID)
+    assert state is not None and (state.status, state.error_code) == ("undelivered", "30003")
+    assert twilio_api.requests[0].method == "GET"
+    assert twilio_api.requests[0].path == f"/2010-04-01/Accounts/{ACCOUNT}/Messages/{SID}.json"
+    state = provider.fetch_message(SID)
+    assert state is not None and (state.status, state.error_code) == ("sent", None)
+    assert provider.fetch_message(SID) is None            # Twilio has no such message
+    with pytest.raises(ProviderError) as raised:
+        provider.fetch_message(SID)
+    assert raised.value.kind == "retryable"

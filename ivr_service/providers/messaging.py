@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,24 @@ class MessageRequest:
 @dataclass(frozen=True)
 class MessageSent:
     provider_id: str          # e.g. Twilio's SM… sid
+
+
+@dataclass(frozen=True)
+class MessageState:
+    """What the provider says of a message it was given: its own status word (read by
+    core.delivery for the provider's kind) and error code."""
+
+    provider_id: str
+    status: str
+    error_code: str | None = None
+
+
+@runtime_checkable
+class MessageLookup(Protocol):
+    """A provider that can be asked about a message (Twilio, the simulator): None when it
+    does not know the id. eSMS and ZNS adapters report by callback only."""
+
+    def fetch_message(self, provider_id: str) -> MessageState | None: ...
 
 
 class MessagingProvider(Protocol):

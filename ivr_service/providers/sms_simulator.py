@@ -38,7 +38,7 @@ from twilio.request_validator import RequestValidator
 
 from ..core.questionnaire import Item
 from ..settings import Settings
-from .messaging import MessageRequest, MessageSent
+from .messaging import MessageRequest, MessageSent, MessageState
 from .simulator import HttpTransport, Transport
 
 log = logging.getLogger(__name__)
@@ -270,6 +270,18 @@ class SmsSimulatorProvider:
             self._futures.add(future)
         future.add_done_callback(self._forget)
         return MessageSent(sid)
+
+    def fetch_message(self, provider_id: str) -> MessageState | None:
+        """What the simulated network knows of a message: delivered, undelivered or failed
+        once decided, else sent; None for an id it never issued."""
+        with self._lock:
+            message = self.messages.get(provider_id)
+        if message is None:
+            return None
+        if message.delivery == "pending":
+            return MessageState(provider_id, "sent")
+        code = {"undelivered": "30003", "failed": "30006"}.get(message.delivery)
+        return MessageState(provider_id, message.delivery, code)
 
     def _forget(self, future: Future[SimulatedMessage]) -> None:
         with self._lock:

@@ -25,7 +25,7 @@ from twilio.rest import Client
 
 from ..settings import Settings
 from .base import ProviderError
-from .messaging import MessageRequest, MessageSent
+from .messaging import MessageRequest, MessageSent, MessageState
 from .twilio import CONFIGURATION_CODES, classify
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,30 @@ class TwilioMessagingProvider:
         if not isinstance(sid, str) or not sid:
             raise ProviderError("the provider accepted the message without a sid", code="no-sid", kind="unknown")
         return MessageSent(sid)
+
+    def fetch_message(self, provider_id: str) -> MessageState | None:
+        """Ask Twilio about a message (GET …/Messages/<sid>.json); None when it has none."""
+        uri = f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages/{provider_id}.json"
+        try:
+            response = self.client.request("GET", uri, headers={"Accept": "application/json"})
+        except requests.RequestException as exc:
+            raise classify(exc, MESSAGE_PERMANENT_CODES, MESSAGE_CONFIGURATION_CODES) from exc
+        if response.status_code == 404:
+            return None
+        try:
+            payload = json.loads(response.text or "{}")
+        except ValueError:
+            payload = {}
+        if response.status_code >= 400:
+            error = TwilioRestException(response.status_code, uri, str(payload.get("message", ""))[:300],
+                                        payload.get("code"), method="GET")
+            raise classify(error, MESSAGE_PERMANENT_CODES, MESSAGE_CONFIGURATION_CODES)
+        status = payload.get("status")
+        if not isinstance(status, str) or not status:
+            raise ProviderError("the provider described a message without a status", code="no-status",
+                                kind="unknown")
+        code = payload.get("error_code")
+        return MessageState(provider_id, status, str(code) if code not in (None, "") else None)
 
     def close(self) -> None:
         session = getattr(self.client.http_client, "session", None)

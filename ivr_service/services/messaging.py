@@ -607,6 +607,9 @@ def _accept_attempt(session: Session, message: Message) -> None:
 _RECORD_SENT = update(Message).where(Message.id == bindparam("p_message")).values(
     provider_id=func.coalesce(Message.provider_id, bindparam("p_sid", type_=Message.provider_id.type)),
     status=case((Message.status == MessageStatus.QUEUED, MessageStatus.ACCEPTED), else_=Message.status),
+    # When its state was last known: services.message_receipts asks about it once overdue.
+    updated_at=case((Message.status == MessageStatus.QUEUED, bindparam("p_now", type_=Message.updated_at.type)),
+                    else_=Message.updated_at),
     sent_at=func.coalesce(Message.sent_at, bindparam("p_now", type_=Message.sent_at.type)),
     price=func.coalesce(Message.price, bindparam("p_price", type_=Message.price.type)),
     lease_until=None)
