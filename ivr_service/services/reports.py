@@ -23,15 +23,15 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from ..core import report as rules
+from ..core.access import ancestors
 from ..core.dispositions import response_rates
 from ..core.flow import AnswerStatus
 from ..core.programmes import Period, parse_period, previous_period
@@ -51,6 +51,7 @@ from . import qr, report_workbook
 from .access import agency_parents
 from .campaigns import get_agency, get_campaign
 from .errors import invalid
+from .results import ScoreFilter
 
 COUNTED = (InterviewStatus.COMPLETE, InterviewStatus.PARTIAL)
 STATES = {AnswerStatus.ANSWERED.value: VALID, AnswerStatus.NO_OPINION.value: NO_OPINION,
@@ -196,21 +197,25 @@ def bounds(period: Period | None, zone: str) -> tuple[datetime | None, datetime 
     """A period's local dates as UTC instants: [first midnight, midnight after the last day)."""
     if period is None:
         return None, None
-    tz = ZoneInfo(zone)
-    return (datetime.combine(period.start, time(), tz).astimezone(UTC),
-            datetime.combine(period.end + timedelta(days=1), time(), tz).astimezone(UTC))
+    return ScoreFilter(ended_from=period.start, ended_to=period.end).bounds(zone)
 
 
-def subtree(parents: Mapping[int, int | None], root: int) -> list[int]:
-    """``root`` and every agency below it."""
-    children: dict[int | None, list[int]] = defaultdict(list)
+def children_of(parents: Mapping[int, int | None]) -> dict[int, list[int]]:
+    """Each agency's units directly below it."""
+    children: dict[int, list[int]] = defaultdict(list)
     for agency, parent in parents.items():
-        children[parent].append(agency)
+        if parent is not None:
+            children[parent].append(agency)
+    return children
+
+
+def subtree_of(children: Mapping[int, Sequence[int]], root: int) -> list[int]:
+    """``root`` and every agency below it."""
     found, stack = [], [root]
     while stack:
-        node = stack.pop()
-        found.append(node)
-        stack.extend(children.get(node, ()))
+        current = stack.pop()
+        found.append(current)
+        stack.extend(children.get(current, ()))
     return found
 
 
@@ -404,11 +409,13 @@ def build(session: Session, registry: QuestionnaireRegistry, now: datetime, *, a
         only = get_campaign(session, campaign_id)
         node = only.agency
         timezone = only.timezone
+        children: dict[int, list[int]] = {}   # a campaign's report has no units
         tree = [node.id]
     else:
         assert agency_id is not None
         node = get_agency(session, agency_id)
-        tree = subtree(parents, node.id)
+        children = children_of(parents)
+        tree = subtree_of(children, node.id)
     start, end = bounds(period, timezone)
     if only is not None:
         candidates = [only]
@@ -425,8 +432,9 @@ def build(session: Session, registry: QuestionnaireRegistry, now: datetime, *, a
     everyone = counted(session, q, [c.id for c in chosen], start, end)
     per_campaign = Counter(everyone.campaign_ids.tolist())
     rows = {c.id: _campaign_row(session, c, per_campaign.get(c.id, 0)) for c in chosen}
-    names = dict(session.execute(select(Agency.id, Agency.name)).all())
-    codes = dict(session.execute(select(Agency.id, Agency.code)).all())
+    agencies = session.execute(select(Agency.id, Agency.name, Agency.code)).all()
+    names = {a: name for a, name, _code in agencies}
+    codes = {a: code for a, _name, code in agencies}
 
     pooled = score_table(q, everyone.table)
     # Rollup: each agency's own campaigns are one component weighted by their eligible N.
@@ -435,11 +443,6 @@ def build(session: Session, registry: QuestionnaireRegistry, now: datetime, *, a
         own_eligible[campaign.agency_id] += rows[campaign.id].eligible
     own_scores = {agency: score_table(q, everyone.table, everyone.of_agencies([agency]))
                   for agency in sorted(set(everyone.agency_ids.tolist()))}
-    children: dict[int, list[int]] = defaultdict(list)
-    for agency in tree:
-        parent = parents.get(agency)
-        if agency != node.id and parent is not None:
-            children[parent].append(agency)
     rollups = rules.rollup_tree(node.id, children, {a: rules.figures(s) for a, s in own_scores.items()},
                                 dict(own_eligible))
 
@@ -461,7 +464,7 @@ def build(session: Session, registry: QuestionnaireRegistry, now: datetime, *, a
     ends = [i for i in session.execute(_ended_in(select(func.min(Interview.ended_at), func.max(Interview.ended_at))
                                                  .where(Interview.campaign_id.in_(list(rows)),
                                                         Interview.status.in_(COUNTED)), start, end)).one()]
-    path = tuple(names[a] for a in reversed(_ancestors(parents, node.id)))
+    path = tuple(names[a] for a in reversed(ancestors(node.id, parents)))
     return Report(
         scope="campaign" if only is not None else "agency", agency_id=node.id, agency_code=node.code,
         agency_name=node.name, agency_path=path,
@@ -494,15 +497,6 @@ def _in_scope(session: Session, tree: Sequence[int], only: Campaign | None, key:
                                                        Campaign.questionnaire_key == key)))
 
 
-def _ancestors(parents: Mapping[int, int | None], agency_id: int) -> list[int]:
-    chain: list[int] = []
-    current: int | None = agency_id
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = parents.get(current)
-    return chain
-
-
 def _units(q: Questionnaire, root: int, children: Mapping[int, list[int]], everyone: Counted,
            own_eligible: Mapping[int, int], own_scores: Mapping[int, ScoreReport],
            rollups: Mapping[int, tuple[rules.Figures, int]], names: Mapping[int, str], codes: Mapping[int, str],
@@ -527,14 +521,6 @@ def _units(q: Questionnaire, root: int, children: Mapping[int, list[int]], every
                          ranks.get(f"{agency}:{own}"))
                  for agency, own, eligible, n, figures, flagged in entries)
 
-
-def subtree_of(children: Mapping[int, Sequence[int]], root: int) -> list[int]:
-    found, stack = [], [root]
-    while stack:
-        current = stack.pop()
-        found.append(current)
-        stack.extend(children.get(current, ()))
-    return found
 
 
 def _flagged(report: ScoreReport) -> tuple[CriterionScore, ...]:
