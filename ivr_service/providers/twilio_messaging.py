@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import requests
 from twilio.base.exceptions import TwilioRestException
@@ -77,20 +78,7 @@ class TwilioMessagingProvider:
                                 code="no-sender", kind="configuration")
         uri = f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
         data = {"To": request.to, "From": sender, "Body": request.body, "StatusCallback": request.status_url}
-        try:
-            response = self.client.request("POST", uri, data=data,
-                                           headers={IDEMPOTENCY_HEADER: request.idempotency_key,
-                                                    "Accept": "application/json"})
-        except requests.RequestException as exc:
-            raise classify(exc, MESSAGE_PERMANENT_CODES, MESSAGE_CONFIGURATION_CODES) from exc
-        try:
-            payload = json.loads(response.text or "{}")
-        except ValueError:
-            payload = {}
-        if response.status_code >= 400:
-            error = TwilioRestException(response.status_code, uri, str(payload.get("message", ""))[:300],
-                                        payload.get("code"), method="POST")
-            raise classify(error, MESSAGE_PERMANENT_CODES, MESSAGE_CONFIGURATION_CODES)
+        _status, payload = self._call("POST", uri, data=data, headers={IDEMPOTENCY_HEADER: request.idempotency_key})
         sid = payload.get("sid")
         if not isinstance(sid, str) or not sid:
             raise ProviderError("the provider accepted the message without a sid", code="no-sid", kind="unknown")
@@ -99,26 +87,36 @@ class TwilioMessagingProvider:
     def fetch_message(self, provider_id: str) -> MessageState | None:
         """Ask Twilio about a message (GET …/Messages/<sid>.json); None when it has none."""
         uri = f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages/{provider_id}.json"
-        try:
-            response = self.client.request("GET", uri, headers={"Accept": "application/json"})
-        except requests.RequestException as exc:
-            raise classify(exc, MESSAGE_PERMANENT_CODES, MESSAGE_CONFIGURATION_CODES) from exc
-        if response.status_code == 404:
+        found, payload = self._call("GET", uri, missing_ok=True)
+        if found == 404:
             return None
-        try:
-            payload = json.loads(response.text or "{}")
-        except ValueError:
-            payload = {}
-        if response.status_code >= 400:
-            error = TwilioRestException(response.status_code, uri, str(payload.get("message", ""))[:300],
-                                        payload.get("code"), method="GET")
-            raise classify(error, MESSAGE_PERMANENT_CODES, MESSAGE_CONFIGURATION_CODES)
         status = payload.get("status")
         if not isinstance(status, str) or not status:
             raise ProviderError("the provider described a message without a status", code="no-status",
                                 kind="unknown")
         code = payload.get("error_code")
         return MessageState(provider_id, status, str(code) if code not in (None, "") else None)
+
+    def _call(self, method: str, uri: str, *, data: dict[str, str] | None = None,
+              headers: dict[str, str] | None = None, missing_ok: bool = False) -> tuple[int, dict[str, Any]]:
+        """One REST request: its status and JSON body; errors classified as ProviderError
+        (a 404 returned as such when ``missing_ok``)."""
+        try:
+            response = self.client.request(method, uri, data=data,
+                                           headers={**(headers or {}), "Accept": "application/json"})
+        except requests.RequestException as exc:
+            raise classify(exc, MESSAGE_PERMANENT_CODES, MESSAGE_CONFIGURATION_CODES) from exc
+        try:
+            payload = json.loads(response.text or "{}")
+        except ValueError:
+            payload = {}
+        if response.status_code == 404 and missing_ok:
+            return 404, payload
+        if response.status_code >= 400:
+            error = TwilioRestException(response.status_code, uri, str(payload.get("message", ""))[:300],
+                                        payload.get("code"), method=method)
+            raise classify(error, MESSAGE_PERMANENT_CODES, MESSAGE_CONFIGURATION_CODES)
+        return response.status_code, payload
 
     def close(self) -> None:
         session = getattr(self.client.http_client, "session", None)

@@ -25,7 +25,14 @@ DESCRIPTION = (
     "indices are compared with SIPAS_SATISFACTION_TARGET. Each download is recorded in the audit log.")
 
 
-def _send(found: period_reports.Download) -> Response:
+def _download(query: dict[str, Any], **scope: int) -> Response:
+    """Generate the report of ``scope`` (agency_id or campaign_id) and send it as a file."""
+    svc = services()
+    with svc.db.begin() as session:
+        found = period_reports.download(session, svc.registry, svc.clock(), period=query["period"],
+                                        lang=query["lang"],
+                                        options=period_reports.ReportOptions.from_settings(svc.settings),
+                                        actor=actor(), **scope)
     return send_file(io.BytesIO(found.content), mimetype=XLSX, as_attachment=True, download_name=found.name)
 
 
@@ -36,13 +43,7 @@ def _send(found: period_reports.Download) -> Response:
     " The node's report covers everything below it, each unit rolled up."), responses=RESPONSES)
 @requires(Permission.CAMPAIGNS_READ, "agency")
 def agency_report(agency_id: int, query: dict[str, Any]) -> Response:
-    svc = services()
-    with svc.db.begin() as session:
-        found = period_reports.download(session, svc.registry, svc.clock(), agency_id=agency_id,
-                                        period=query["period"], lang=query["lang"],
-                                        options=period_reports.ReportOptions.from_settings(svc.settings),
-                                        actor=actor())
-    return _send(found)
+    return _download(query, agency_id=agency_id)
 
 
 @bp.get("/campaigns/<int:campaign_id>/report")
@@ -52,10 +53,4 @@ def agency_report(agency_id: int, query: dict[str, Any]) -> Response:
     " Without a period the whole campaign is reported."), responses=RESPONSES)
 @requires(Permission.CAMPAIGNS_READ, "campaign")
 def campaign_report(campaign_id: int, query: dict[str, Any]) -> Response:
-    svc = services()
-    with svc.db.begin() as session:
-        found = period_reports.download(session, svc.registry, svc.clock(), campaign_id=campaign_id,
-                                        period=query["period"], lang=query["lang"],
-                                        options=period_reports.ReportOptions.from_settings(svc.settings),
-                                        actor=actor())
-    return _send(found)
+    return _download(query, campaign_id=campaign_id)
