@@ -245,6 +245,11 @@ class _Sheets:
     def local(self, moment: datetime | None, fmt: str = "%d/%m/%Y") -> str:
         return moment.astimezone(ZoneInfo(self.report.timezone)).strftime(fmt) if moment else ""
 
+    def cells(self, ws: Worksheet, row: int, cells: Sequence[tuple[Any, str]]) -> None:
+        """Write (value, format) pairs across one row from column A."""
+        for col, (value, fmt) in enumerate(cells):
+            self.put(ws, row, col, value, fmt)
+
     def put(self, ws: Worksheet, row: int, col: int, value: Any, fmt: str = "text") -> None:
         """Write one cell: None as an empty cell; text made safe against formulas."""
         if value is None:
@@ -421,24 +426,23 @@ def _flagged(s: _Sheets) -> None:
     r, q = s.report, s.report.questionnaire
     ws = s.sheet("sheet_flagged", [("unit", 30), ("code", 8), ("text", 60), ("n", 10), ("dissatisfied", 10),
                                    ("dissatisfied_share", 12)], landscape=True)
+
+    def flagged_row(unit: str, c: CriterionScore) -> list[tuple[Any, str]]:
+        return [(unit, "text"), (c.item_id, "text"), (q.item(c.item_id).text.get(s.lang), "text"), (c.n, "int"),
+                (c.n_dissatisfied, "int"), (c.n_dissatisfied / c.n, "flag_pct")]
+
     row = HEADER_ROW + 1
     scored = list(r.scores.criteria) + ([r.scores.overall] if r.scores.overall else [])
     for c in scored:
         if c.dissatisfied_flag:
-            for col, (value, fmt) in enumerate([(s.t("whole"), "text"), (c.item_id, "text"),
-                                                (q.item(c.item_id).text.get(s.lang), "text"), (c.n, "int"),
-                                                (c.n_dissatisfied, "int"), (c.n_dissatisfied / c.n, "flag_pct")]):
-                s.put(ws, row, col, value, fmt)
+            s.cells(ws, row, flagged_row(s.t("whole"), c))
             row += 1
     for unit in r.units:
         if unit.suppressed:
             continue   # too few answers to read a share on its own
         label = f"{unit.name} {s.t('own')}" if unit.own and len(r.units) > 1 else unit.name
         for c in unit.flagged:
-            for col, (value, fmt) in enumerate([(label, "text"), (c.item_id, "text"),
-                                                (q.item(c.item_id).text.get(s.lang), "text"), (c.n, "int"),
-                                                (c.n_dissatisfied, "int"), (c.n_dissatisfied / c.n, "flag_pct")]):
-                s.put(ws, row, col, value, fmt)
+            s.cells(ws, row, flagged_row(label, c))
             row += 1
 
 
@@ -461,15 +465,13 @@ def _units(s: _Sheets) -> None:
                    *(_pct(unit.figures.factors.get(f)) for f in factors)]
         cells += [(None if hidden else v, "pct") for v in figures]
         cells += [(len(unit.flagged), "int"), (s.t("suppressed") % r.min_n if hidden else None, "muted")]
-        for col, (value, fmt) in enumerate(cells):
-            s.put(ws, row, col, value, fmt)
+        s.cells(ws, row, cells)
         row += 1
     total = [(None, "int"), (r.agency_code, "bold_text"), (s.t("whole"), "bold_text"),
              (sum(u.eligible for u in r.units), "int"), (sum(u.respondents for u in r.units), "int"),
              (_pct(r.rollup.service_index), "bold_pct"), (_pct(r.rollup.overall), "bold_pct"),
              *((_pct(r.rollup.factors.get(f)), "bold_pct") for f in factors)]
-    for col, (value, fmt) in enumerate(total):
-        s.put(ws, row, col, value, fmt)
+    s.cells(ws, row, total)
 
 
 def _breakdown(dim: str) -> Callable[[_Sheets], None]:
@@ -519,8 +521,7 @@ def _needs(s: _Sheets) -> None:
                                         (q.item(need.item_id).text.get(s.lang), "text"), (need.n, "int"),
                                         *((need.counts.get(o.value, 0), "int") for o in levels),
                                         (need.mean, "dec2"), (_pct(need.top_share), "pct")]
-        for col, (value, fmt) in enumerate(cells):
-            s.put(ws, row, col, value, fmt)
+        s.cells(ws, row, cells)
 
 
 def _change(s: _Sheets) -> None:
@@ -545,8 +546,7 @@ def _change(s: _Sheets) -> None:
                                         (change.current_n, "int"), (change.difference, "pts"), (change.z, "dec2"),
                                         (change.p, "dec3"),
                                         (change.significant if change.p is not None else None, "text")]
-        for col, (value, fmt) in enumerate(cells):
-            s.put(ws, row, col, value, fmt)
+        s.cells(ws, row, cells)
 
 
 def _campaigns(s: _Sheets) -> None:
@@ -561,8 +561,7 @@ def _campaigns(s: _Sheets) -> None:
                                         (s.local(c.started_at), "text"), (s.local(c.completed_at), "text"),
                                         (c.sample_seed, "int"), (c.eligible, "int"), (c.drawn, "int"),
                                         (c.contacts, "int"), (c.respondents, "int"), (c.rule, "text")]
-        for col, (value, fmt) in enumerate(cells):
-            s.put(ws, row, col, value, fmt)
+        s.cells(ws, row, cells)
 
 
 def _strata(s: _Sheets) -> None:
@@ -573,8 +572,7 @@ def _strata(s: _Sheets) -> None:
         row = HEADER_ROW + 1 + offset
         cells: list[tuple[Any, str]] = [(st.campaign_id, "int"), (st.agency, "text"), (st.field, "text"),
                                         (st.eligible, "int"), (st.drawn, "int"), (st.weight, "dec2")]
-        for col, (value, fmt) in enumerate(cells):
-            s.put(ws, row, col, value, fmt)
+        s.cells(ws, row, cells)
 
 
 def _method(s: _Sheets) -> None:
@@ -600,9 +598,8 @@ def _qr(s: _Sheets) -> None:
         q_items = {c.item_id: c for c in list(rep.criteria) + ([rep.overall] if rep.overall else [])}
         for item_id, c in q_items.items():
             text = block.q.item(item_id).text.get(s.lang)
-            for col, (value, fmt) in enumerate([(block.questionnaire, "text"), (item_id, "text"), (text, "text"),
-                                                (c.n, "int"), (c.n_satisfied, "int"), (_pct(c.index), "pct")]):
-                s.put(ws, row, col, value, fmt)
+            s.cells(ws, row, [(block.questionnaire, "text"), (item_id, "text"), (text, "text"), (c.n, "int"),
+                              (c.n_satisfied, "int"), (_pct(c.index), "pct")])
             row += 1
         s.put(ws, row, 0, block.questionnaire, "bold_text")
         s.put(ws, row, 1, "SIPAS", "bold_text")
