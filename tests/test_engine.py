@@ -92,6 +92,24 @@ def test_an_expired_lease_is_taken_over_and_the_old_owner_does_not_call(
     assert attempt == (AttemptStatus.INITIATED, None, 1)
 
 
+def test_unplaced_attempts_past_their_lease_do_not_fill_the_concurrent_cap(
+        app: Any, new_campaign: Any, claim: Any, provider: Any, place_calls: Any, clock: Any) -> None:
+    """Workers that lose their database connection mid-round leave claimed attempts queued;
+    when there are more of them than calls allowed at once, they are still placed (they
+    were never calls), and live calls still count."""
+    new_campaign(phones(8))
+    pacing = Pacing("twilio", 1000.0, 3, lease=timedelta(seconds=60))
+    stranded = claim(pacing)                      # the round dies before placing any of them
+    assert len(stranded) == 3 and claim(pacing) == []   # within their lease they may be calls
+    clock.advance(seconds=61)
+    retaken = claim(pacing)
+    assert sorted(c.attempt_id for c in retaken) == sorted(c.attempt_id for c in stranded)
+    place_calls(provider, retaken)
+    assert sorted(r.idempotency_key for r in provider.placed) == sorted(c.token for c in stranded)
+    assert claim(pacing) == []                    # three live calls: the cap holds
+    assert fetch_one(app, select(func.count()).select_from(Attempt)) == (3,)
+
+
 def test_no_call_starts_after_the_window_closes_even_when_claimed_before(
         app: Any, new_campaign: Any, claim: Any, provider: Any, place_calls: Any, clock: Any) -> None:
     """Claimed at 16:59:59 but placed at 17:00:01; or a worker dies at 16:59 and its lease

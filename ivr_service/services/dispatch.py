@@ -141,11 +141,10 @@ class Claimed:
     campaign_id: int | None = None        # for the logs' context
 
 
-def _take_tokens(session: Session, key: str, rate: float, now: datetime, wanted: int) -> int:
-    """Take up to ``wanted`` tokens from a bucket refilled at ``rate``/s (burst: 1 s worth).
-
-    The bucket row is locked for the rest of the transaction, which serialises claimers
-    across workers; a new bucket starts full."""
+def _locked_bucket(session: Session, key: str, rate: float, now: datetime) -> PacingBucket:
+    """The bucket row ``key``, locked for the rest of the transaction (which serialises
+    claimers across workers) and refilled at ``rate``/s up to 1 s worth; a new bucket
+    starts full."""
     capacity = max(1.0, rate)
     bucket = session.get(PacingBucket, key, with_for_update=True)
     if bucket is None:
@@ -157,12 +156,18 @@ def _take_tokens(session: Session, key: str, rate: float, now: datetime, wanted:
         bucket = session.get(PacingBucket, key, with_for_update=True, populate_existing=True)
         assert bucket is not None
     elapsed = max(0.0, (now - bucket.updated_at).total_seconds())
-    tokens = min(capacity, bucket.tokens + elapsed * rate)
-    taken = max(0, min(wanted, math.floor(tokens + 1e-9)))
+    bucket.tokens = min(capacity, bucket.tokens + elapsed * rate)
+    bucket.updated_at = max(now, bucket.updated_at)
+    return bucket
+
+
+def _take_tokens(session: Session, key: str, rate: float, now: datetime, wanted: int) -> int:
+    """Take up to ``wanted`` tokens from the bucket ``key`` (see :func:`_locked_bucket`)."""
+    bucket = _locked_bucket(session, key, rate, now)
+    taken = max(0, min(wanted, math.floor(bucket.tokens + 1e-9)))
     if taken < wanted:
         metrics.PACING_WAITS.labels(bucket=metrics.bucket_kind(key)).inc()
-    bucket.tokens = tokens - taken
-    bucket.updated_at = max(now, bucket.updated_at)
+    bucket.tokens -= taken
     return taken
 
 
@@ -211,13 +216,14 @@ def claim_due(db: Database, pacing: Pacing, now: datetime, batch: int) -> list[C
     """Turn due contacts of running campaigns into committed QUEUED attempts, within the
     sender's and each campaign's pace; attempts whose lease expired are claimed first."""
     claimed: list[Claimed] = []
+    sender = f"sender:{pacing.sender}"
     with db.begin() as session:
-        in_flight = session.scalar(select(func.count()).select_from(Attempt).where(
-            Attempt.channel == VOICE, Attempt.provider == pacing.sender, Attempt.status.in_(LIVE_ATTEMPT_STATUSES)))
-        headroom = max(0, pacing.max_concurrent - (in_flight or 0))
+        # The sender's bucket is locked first, so the calls in flight are counted after the
+        # previous claimer committed: two workers never both use the same headroom.
+        _locked_bucket(session, sender, pacing.calls_per_second, now)
+        headroom = max(0, pacing.max_concurrent - _in_flight(session, pacing.sender, now))
         claimed += _reclaim_expired(session, pacing, now, min(batch, headroom))
-        budget = _take_tokens(session, f"sender:{pacing.sender}", pacing.calls_per_second, now,
-                              min(batch, headroom) - len(claimed))
+        budget = _take_tokens(session, sender, pacing.calls_per_second, now, min(batch, headroom) - len(claimed))
         unused = budget
         for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)
                                         .order_by(Campaign.id)):
@@ -226,8 +232,19 @@ def claim_due(db: Database, pacing: Pacing, now: datetime, batch: int) -> list[C
             new = _claim_campaign(session, campaign, pacing, now, unused)
             claimed += new
             unused -= len(new)
-        _give_back(session, f"sender:{pacing.sender}", unused)
+        _give_back(session, sender, unused)
     return claimed
+
+
+def _in_flight(session: Session, sender: str, now: datetime) -> int:
+    """The sender's calls that may be live: every live attempt except those queued whose
+    lease ran out. Those were never placed (their worker died or lost its database
+    connection before the call) and are reclaimed within the headroom; counting them
+    would let them fill it and never be placed again."""
+    never_placed = and_(Attempt.status == AttemptStatus.QUEUED, Attempt.lease_until < now)
+    return session.scalar(select(func.count()).select_from(Attempt).where(
+        Attempt.channel == VOICE, Attempt.provider == sender, Attempt.status.in_(LIVE_ATTEMPT_STATUSES),
+        ~never_placed)) or 0
 
 
 def _reclaim_expired(session: Session, pacing: Pacing, now: datetime, limit: int) -> list[Claimed]:
