@@ -8,10 +8,12 @@ before the next question is asked.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import NamedTuple, Protocol, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from .. import logs, metrics
@@ -85,7 +87,9 @@ def _attempt(session: Session, token: str | None = None, attempt_id: int | None 
         raise NotFound(f"unknown call attempt {token if token is not None else attempt_id!r}")
     query = select(Attempt).where(Attempt.id == locked).execution_options(populate_existing=True).options(
         joinedload(Attempt.campaign).joinedload(Campaign.agency),
-        joinedload(Attempt.contact).joinedload(Contact.interview).joinedload(Interview.answers),
+        # The answers by a second SELECT: joined, each of them would bring the attempt's,
+        # campaign's, contact's and interview's columns again, to be parsed again.
+        joinedload(Attempt.contact).joinedload(Contact.interview).selectinload(Interview.answers),
     )
     attempt = session.scalars(query).unique().one()
     logs.bind(campaign=attempt.campaign_id, attempt=attempt.id)
@@ -109,18 +113,45 @@ def _check_call(session: Session, attempt: Attempt, call_sid: str) -> None:
         raise Conflict(f"CallSid {call_sid!r} does not belong to this attempt", field="CallSid")
 
 
-def responses_for(q: Questionnaire, interview: Interview, attempt: Attempt,
+class Stored(Protocol):
+    """An answer as stored (an :class:`Answer`, or a row of one read for a key press)."""
+
+    @property
+    def attempt_id(self) -> int: ...
+    @property
+    def item_id(self) -> str: ...
+    @property
+    def value(self) -> int | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def digits(self) -> str: ...
+
+
+class Voiced(Protocol):
+    """What the prompts need of a campaign (a :class:`Campaign`, or what a key press reads of one)."""
+
+    @property
+    def language(self) -> str: ...
+    @property
+    def speech_input(self) -> bool: ...
+    @property
+    def hotline(self) -> str | None: ...
+
+
+def responses_for(q: Questionnaire, answers: Iterable[Stored], attempt_id: int,
                   restart: bool) -> dict[str, Response]:
-    """The responses the flow continues from on this call.
+    """The responses the flow continues from on the call of attempt ``attempt_id``, from
+    the interview's ``answers`` in the order they were stored.
 
     Every answer row is kept; per item the latest counts. Consent is asked on every call,
     so only this call's consent counts; in restart mode only this call's answers count.
     """
     result: dict[str, Response] = {}
-    for answer in interview.answers:
+    for answer in answers:
         if not q.has_item(answer.item_id):
             continue
-        this_call = answer.attempt_id == attempt.id
+        this_call = answer.attempt_id == attempt_id
         if (restart or q.item(answer.item_id).kind == "consent") and not this_call:
             continue
         result[answer.item_id] = Response(answer.value, AnswerStatus(answer.status), answer.digits)
@@ -138,7 +169,7 @@ def _interview(session: Session, contact: Contact, campaign: Campaign, now: date
     return interview
 
 
-def _prompt(q: Questionnaire, responses: dict[str, Response], campaign: Campaign,
+def _prompt(q: Questionnaire, responses: dict[str, Response], campaign: Voiced,
             notices: tuple[str, ...] = (), previous: Item | None = None,
             heard: frozenset[str] = frozenset(), why: Why = Why.NEXT) -> VoiceReply:
     """Ask the next item (with its scale's instructions where they help), or close the call."""
@@ -151,7 +182,7 @@ def _prompt(q: Questionnaire, responses: dict[str, Response], campaign: Campaign
                       speech=campaign.speech_input)
 
 
-def _closing(q: Questionnaire, responses: dict[str, Response], campaign: Campaign) -> tuple[str, ...]:
+def _closing(q: Questionnaire, responses: dict[str, Response], campaign: Voiced) -> tuple[str, ...]:
     """The goodbye that fits how the call ended: a refusal is confirmed, silence at the
     consent question is not thanked for a survey, a finished survey is thanked and told
     where to say more."""
@@ -167,10 +198,9 @@ def _closing(q: Questionnaire, responses: dict[str, Response], campaign: Campaig
     return (q.messages["closing_contact"].get(lang).replace("{hotline}", spoken_number(campaign.hotline)), thanks)
 
 
-def _heard(q: Questionnaire, interview: Interview, attempt: Attempt) -> set[str]:
+def _heard(q: Questionnaire, answers: Iterable[Stored], attempt_id: int) -> set[str]:
     """The scales already explained on this call: those of the items answered on it."""
-    return {q.item(a.item_id).scale.id for a in interview.answers
-            if a.attempt_id == attempt.id and q.has_item(a.item_id)}
+    return {q.item(a.item_id).scale.id for a in answers if a.attempt_id == attempt_id and q.has_item(a.item_id)}
 
 
 def answer_call(session: Session, registry: QuestionnaireRegistry, token: str,
@@ -193,7 +223,7 @@ def answer_call(session: Session, registry: QuestionnaireRegistry, token: str,
     attempt.answered_at = attempt.answered_at or now
     interview = _interview(session, contact, campaign, now)
     interview.retries = interview.repeats = 0
-    responses = responses_for(q, interview, attempt, campaign.resume_mode == "restart")
+    responses = responses_for(q, interview.answers, attempt.id, campaign.resume_mode == "restart")
     agency = campaign.agency.name
     notices: tuple[str, ...] = (q.messages["intro"].get(lang).replace("{agency}", agency),)
     if campaign.speech_input:
@@ -201,6 +231,87 @@ def answer_call(session: Session, registry: QuestionnaireRegistry, token: str,
     reply = _prompt(q, responses, campaign, notices=notices)
     interview.current_item = reply.item.id if reply.item else None
     return reply
+
+
+class _Answered(NamedTuple):
+    attempt_id: int
+    item_id: str
+    value: int | None
+    status: str
+    digits: str
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What a key press needs of its call: the attempt (locked), its campaign's voice
+    settings, the contact, the interview and its answers in the order they were stored."""
+
+    attempt_id: int
+    status: AttemptStatus
+    provider_id: str | None
+    number: int
+    outcome: str | None
+    campaign_id: int
+    questionnaire_key: str
+    language: str
+    speech_input: bool
+    hotline: str | None
+    resume_mode: str
+    phone_e164: str
+    attempt_count: int
+    interview_id: int | None
+    retries: int
+    repeats: int
+    last_request_key: str | None
+    answers: tuple[_Answered, ...]
+
+    def may_answer_late(self) -> bool:
+        """Whether a key press that arrives after its call's final status still counts.
+
+        A caller may hang up on the last key: the provider then reports the call's end
+        while that key is still on its way, and the end can be applied first. The key
+        counts when the call was answered by a person and ended normally, and the contact
+        has not been called again since."""
+        return (self.status is AttemptStatus.COMPLETED and self.outcome != Outcome.MACHINE.value
+                and self.attempt_count == self.number)
+
+
+_A, _CAMPAIGNS, _CONTACTS = Attempt.__table__, Campaign.__table__, Contact.__table__
+_INTERVIEWS, _ANSWERS = cast(Table, Interview.__table__), cast(Table, Answer.__table__)
+# Built once (Core, no ORM): a key press is the busiest request there is.
+_LOCK_CALL = (select(_A.c.id, _A.c.status, _A.c.provider_id, _A.c.number, _A.c.outcome, _A.c.campaign_id,
+                     _A.c.contact_id)
+              .where(_A.c.token == bindparam("token")).with_for_update())
+# One row per stored answer (one row with no answer columns before the first answer).
+_READ_CALL = (
+    select(_CAMPAIGNS.c.questionnaire_key, _CAMPAIGNS.c.language, _CAMPAIGNS.c.speech_input, _CAMPAIGNS.c.hotline,
+           _CAMPAIGNS.c.resume_mode, _CONTACTS.c.phone_e164, _CONTACTS.c.attempt_count,
+           _INTERVIEWS.c.id, _INTERVIEWS.c.retries, _INTERVIEWS.c.repeats, _INTERVIEWS.c.last_request_key,
+           _ANSWERS.c.attempt_id, _ANSWERS.c.item_id, _ANSWERS.c.value, _ANSWERS.c.status, _ANSWERS.c.digits)
+    .select_from(_CONTACTS.join(_CAMPAIGNS, _CAMPAIGNS.c.id == _CONTACTS.c.campaign_id)
+                 .outerjoin(_INTERVIEWS, _INTERVIEWS.c.contact_id == _CONTACTS.c.id)
+                 .outerjoin(_ANSWERS, _ANSWERS.c.interview_id == _INTERVIEWS.c.id))
+    .where(_CONTACTS.c.id == bindparam("contact"))
+    .order_by(_ANSWERS.c.id))
+_ADD_ANSWER = insert(_ANSWERS)
+_SET_INTERVIEW = update(_INTERVIEWS).where(_INTERVIEWS.c.id == bindparam("interview"))
+
+
+def _read_call(session: Session, token: str) -> _Call:
+    """The call of ``token``, its attempt row-locked: two statements, lock then read, for
+    the reason :func:`_attempt` gives."""
+    locked = session.execute(_LOCK_CALL, {"token": token}).first()
+    if locked is None:
+        raise NotFound(f"unknown call attempt {token!r}")
+    attempt_id, status, provider_id, number, outcome, campaign_id, contact_id = locked
+    logs.bind(campaign=campaign_id, attempt=attempt_id)
+    rows = session.execute(_READ_CALL, {"contact": contact_id}).all()
+    (questionnaire_key, language, speech_input, hotline, resume_mode, phone, attempt_count,
+     interview_id, retries, repeats, last_request_key) = rows[0][:11]
+    answers = tuple(_Answered(*row[11:]) for row in rows if row[12] is not None)
+    return _Call(attempt_id, status, provider_id, number, outcome, campaign_id, questionnaire_key, language,
+                 speech_input, hotline, resume_mode, phone, attempt_count, interview_id, retries or 0, repeats or 0,
+                 last_request_key, answers)
 
 
 def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_sid: str,
@@ -213,86 +324,75 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
     I-Twilio-Idempotency-Token) is answered again but applied only once, so a retried
     invalid key or silence does not use up a re-prompt. Keys win over speech; speech
     counts only on campaigns that accept it. An answer that arrives after the call's final
-    status is still recorded when the call ended normally (``_may_answer_late``), and the
-    attempt's outcome is worked out again.
+    status is still recorded when the call ended normally (:meth:`_Call.may_answer_late`),
+    and the attempt's outcome is worked out again.
+
+    The busiest request: read in two statements, written in two (the answer, the
+    interview), with no ORM objects but where a call ends by it.
     """
-    attempt = _attempt(session, token)
-    if attempt.provider_id is not None and attempt.provider_id != call_sid:
+    call = _read_call(session, token)
+    if call.provider_id is not None and call.provider_id != call_sid:
         raise Conflict(f"CallSid {call_sid!r} does not belong to this attempt", field="CallSid")
-    campaign = attempt.campaign
-    q = registry.get(campaign.questionnaire_key)
+    q = registry.get(call.questionnaire_key)
     if not q.has_item(item_id):
         raise invalid("item", f"{item_id!r} is not an item of questionnaire {q.key}")
     if digits is not None and len(digits) > 8:
         raise invalid("Digits", f"expected at most 8 keys, got {len(digits)}")
-    contact = attempt.contact
-    interview = contact.interview
-    if interview is None:
+    if call.interview_id is None:
         raise Conflict("this call has not been answered yet")
-    restart = campaign.resume_mode == "restart"
-    responses = responses_for(q, interview, attempt, restart)
+    responses = responses_for(q, call.answers, call.attempt_id, call.resume_mode == "restart")
     current = flow.next_item(q, responses, "voice")
-    ended = attempt.status in FINAL_ATTEMPT_STATUSES
-    if current is None or current.id != item_id or (ended and not _may_answer_late(attempt, contact)):
-        return _prompt(q, responses, campaign, why=Why.AGAIN)
-    if request_key is not None and request_key == interview.last_request_key:
-        return _prompt(q, responses, campaign, why=Why.AGAIN)
+    ended = call.status in FINAL_ATTEMPT_STATUSES
+    if current is None or current.id != item_id or (ended and not call.may_answer_late()):
+        return _prompt(q, responses, call, why=Why.AGAIN)
+    if request_key is not None and request_key == call.last_request_key:
+        return _prompt(q, responses, call, why=Why.AGAIN)
 
     keys = (digits or "").strip()
     heard = None
-    if not keys and spoken is not None and spoken.text.strip() and campaign.speech_input:
+    if not keys and spoken is not None and spoken.text.strip() and call.speech_input:
         heard = spoken
-        event, response = understand(q, current, spoken, campaign.language)
+        event, response = understand(q, current, spoken, call.language)
     else:
         event, response = flow.interpret(q, current, keys)
-    result = flow.apply(q, responses, interview.retries, interview.repeats, event, response, keys, "voice")
+    result = flow.apply(q, responses, call.retries, call.repeats, event, response, keys, "voice")
     if ended and result.response is None:
-        return _prompt(q, responses, campaign, why=Why.AGAIN)  # the call is over: no re-prompt to count
-    interview.last_request_key = request_key
-    interview.retries, interview.repeats = result.retries, result.repeats
-    interview.current_item = result.next_item.id if result.next_item else None
-    explained = frozenset(_heard(q, interview, attempt) | {current.scale.id})
+        return _prompt(q, responses, call, why=Why.AGAIN)  # the call is over: no re-prompt to count
+    interview: dict[str, object] = {
+        "last_request_key": request_key, "retries": result.retries, "repeats": result.repeats,
+        "current_item": result.next_item.id if result.next_item else None}
+    explained = frozenset(_heard(q, call.answers, call.attempt_id) | {current.scale.id})
     if result.response is not None:
-        interview.answers.append(Answer(interview_id=interview.id, attempt_id=attempt.id, item_id=item_id,
-                                        value=result.response.value, status=result.response.status.value,
-                                        digits=result.response.digits, answered_at=now,
-                                        heard=heard.text.strip()[:200] if heard else None,
-                                        confidence=heard.confidence if heard else None))
+        session.execute(_ADD_ANSWER, {
+            "interview_id": call.interview_id, "attempt_id": call.attempt_id, "item_id": item_id,
+            "value": result.response.value, "status": result.response.status.value,
+            "digits": result.response.digits, "answered_at": now,
+            "heard": heard.text.strip()[:200] if heard else None,
+            "confidence": heard.confidence if heard else None})
         responses[item_id] = result.response
-    lang = campaign.language
+    lang = call.language
     notices: tuple[str, ...] = ()
     if result.event in (Event.INVALID, Event.NOT_UNDERSTOOD, Event.NO_INPUT):
         notices = (q.messages[NOTICES[result.event]].get(lang),)
     elif result.event is Event.GAVE_UP and result.next_item is not None:
         notices = (q.messages["moving_on"].get(lang),)
     if result.finish is Finish.REFUSED:
-        interview.status = InterviewStatus.REFUSED
-        interview.ended_at = now
-        opt_out(session, contact.phone_e164, source="ivr", campaign_id=campaign.id, now=now)
+        interview.update(status=InterviewStatus.REFUSED, ended_at=now)
     elif result.finish is Finish.COMPLETE:
         # The questionnaire reached its end; how complete it is depends on the answers.
-        interview.status = InterviewStatus(flow.disposition(q, responses, "voice").value)
-        interview.ended_at = now
+        interview.update(status=InterviewStatus(flow.disposition(q, responses, "voice").value), ended_at=now)
+    session.execute(_SET_INTERVIEW.values(**interview), {"interview": call.interview_id})
+    if result.finish is Finish.REFUSED:
+        opt_out(session, call.phone_e164, source="ivr", campaign_id=call.campaign_id, now=now)
     if ended:
-        _settle_again(session, q, attempt, contact, campaign, now)
+        attempt = _attempt(session, attempt_id=call.attempt_id)
+        _settle_again(session, q, attempt, attempt.contact, attempt.campaign, now)
     again = result.next_item is not None and result.next_item.id == current.id
-    reply = _prompt(q, responses, campaign, notices, previous=current, heard=explained,
+    reply = _prompt(q, responses, call, notices, previous=current, heard=explained,
                     why=Why.AGAIN if again else Why.NEXT)
     if result.event is Event.INVALID and reply.item is not None and reply.instructions is None:
         reply = replace(reply, keys_hint=reply.item.scale.valid_keys)
     return reply
-
-
-def _may_answer_late(attempt: Attempt, contact: Contact) -> bool:
-    """Whether a key press that arrives after its call's final status still counts.
-
-    A caller may hang up on the last key: the provider then reports the call's end while
-    that key is still on its way, and the end can be applied first. The key counts when
-    the call was answered by a person and ended normally, and the contact has not been
-    called again since.
-    """
-    return (attempt.status is AttemptStatus.COMPLETED and attempt.outcome != Outcome.MACHINE.value
-            and contact.attempt_count == attempt.number)
 
 
 def _settle_again(session: Session, q: Questionnaire, attempt: Attempt, contact: Contact, campaign: Campaign,
@@ -411,7 +511,7 @@ def _outcome(q: Questionnaire, attempt: Attempt, contact: Contact, campaign: Cam
         return Outcome.MACHINE, False
     if interview is None:
         return Outcome.BREAK_OFF, False
-    responses = responses_for(q, interview, attempt, campaign.resume_mode == "restart")
+    responses = responses_for(q, interview.answers, attempt.id, campaign.resume_mode == "restart")
     disposition = flow.disposition(q, responses, "voice")
     outcome = {
         flow.Disposition.COMPLETE: Outcome.COMPLETED,

@@ -148,7 +148,7 @@ def _responses(q: Questionnaire, attempt: Attempt) -> dict[str, Response]:
     interview = attempt.contact.interview
     if interview is None:
         return {}
-    return responses_for(q, interview, attempt, attempt.campaign.resume_mode == "restart")
+    return responses_for(q, interview.answers, attempt.id, attempt.campaign.resume_mode == "restart")
 
 
 def _asked(q: Questionnaire, responses: dict[str, Response]) -> list[Item]:
