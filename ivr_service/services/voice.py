@@ -294,7 +294,11 @@ _READ_CALL = (
     .where(_CONTACTS.c.id == bindparam("contact"))
     .order_by(_ANSWERS.c.id))
 _ADD_ANSWER = insert(_ANSWERS)
-_SET_INTERVIEW = update(_INTERVIEWS).where(_INTERVIEWS.c.id == bindparam("interview"))
+# The interview after a key: where it stands, and (ending) how it ended.
+_SET_INTERVIEW = (update(_INTERVIEWS).where(_INTERVIEWS.c.id == bindparam("interview"))
+                  .values(last_request_key=bindparam("key"), retries=bindparam("n_retries"),
+                          repeats=bindparam("n_repeats"), current_item=bindparam("item")))
+_END_INTERVIEW = _SET_INTERVIEW.values(status=bindparam("ending"), ended_at=bindparam("at"))
 
 
 def _read_call(session: Session, token: str) -> _Call:
@@ -359,8 +363,8 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
     if ended and result.response is None:
         return _prompt(q, responses, call, why=Why.AGAIN)  # the call is over: no re-prompt to count
     interview: dict[str, object] = {
-        "last_request_key": request_key, "retries": result.retries, "repeats": result.repeats,
-        "current_item": result.next_item.id if result.next_item else None}
+        "interview": call.interview_id, "key": request_key, "n_retries": result.retries,
+        "n_repeats": result.repeats, "item": result.next_item.id if result.next_item else None}
     explained = frozenset(_heard(q, call.answers, call.attempt_id) | {current.scale.id})
     if result.response is not None:
         session.execute(_ADD_ANSWER, {
@@ -377,13 +381,14 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
     elif result.event is Event.GAVE_UP and result.next_item is not None:
         notices = (q.messages["moving_on"].get(lang),)
     if result.finish is Finish.REFUSED:
-        interview.update(status=InterviewStatus.REFUSED, ended_at=now)
+        session.execute(_END_INTERVIEW, {**interview, "ending": InterviewStatus.REFUSED, "at": now})
+        opt_out(session, call.phone_e164, source="ivr", campaign_id=call.campaign_id, now=now)
     elif result.finish is Finish.COMPLETE:
         # The questionnaire reached its end; how complete it is depends on the answers.
-        interview.update(status=InterviewStatus(flow.disposition(q, responses, "voice").value), ended_at=now)
-    session.execute(_SET_INTERVIEW.values(**interview), {"interview": call.interview_id})
-    if result.finish is Finish.REFUSED:
-        opt_out(session, call.phone_e164, source="ivr", campaign_id=call.campaign_id, now=now)
+        ending = InterviewStatus(flow.disposition(q, responses, "voice").value)
+        session.execute(_END_INTERVIEW, {**interview, "ending": ending, "at": now})
+    else:
+        session.execute(_SET_INTERVIEW, interview)
     if ended:
         attempt = _attempt(session, attempt_id=call.attempt_id)
         _settle_again(session, q, attempt, attempt.contact, attempt.campaign, now)

@@ -27,11 +27,19 @@ from ..services import access, audit
 from ..services.audit import Actor
 from .access import csrf, principal, public, requires
 from .context import services
-from .urls import local_path
+from .urls import WEBHOOK_BLUEPRINTS, local_path
 
 bp = APIBlueprint("auth", __name__, url_prefix="/auth", enable_openapi=False)
 login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+@limiter.request_filter
+def _provider_webhook() -> bool:
+    """The providers' webhooks are signed (checked before anything is read) and arrive in
+    bursts from the providers' few addresses: no limit applies, nor its cost per request."""
+    return request.blueprint in WEBHOOK_BLUEPRINTS
+
 
 # Failed sign-ins only (successful ones are not counted). Fixed windows: a person who
 # mistyped is never locked out for longer than the window.

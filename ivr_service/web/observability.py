@@ -23,9 +23,9 @@ from ..persistence import tallies
 from ..services import access as access_service
 from .access import principal, public, requires
 from .context import services
+from .urls import WEBHOOK_BLUEPRINTS
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-WEBHOOK_BLUEPRINTS = ("voice", "sms", "zns")
 SCHEDULER = "sipas_scheduler"   # app.extensions key of the scheduler in an all-in-one process
 
 

@@ -6,6 +6,8 @@ from urllib.parse import urlencode, urlsplit
 
 VOICE_PREFIX = "/voice"
 SMS_PREFIX = "/sms"
+# The blueprints of the providers' signed webhooks.
+WEBHOOK_BLUEPRINTS = ("voice", "sms", "zns")
 
 
 def webhook_url(base_url: str, kind: str, token: str, **query: str) -> str:

@@ -126,6 +126,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print the keypad answers' cProfile breakdown")
     parser.add_argument("--top", type=int, default=25, help="with --profile: the functions to list")
     parser.add_argument("--sort", default="tottime", help="with --profile: pstats order (tottime, cumulative)")
+    parser.add_argument("--dump", help="with --profile: also write the raw profile to this file (pstats)")
     args = parser.parse_args()
 
     url = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/sipas_bench")
@@ -162,6 +163,8 @@ def main() -> None:
         print("\nkeypad answers by layer (own time, profiled: the profiler slows everything about alike)")
         for layer, seconds in layers(profile):
             print(f"  {layer:28} {seconds / spent * 100:5.1f} %")
+        if args.dump:
+            profile.dump_stats(args.dump)
         out = io.StringIO()
         pstats.Stats(profile, stream=out).sort_stats(args.sort).print_stats(args.top)
         print(out.getvalue())
