@@ -276,7 +276,7 @@ class _Call:
                 and self.attempt_count == self.number)
 
 
-_A, _CAMPAIGNS, _CONTACTS = Attempt.__table__, Campaign.__table__, Contact.__table__
+_A, _CAMPAIGNS, _CONTACTS = cast(Table, Attempt.__table__), Campaign.__table__, Contact.__table__
 _INTERVIEWS, _ANSWERS = cast(Table, Interview.__table__), cast(Table, Answer.__table__)
 # Built once (Core, no ORM): a key press is the busiest request there is.
 _LOCK_CALL = (select(_A.c.id, _A.c.status, _A.c.provider_id, _A.c.number, _A.c.outcome, _A.c.campaign_id,
@@ -434,19 +434,45 @@ def understand(q: Questionnaire, item: Item, spoken: Spoken, language: str) -> t
 
 def call_status(session: Session, registry: QuestionnaireRegistry, token: str, call_sid: str,
                 status: str, duration: int | None, error_code: str | None, answered_by: str | None,
-                now: datetime) -> Attempt:
-    """Apply a status callback. Late or out-of-order callbacks never undo a final status."""
+                now: datetime) -> None:
+    """Apply a status callback. Late or out-of-order callbacks never undo a final status.
+
+    A call's progress (initiated, ringing, in progress) is two Core statements on the
+    attempt row; only its end loads the attempt with its contact and interview."""
     new_status = call_status_of(status)
+    if new_status not in FINAL_ATTEMPT_STATUSES:
+        _progress(session, token, call_sid, new_status)
+        return
     attempt = _attempt(session, token)
     _check_call(session, attempt, call_sid)
-    if attempt.status in FINAL_ATTEMPT_STATUSES:
-        return attempt
-    if new_status not in FINAL_ATTEMPT_STATUSES:
-        if _RANK[new_status] > _RANK.get(attempt.status, 0):
-            attempt.status = new_status
-        return attempt
-    end_call(session, registry, attempt, new_status, duration, error_code, answered_by, now)
-    return attempt
+    if attempt.status not in FINAL_ATTEMPT_STATUSES:
+        end_call(session, registry, attempt, new_status, duration, error_code, answered_by, now)
+
+
+_SET_PROGRESS = (update(_A).where(_A.c.id == bindparam("attempt"))
+                 .values(status=bindparam("progress"), provider_id=bindparam("sid")))
+
+
+def _progress(session: Session, token: str, call_sid: str, new_status: AttemptStatus) -> None:
+    """A live call's status moves forward only, and never past a final one."""
+    locked = session.execute(_LOCK_CALL, {"token": token}).first()
+    if locked is None:
+        raise NotFound(f"unknown call attempt {token!r}")
+    attempt_id, status, provider_id, *_rest = locked
+    logs.bind(campaign=locked.campaign_id, attempt=attempt_id)
+    if provider_id is None:
+        other = session.scalar(select(_A.c.id).where(_A.c.provider_id == call_sid))
+        if other is not None:
+            log.warning("CallSid %s refused for attempt %s: it is bound to attempt %s", call_sid, attempt_id, other)
+            raise Conflict(f"CallSid {call_sid!r} belongs to another call attempt", field="CallSid")
+    elif provider_id != call_sid:
+        raise Conflict(f"CallSid {call_sid!r} does not belong to this attempt", field="CallSid")
+    if status in FINAL_ATTEMPT_STATUSES:
+        return
+    forward = _RANK[new_status] > _RANK.get(status, 0)
+    if forward or provider_id is None:
+        session.execute(_SET_PROGRESS, {"attempt": attempt_id, "progress": new_status if forward else status,
+                                        "sid": call_sid})
 
 
 def call_status_of(status: str) -> AttemptStatus:

@@ -70,16 +70,17 @@ class Player:
         self.validator = RequestValidator(token)
         self.cpu: dict[str, list[float]] = defaultdict(list)
         self.profiler: cProfile.Profile | None = None
+        self.profiled = "gather"
         inner = app.wsgi_app
 
         def timed(environ: Any, start_response: Any) -> Any:
             kind = environ["PATH_INFO"].rsplit("/", 1)[-1]
-            if self.profiler is not None and kind == "gather":
+            if self.profiler is not None and kind == self.profiled:
                 self.profiler.enable()
             started = time.process_time()
             body = list(inner(environ, start_response))
             self.cpu[kind].append(time.process_time() - started)
-            if self.profiler is not None and kind == "gather":
+            if self.profiler is not None and kind == self.profiled:
                 self.profiler.disable()
             return body
 
@@ -123,7 +124,9 @@ def layers(profile: cProfile.Profile) -> list[tuple[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=200)
-    parser.add_argument("--profile", action="store_true", help="print the keypad answers' cProfile breakdown")
+    parser.add_argument("--profile", nargs="?", const="gather", choices=("gather", "answer", "status"),
+                        help="print the cProfile breakdown of the keypad answers (or of the answered calls, "
+                             "or of the status callbacks)")
     parser.add_argument("--top", type=int, default=25, help="with --profile: the functions to list")
     parser.add_argument("--sort", default="tottime", help="with --profile: pstats order (tottime, cumulative)")
     parser.add_argument("--dump", help="with --profile: also write the raw profile to this file (pstats)")
@@ -142,7 +145,7 @@ def main() -> None:
     player.cpu.clear()
     # CPU time, not wall time: waiting for PostgreSQL is not this process's cost.
     profile = cProfile.Profile(time.process_time) if args.profile else None
-    player.profiler = profile
+    player.profiler, player.profiled = profile, args.profile or "gather"
     started = time.perf_counter()
     presses = sum(player.interview(token, f"CA{warm + i:032x}") for i, (token, _n) in enumerate(pairs[warm:]))
     elapsed = time.perf_counter() - started
@@ -160,7 +163,7 @@ def main() -> None:
     print(f"per keypad answer, everything included: {total / len(gathers) * 1000:.2f} ms")
     if profile is not None:
         spent = sum(seconds for _layer, seconds in layers(profile))
-        print("\nkeypad answers by layer (own time, profiled: the profiler slows everything about alike)")
+        print(f"\n{player.profiled} requests by layer (own time, profiled: the profiler slows everything about alike)")
         for layer, seconds in layers(profile):
             print(f"  {layer:28} {seconds / spent * 100:5.1f} %")
         if args.dump:
