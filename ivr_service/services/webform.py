@@ -176,6 +176,7 @@ _COUNT_OPEN = (update(_LINKS).where(_LINKS.c.id == bindparam("link"))
                .values(opens=_LINKS.c.opens + 1, opened_at=func.coalesce(_LINKS.c.opened_at, bindparam("now"))))
 _ADD_INTERVIEW = insert(_INTERVIEWS).returning(_INTERVIEWS.c.id)
 _ADD_ANSWER = insert(_ANSWERS)
+# The SET clauses of these take the columns of the parameters given.
 _SET_ANSWER = update(_ANSWERS).where(_ANSWERS.c.id == bindparam("answer"))
 _DROP_ANSWERS = delete(_ANSWERS).where(_ANSWERS.c.id.in_(bindparam("answers", expanding=True)))
 _SET_INTERVIEW = update(_INTERVIEWS).where(_INTERVIEWS.c.id == bindparam("interview"))
@@ -187,7 +188,7 @@ def _normal(code: str) -> str | None:
 
 
 def _read(session: Session, statement: Any, params: dict[str, Any]) -> _Link | None:
-    rows = session.execute(statement, params).all()
+    rows = session.connection().execute(statement, params).all()
     if not rows:
         return None
     answers = tuple(_Stored(*row[17:]) for row in rows if row[17] is not None)
@@ -296,7 +297,7 @@ def open_link(session: Session, registry: QuestionnaireRegistry, code: str, now:
     status = _status(link, now)
     if status is LinkStatus.LIVE and is_person:
         # One statement, no lock: concurrent opens add up and never wait for an answer.
-        session.execute(_COUNT_OPEN, {"link": link.id, "now": now})
+        session.connection().execute(_COUNT_OPEN, {"link": link.id, "now": now})
     return _state(registry.get(link.questionnaire_key), link, status, show)
 
 
@@ -332,7 +333,9 @@ def answer(session: Session, registry: QuestionnaireRegistry, code: str, item_id
     first answer). The answer that finishes the form goes through :func:`record` (ORM).
     """
     normal = _normal(code)
-    locked = session.execute(_LOCK, {"code": normal}).first() if normal is not None else None
+    # Core statements on the session's connection: the ORM's execute adds nothing here.
+    conn = session.connection()
+    locked = conn.execute(_LOCK, {"code": normal}).first() if normal is not None else None
     link = _read(session, _READ_BY_ID, {"link": locked[0]}) if locked is not None else None
     if link is None:
         raise NotFound(f"link: no survey link {code[:12]!r}", field="link")
@@ -355,25 +358,24 @@ def answer(session: Session, registry: QuestionnaireRegistry, code: str, item_id
 
     interview_id = link.interview_id
     if interview_id is None:
-        interview_id = session.execute(_ADD_INTERVIEW, {
+        interview_id = conn.execute(_ADD_INTERVIEW, {
             "contact_id": link.contact_id, "campaign_id": link.campaign_id, "channel": CHANNEL,
             "questionnaire_key": link.questionnaire_key, "started_at": now}).scalar_one()
     values = {"value": response.value, "status": response.status.value, "digits": response.digits,
               "answered_at": now}
     if stored is None:
-        session.execute(_ADD_ANSWER, {"interview_id": interview_id, "attempt_id": link.attempt_id,
-                                      "item_id": item_id, **values})
+        conn.execute(_ADD_ANSWER, {"interview_id": interview_id, "attempt_id": link.attempt_id,
+                                   "item_id": item_id, **values})
     else:
-        session.execute(_SET_ANSWER.values(**values), {"answer": stored.id})
+        conn.execute(_SET_ANSWER, {"answer": stored.id, **values})
     if dropped:
-        session.execute(_DROP_ANSWERS, {"answers": [a.id for a in dropped if a.id]})
+        conn.execute(_DROP_ANSWERS, {"answers": [a.id for a in dropped if a.id]})
     # The interview's channel is the one it was last answered on (voice → SMS plans).
-    session.execute(_SET_INTERVIEW.values(channel=CHANNEL, current_item=next_item.id), {"interview": interview_id})
+    conn.execute(_SET_INTERVIEW, {"interview": interview_id, "channel": CHANNEL, "current_item": next_item.id})
     if link.answered_at is None or link.attempt_status is AttemptStatus.QUEUED:
-        session.execute(_SET_ATTEMPT.values(
-            answered_at=link.answered_at or now,
-            status=AttemptStatus.IN_PROGRESS if link.attempt_status is AttemptStatus.QUEUED else link.attempt_status),
-            {"attempt": link.attempt_id})
+        queued = link.attempt_status is AttemptStatus.QUEUED
+        conn.execute(_SET_ATTEMPT, {"attempt": link.attempt_id, "answered_at": link.answered_at or now,
+                                    "status": AttemptStatus.IN_PROGRESS if queued else link.attempt_status})
     kept = tuple(a for a in answers if not any(a is d for d in dropped))
     return _state(q, replace(link, interview_id=interview_id, answers=kept), LinkStatus.LIVE)
 
