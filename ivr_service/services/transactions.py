@@ -36,7 +36,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from ..core.phones import normalise
@@ -220,12 +220,32 @@ def _reported(results: dict[int, Result], total: int) -> Reported:
 
 # --- validation ------------------------------------------------------------------------------
 
+# The lookups, built once with expanding IN lists (a single report is mostly these: built,
+# cache-keyed and compiled afresh they cost more than the database's work).
+_AGENCIES = select(Agency.id, Agency.code).where(Agency.code.in_(bindparam("codes", expanding=True)))
+_STORED = (select(Transaction.id, Transaction.agency_id, Transaction.code, Transaction.decision)
+           .where(Transaction.agency_id.in_(bindparam("agencies", expanding=True)),
+                  Transaction.code.in_(bindparam("codes", expanding=True))))
+_LAST_INVITED = (select(Transaction.phone_e164, func.max(Transaction.decided_at))
+                 .where(Transaction.phone_e164.in_(bindparam("phones", expanding=True)),
+                        Transaction.decision == TransactionDecision.INVITED,
+                        Transaction.decided_at >= bindparam("since"))
+                 .group_by(Transaction.phone_e164))
+_IN_PERIOD = (select(Campaign.programme_id, Campaign.period_start, Contact.phone_e164)
+              .join(Contact, Contact.campaign_id == Campaign.id)
+              .where(Campaign.programme_id.in_(bindparam("programmes", expanding=True)),
+                     Contact.phone_e164.in_(bindparam("phones", expanding=True))))
+_YEARLY = (select(Transaction.agency_id, func.count())
+           .where(Transaction.agency_id.in_(bindparam("agencies", expanding=True)),
+                  Transaction.returned_at >= bindparam("since"))
+           .group_by(Transaction.agency_id))
+
 def _agencies(session: Session, records: Sequence[Record]) -> dict[str, tuple[int, str]]:
     codes = {r.agency.strip() for r in records if isinstance(r.agency, str) and r.agency.strip()}
     if not codes:
         return {}
     return {code: (agency_id, code) for agency_id, code in
-            session.execute(select(Agency.id, Agency.code).where(Agency.code.in_(codes)))}
+            session.execute(_AGENCIES, {"codes": sorted(codes)})}
 
 
 def _programmes(session: Session, agency_ids: set[int]) -> dict[int, Programme]:
@@ -312,8 +332,7 @@ def _stored(session: Session, keys: list[tuple[int, str]]) -> dict[tuple[int, st
     codes = sorted({code for _, code in wanted})
     for start in range(0, len(codes), _CHUNK):
         for tx_id, agency_id, code, decision in session.execute(
-                select(Transaction.id, Transaction.agency_id, Transaction.code, Transaction.decision)
-                .where(Transaction.agency_id.in_(agency_ids), Transaction.code.in_(codes[start:start + _CHUNK]))):
+                _STORED, {"agencies": agency_ids, "codes": codes[start:start + _CHUNK]}):
             if (agency_id, code) in wanted:
                 found[(agency_id, code)] = (tx_id, decision)
     return found
@@ -339,11 +358,7 @@ def _decide(session: Session, items: list[_Valid], now: datetime) -> None:
         for start in range(0, len(phones), _CHUNK // 2):
             mapping = phone_match.forms(session, phones[start:start + _CHUNK // 2])
             for stored, moment in session.execute(
-                    select(Transaction.phone_e164, func.max(Transaction.decided_at))
-                    .where(Transaction.phone_e164.in_(list(mapping)),
-                           Transaction.decision == TransactionDecision.INVITED,
-                           Transaction.decided_at >= now - timedelta(days=longest))
-                    .group_by(Transaction.phone_e164)):
+                    _LAST_INVITED, {"phones": list(mapping), "since": now - timedelta(days=longest)}):
                 if moment is not None:
                     phone = mapping[stored]
                     last_invited[phone] = max(last_invited.get(phone, moment), moment)
@@ -351,9 +366,7 @@ def _decide(session: Session, items: list[_Valid], now: datetime) -> None:
     in_period: set[tuple[Any, Any, str]] = set()       # (programme, period start, phone)
     for start in range(0, len(phones), _CHUNK):
         for programme_id, period_start, phone in session.execute(
-                select(Campaign.programme_id, Campaign.period_start, Contact.phone_e164)
-                .join(Contact, Contact.campaign_id == Campaign.id)
-                .where(Campaign.programme_id.in_(programme_ids), Contact.phone_e164.in_(phones[start:start + _CHUNK]))):
+                _IN_PERIOD, {"programmes": programme_ids, "phones": phones[start:start + _CHUNK]}):
             in_period.add((programme_id, period_start, phone))
     yearly = _yearly(session, {item.programme.agency_id for item in taking
                                if item.programme is not None and item.programme.share_mode == "seed003"}, now)
@@ -384,10 +397,8 @@ def _yearly(session: Session, agency_ids: set[int], now: datetime) -> dict[int, 
     seed-003 share tiers are read from."""
     if not agency_ids:
         return {}
-    return dict(session.execute(
-        select(Transaction.agency_id, func.count()).where(Transaction.agency_id.in_(agency_ids),
-                                                          Transaction.returned_at >= now - YEAR)
-        .group_by(Transaction.agency_id)).all())
+    return {agency_id: count for agency_id, count in session.execute(
+        _YEARLY, {"agencies": sorted(agency_ids), "since": now - YEAR})}
 
 
 # --- storing -----------------------------------------------------------------------------------
