@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 
-from ivr_service import logs
+from ivr_service import create_app, logs
+from ivr_service.services import access
+from ivr_service.settings import Settings
 
 from .conftest import ROOT
 
@@ -94,6 +96,17 @@ def test_the_demo_logs_json_lines_with_ids_and_no_numbers_or_names(clean_db: str
     assert not [n for n in names if n in everything]
     assert logs.MASK not in everything
     assert not logs.PHONE.search(everything.replace("\n", " ")) or _only_non_phones(everything)
+
+    # The demo says how to sign in to the console, and what it prints signs in.
+    shown = re.search(rf"operator console: open http://127\.0\.0\.1:{port}/ and sign in as (\S+) / (\S+)",
+                      outputs[1][0])
+    assert shown is not None, outputs[1][0]
+    app = create_app(Settings(database_url=clean_db, public_base_url=f"http://127.0.0.1:{port}"))
+    svc = app.extensions["sipas"]
+    with svc.db.begin() as session:
+        assert access.authenticate(session, shown.group(1), shown.group(2), svc.clock()) is not None
+        assert access.authenticate(session, shown.group(1), shown.group(2) + "x", svc.clock()) is None
+    svc.db.dispose()
 
 
 def _only_non_phones(text: str) -> bool:
