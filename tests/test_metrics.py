@@ -22,14 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from twilio.request_validator import RequestValidator
 
 from ivr_service import create_app, metrics
 from ivr_service.services import access
 from ivr_service.settings import Settings, SettingsError
+from ivr_service.worker import Worker
 
-from .conftest import ROOT
+from .conftest import ROOT, RecordingProvider, phones
 
 CONTACTS = 24
 UNKNOWN = 12
@@ -213,3 +215,23 @@ def test_an_unusable_multiprocess_directory_stops_start_up(make_settings: Any, t
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "missing"))
     with pytest.raises(SettingsError, match="PROMETHEUS_MULTIPROC_DIR: .* is not a writable directory"):
         create_app(make_settings())
+
+
+def test_a_dispatch_round_counts_its_claims_its_duration_and_its_pacing_waits(
+        app: Any, make_campaign: Any) -> None:
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    make_campaign(phones(5), calls_per_second=1)   # one call a second: the round takes one, then waits
+    before = (sample("sipas_dispatch_claims_total", channel="voice"),
+              sample("sipas_dispatch_round_seconds_count", channel="voice"),
+              sample("sipas_pacing_waits_total", bucket="campaign"))
+    provider = RecordingProvider()
+    placed = Worker(app, provider=provider).dispatch()
+    after = (sample("sipas_dispatch_claims_total", channel="voice"),
+             sample("sipas_dispatch_round_seconds_count", channel="voice"),
+             sample("sipas_pacing_waits_total", bucket="campaign"))
+    assert placed == len(provider.placed) == 1
+    assert after[0] - before[0] == 1          # what was claimed
+    assert after[1] - before[1] == 1          # one round timed
+    assert after[2] - before[2] >= 1          # cut short by the campaign's pace
