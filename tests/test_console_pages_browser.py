@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,3 +94,89 @@ def test_call_length_and_cost_page(unit: dict[str, Any], desk: Page) -> None:
     figures = page.get_by_role("table", name="Cuộc gọi kết nối được, thời lượng và chi phí")
     expect(figures.get_by_role("row").first).to_contain_text("2")
     accessible(page)
+
+
+def watch_download(page: Page) -> None:
+    """Note, when a download form starts its request, whether its progress line shows and
+    its button waits; and mark the page, to tell later that it was never left."""
+    page.evaluate("""() => { window.notReloaded = true;
+        document.addEventListener('sipas:download-start', (event) => {
+            const progress = event.target.querySelector('.progress');
+            window.seenProgress = [getComputedStyle(progress).display, progress.getAttribute('role'),
+                                   event.target.querySelector('button').disabled,
+                                   event.target.getAttribute('aria-busy')]; }); }""")
+
+
+def test_the_export_shows_its_progress_and_arrives(unit: dict[str, Any], desk: Page) -> None:
+    app, page = unit["app"], desk
+    path = f"/campaigns/{unit['campaign']}/scores"
+    sign_in(page, app, "quan-ly", path, scan=False)
+    progress = page.locator("#export-progress")
+    expect(progress).to_have_attribute("role", "status")
+    expect(progress).to_be_hidden()
+    watch_download(page)
+    with page.expect_download() as started:
+        page.get_by_role("button", name="Tải tệp kết quả (XLSX)").click()
+    download = started.value
+    assert download.suggested_filename.endswith(".xlsx")
+    assert Path(download.path()).read_bytes()[:2] == b"PK"                 # a workbook (a zip)
+    assert page.evaluate("window.seenProgress") == ["block", "status", True, "true"]
+    assert page.evaluate("window.notReloaded") is True
+    expect(page).to_have_url(base_url(app) + path)
+    expect(progress).to_be_hidden()
+    expect(page.get_by_role("button", name="Tải tệp kết quả (XLSX)")).to_be_enabled()
+    expect(page.locator("form[data-download][aria-busy]")).to_have_count(0)
+    accessible(page)
+    # The campaign's report, on the same page, the same way.
+    expect(page.locator("#campaign-report-progress")).to_have_attribute("role", "status")
+    with page.expect_download() as started:
+        page.get_by_role("button", name="Tải báo cáo (XLSX)").click()
+    assert started.value.suggested_filename.endswith(".xlsx")
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_the_report_shows_its_progress_and_arrives_or_says_what_to_fix(unit: dict[str, Any], desk: Page) -> None:
+    app, page = unit["app"], desk
+    sign_in(page, app, "xem", "/reports", scan=False)
+    progress = page.locator("#report-progress")
+    expect(progress).to_have_attribute("role", "status")
+    expect(progress).to_be_hidden()
+    page.get_by_label("Cơ quan").select_option(str(unit["agency"]))
+    # A wrong period: the page says so beside the field, in place.
+    page.get_by_label("Kỳ báo cáo").fill("2026-13")
+    watch_download(page)
+    page.get_by_role("button", name="Tải báo cáo (XLSX)").click()
+    expect(page.locator("#period-error")).to_be_visible()
+    assert page.evaluate("window.seenProgress") == ["block", "status", True, "true"]
+    assert page.evaluate("window.notReloaded") is True
+    expect(page).to_have_url(base_url(app) + "/reports")
+    accessible(page)
+    # Fixed: the workbook arrives.
+    page.get_by_label("Kỳ báo cáo").fill("2026-11")
+    with page.expect_download() as started:
+        page.get_by_role("button", name="Tải báo cáo (XLSX)").click()
+    download = started.value
+    assert download.suggested_filename.endswith(".xlsx")
+    assert Path(download.path()).read_bytes()[:2] == b"PK"
+    assert page.evaluate("window.notReloaded") is True
+    expect(progress).to_be_hidden()
+
+
+def test_the_downloads_work_without_javascript(unit: dict[str, Any], browser: Browser) -> None:
+    app = unit["app"]
+    context = browser.new_context(java_script_enabled=False, locale="vi-VN", accept_downloads=True)
+    page = context.new_page()
+    try:
+        sign_in(page, app, "quan-ly", f"/campaigns/{unit['campaign']}/scores", scan=False)
+        expect(page.locator("#export-progress")).to_be_hidden()
+        with page.expect_download() as started:
+            page.get_by_role("button", name="Tải tệp kết quả (XLSX)").click()
+        assert started.value.suggested_filename.endswith(".xlsx")
+        page.goto(base_url(app) + "/reports")
+        page.get_by_label("Cơ quan").select_option(str(unit["agency"]))
+        page.get_by_label("Kỳ báo cáo").fill("2026-11")
+        with page.expect_download() as started:
+            page.get_by_role("button", name="Tải báo cáo (XLSX)").click()
+        assert started.value.suggested_filename.endswith(".xlsx")
+    finally:
+        context.close()
