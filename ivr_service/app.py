@@ -65,11 +65,17 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
 
     from .web import access, api, auth, console, errors, i18n, messages, observability, survey, voice, zns
 
-    # Every asset of the API docs page is served from here (no CDN).
+    # Every asset of the API docs page is served from here (no CDN). docs.css is Swagger UI's
+    # style with its low-contrast colours darkened. Without deep links an operation's path is
+    # plain text, not a link inside its expand button (axe: nested-interactive); the servers
+    # drop-down has no label of its own.
     vendor = "/static/console/vendor/swagger-ui/"
-    app.config.update(SWAGGER_UI_CSS=vendor + "swagger-ui.css", SWAGGER_UI_BUNDLE_JS=vendor + "swagger-ui-bundle.js",
+    app.config.update(SWAGGER_UI_CSS="/static/console/docs.css", SWAGGER_UI_BUNDLE_JS=vendor + "swagger-ui-bundle.js",
                       SWAGGER_UI_STANDALONE_PRESET_JS=vendor + "swagger-ui-standalone-preset.js",
-                      DOCS_FAVICON="/static/console/favicon.svg")
+                      DOCS_FAVICON="/static/console/favicon.svg",
+                      SWAGGER_UI_CONFIG={"deepLinking": False, "onComplete": (
+                          "function () { var s = document.getElementById('servers');"
+                          " if (s) { s.setAttribute('aria-label', 'Servers'); } }")})
     errors.init_app(app)
     i18n.init_app(app, settings.timezone)
     auth.init_app(app, session_hours=settings.session_hours, storage_uri=settings.ratelimit_storage,
