@@ -5,6 +5,12 @@ Correct with any number of workers on one PostgreSQL database:
 * **Claiming.** Due contacts are locked with ``FOR UPDATE SKIP LOCKED``; each becomes an
   attempt row committed as QUEUED with a lease (``lease_until``) *before* the provider is
   called. The attempt's token is the idempotency key of the call.
+* **Recording.** A round records the calls it placed a few at a time, in one statement:
+  at most :data:`RECORD_BATCH`, none kept back longer than :data:`RECORD_WAIT` after the
+  provider was asked, and all of them before a provider request that could outlast one of
+  their leases. A worker that dies with calls placed but not yet recorded leaves them as
+  if it had died just after asking the provider: a status callback names each call, or
+  it is placed again with the same token once its lease expires.
 * **Pacing.** Token buckets in ``pacing_buckets``, one per sender (the provider account)
   and one per campaign, are row-locked while claiming, so calls per second hold for all
   workers together; calls in progress are capped per sender.
@@ -333,10 +339,13 @@ def _claim_campaign(session: Session, campaign: Campaign, pacing: Pacing, now: d
     opted_out = phone_match.opted_out(session, phones)
     gap = _min_gap(campaign)
     recent = phone_match.last_calls(session, phones, now - gap) if gap else {}
+    # Numbers on a call now, whichever campaign: read from the live attempts (as many as
+    # calls in flight, SIPAS_MAX_CONCURRENT_CALLS, and claims not yet placed) rather than
+    # by looking the batch's numbers up in contacts, which has no index on the number alone
+    # and would be read whole at every round.
     busy_numbers = set(session.scalars(
         select(Contact.phone_e164).join(Attempt, Attempt.contact_id == Contact.id)
-        .where(among(session, Contact.phone_e164, phones), Attempt.channel == VOICE,
-               Attempt.status.in_(LIVE_ATTEMPT_STATUSES))))
+        .where(Attempt.channel == VOICE, Attempt.status.in_(LIVE_ATTEMPT_STATUSES)))).intersection(phones)
     chosen: list[tuple[int, str, int]] = []   # contact id, number, attempt number
     held_back: list[int] = []
     seen: set[str] = set()
