@@ -5,6 +5,12 @@ Correct with any number of workers on one PostgreSQL database:
 * **Claiming.** Due contacts are locked with ``FOR UPDATE SKIP LOCKED``; each becomes an
   attempt row committed as QUEUED with a lease (``lease_until``) *before* the provider is
   called. The attempt's token is the idempotency key of the call.
+* **Recording.** A round records the calls it placed a few at a time, in one statement:
+  at most :data:`RECORD_BATCH`, none kept back longer than :data:`RECORD_WAIT` after the
+  provider was asked, and all of them before a provider request that could outlast one of
+  their leases. A worker that dies with calls placed but not yet recorded leaves them as
+  if it had died just after asking the provider: a status callback names each call, or
+  it is placed again with the same token once its lease expires.
 * **Pacing.** Token buckets in ``pacing_buckets``, one per sender (the provider account)
   and one per campaign, are row-locked while claiming, so calls per second hold for all
   workers together; calls in progress are capped per sender.
@@ -28,9 +34,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Integer, String, Table, and_, bindparam, case, column, func, insert, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -38,7 +46,7 @@ from .. import logs, metrics
 from ..core.estimate import DEFAULT_PACE, Pace, estimate
 from ..core.policy import CallingWindow, Outcome, RetryPolicy
 from ..core.questionnaire import QuestionnaireError, QuestionnaireRegistry
-from ..persistence.db import Database, dialect_insert
+from ..persistence.db import Database, among, dialect_insert
 from ..persistence.models import (
     LIVE_ATTEMPT_STATUSES,
     Attempt,
@@ -50,6 +58,7 @@ from ..persistence.models import (
     Message,
     MessageStatus,
     PacingBucket,
+    new_token,
 )
 from ..providers import CallRequest, ProviderError, VoiceProvider
 from ..settings import Settings
@@ -315,126 +324,241 @@ def _claim_campaign(session: Session, campaign: Campaign, pacing: Pacing, now: d
     wanted = _take_tokens(session, f"campaign:{campaign.id}", campaign.calls_per_second, now, wanted)
     if wanted <= 0:
         return []
-    contacts = session.scalars(
-        select(Contact)
+    due = session.execute(
+        select(Contact.id, Contact.phone_e164, Contact.attempt_count)
         .where(Contact.campaign_id == campaign.id, Contact.status == ContactStatus.PENDING,
                Contact.channel == VOICE, Contact.next_attempt_at <= now)
         .order_by(Contact.next_attempt_at, Contact.id)
         .limit(wanted)
         .with_for_update(skip_locked=True)
     ).all()
-    if not contacts:
+    if not due:
         _give_back(session, f"campaign:{campaign.id}", wanted)
         return []
-    phones = [c.phone_e164 for c in contacts]
+    phones = [row.phone_e164 for row in due]
     opted_out = phone_match.opted_out(session, phones)
     gap = _min_gap(campaign)
     recent = phone_match.last_calls(session, phones, now - gap) if gap else {}
+    # Numbers on a call now, whichever campaign: read from the live attempts (as many as
+    # calls in flight, SIPAS_MAX_CONCURRENT_CALLS, and claims not yet placed) rather than
+    # by looking the batch's numbers up in contacts, which has no index on the number alone
+    # and would be read whole at every round.
     busy_numbers = set(session.scalars(
         select(Contact.phone_e164).join(Attempt, Attempt.contact_id == Contact.id)
-        .where(Contact.phone_e164.in_(phones), Attempt.channel == VOICE,
-               Attempt.status.in_(LIVE_ATTEMPT_STATUSES))))
-    claimed: list[Claimed] = []
-    attempts: list[tuple[Contact, Attempt]] = []
+        .where(Attempt.channel == VOICE, Attempt.status.in_(LIVE_ATTEMPT_STATUSES)))).intersection(phones)
+    chosen: list[tuple[int, str, int]] = []   # contact id, number, attempt number
+    held_back: list[int] = []
     seen: set[str] = set()
-    for contact in contacts:
-        phone = contact.phone_e164
-        if phone in opted_out:
-            finish_contact(session, contact, Outcome.REFUSED, now, code="2.11")
-            continue
-        if phone in recent:
-            later = window.next_open(recent[phone] + gap)
-            contact.next_attempt_at = later
-            if later is None:
-                finish_contact(session, contact, None, now)
+    for contact_id, phone, attempt_count in due:
+        if phone in opted_out or phone in recent:
+            held_back.append(contact_id)
             continue
         if phone in seen or phone in busy_numbers:
             continue  # on a call right now (another campaign, or twice in this batch)
         seen.add(phone)
-        contact.status = ContactStatus.ACTIVE
-        contact.attempt_count += 1
-        contact.channel_attempts += 1
-        attempt = Attempt(contact_id=contact.id, campaign_id=campaign.id, channel=VOICE,
-                          number=contact.attempt_count, provider=pacing.sender, created_at=now,
-                          lease_until=now + pacing.lease)
-        session.add(attempt)
-        attempts.append((contact, attempt))
-    session.flush()
-    for contact, attempt in attempts:
-        claimed.append(Claimed(attempt.id, attempt.token, contact.phone_e164, campaign.questionnaire_key,
-                               attempt.lease_until, not_after, campaign.id))
+        chosen.append((contact_id, phone, attempt_count + 1))
+    if held_back:
+        _hold_back(session, held_back, opted_out, recent, gap, window, now)
+    claimed = _new_attempts(session, campaign, chosen, pacing, now, not_after)
     _give_back(session, f"campaign:{campaign.id}", wanted - len(claimed))
     return claimed
+
+
+def _hold_back(session: Session, contact_ids: list[int], opted_out: set[str], recent: dict[str, datetime],
+               gap: timedelta, window: CallingWindow, now: datetime) -> None:
+    """Due contacts not called now: an opted-out number is finished as a refusal; one
+    answered less than ``gap`` ago is postponed to when the window is open after it."""
+    for contact in session.scalars(select(Contact).where(Contact.id.in_(contact_ids))):
+        phone = contact.phone_e164
+        if phone in opted_out:
+            finish_contact(session, contact, Outcome.REFUSED, now, code="2.11")
+            continue
+        later = window.next_open(recent[phone] + gap)
+        contact.next_attempt_at = later
+        if later is None:
+            finish_contact(session, contact, None, now)
+
+
+def _new_attempts(session: Session, campaign: Campaign, chosen: list[tuple[int, str, int]], pacing: Pacing,
+                  now: datetime, not_after: datetime) -> list[Claimed]:
+    """Queued attempts for the contacts ``chosen`` (id, number, attempt number), which
+    become active: two statements for the whole batch."""
+    if not chosen:
+        return []
+    ids = [contact_id for contact_id, _, _ in chosen]
+    session.execute(update(_CONTACTS).where(among(session, _CONTACTS.c.id, ids)).values(
+        status=ContactStatus.ACTIVE, attempt_count=_CONTACTS.c.attempt_count + 1,
+        channel_attempts=_CONTACTS.c.channel_attempts + 1))
+    lease_until = now + pacing.lease
+    tokens = {contact_id: new_token() for contact_id in ids}
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(_INSERT_ATTEMPTS, {
+            "p_tokens": list(tokens.values()), "p_contacts": ids, "p_numbers": [n for _, _, n in chosen],
+            "p_campaign": campaign.id, "p_provider": pacing.sender, "p_now": now, "p_lease": lease_until})
+    else:
+        rows = session.execute(insert(_ATTEMPTS).returning(_ATTEMPTS.c.id, _ATTEMPTS.c.contact_id), [
+            {"token": tokens[contact_id], "contact_id": contact_id, "number": number, "campaign_id": campaign.id,
+             "channel": VOICE, "status": AttemptStatus.QUEUED, "provider": pacing.sender, "created_at": now,
+             "lease_until": lease_until} for contact_id, _, number in chosen])
+    attempt_of = {contact_id: attempt_id for attempt_id, contact_id in rows}
+    return [Claimed(attempt_of[contact_id], tokens[contact_id], phone, campaign.questionnaire_key, lease_until,
+                    not_after, campaign.id) for contact_id, phone, _ in chosen]
+
+
+_CONTACTS, _ATTEMPTS = cast(Table, Contact.__table__), cast(Table, Attempt.__table__)
+# PostgreSQL: a batch of new attempts as one array per varying column, so the statement
+# is the same short text for any batch (psycopg parses the text of each new statement).
+_NEW = func.unnest(bindparam("p_tokens", type_=ARRAY(String)), bindparam("p_contacts", type_=ARRAY(Integer)),
+                   bindparam("p_numbers", type_=ARRAY(Integer))) \
+    .table_valued(column("token", String), column("contact_id", Integer), column("number", Integer)) \
+    .render_derived(name="new")
+_INSERT_ATTEMPTS = insert(_ATTEMPTS).from_select(
+    ["token", "contact_id", "number", "campaign_id", "channel", "status", "provider", "created_at", "lease_until"],
+    select(_NEW.c.token, _NEW.c.contact_id, _NEW.c.number, bindparam("p_campaign", type_=Integer), literal(VOICE),
+           literal(AttemptStatus.QUEUED.value), bindparam("p_provider", type_=String),
+           bindparam("p_now", type_=_ATTEMPTS.c.created_at.type),
+           bindparam("p_lease", type_=_ATTEMPTS.c.lease_until.type))
+).returning(_ATTEMPTS.c.id, _ATTEMPTS.c.contact_id)
 
 
 def keep_lease(db: Database, table: type[Attempt] | type[Message], row_id: int, held: datetime | None,
                lease: timedelta, now: datetime) -> bool:
     """Whether this worker still holds the lease it wrote (``held``) on a claimed, not yet
-    sent attempt or message. With less than half of it left, it is renewed by
-    compare-and-set on ``held``: if it expired and another worker took the row over, the
-    update matches nothing and this worker must leave the row alone."""
-    if held is None or held - now >= lease / 2:
-        return True
+    sent attempt or message (see :func:`renew_lease`)."""
+    return held is None or renew_lease(db, table, row_id, held, lease, now) is not None
+
+
+def renew_lease(db: Database, table: type[Attempt] | type[Message], row_id: int, held: datetime,
+                lease: timedelta, now: datetime) -> datetime | None:
+    """The lease this worker holds on a claimed, not yet sent attempt or message: ``held``
+    (the one it wrote) while half of it is left; otherwise renewed by compare-and-set on
+    ``held``. None when it ran out and another worker took the row over: the update then
+    matches nothing and this worker must leave the row alone."""
+    if held - now >= lease / 2:
+        return held
     queued = AttemptStatus.QUEUED if table is Attempt else MessageStatus.QUEUED
     with db.begin() as session:
         renewed = session.execute(
             update(table).where(table.id == row_id, table.status == queued, table.provider_id.is_(None),
                                 table.lease_until == held)
             .values(lease_until=now + lease).returning(table.id)).first()
-    return renewed is not None
+    return now + lease if renewed is not None else None
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A call the provider accepted, not yet recorded on its attempt."""
+
+    attempt_id: int
+    call_id: str
+    asked_at: datetime                # when the provider was asked
+    lease_until: datetime | None      # the lease held when it was asked
 
 
 def place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider, claimed: Claimed,
           url_for: Callable[[str, str], str], now: Callable[[], datetime],
-          lease: timedelta = timedelta(seconds=60), conn: Connection | None = None) -> None:
-    """Ask the provider for one call and record the result on the attempt (through
-    ``conn`` when given: a dispatch round keeps one connection for its whole batch).
+          lease: timedelta = timedelta(seconds=60)) -> None:
+    """Ask the provider for one call and record it on the attempt at once (a dispatch
+    round records its calls a few at a time, see :class:`_Unrecorded`).
 
     A worker places only while it holds the attempt's lease. When less than half of the
     lease is left, it is renewed first by compare-and-set on the value this worker wrote:
     if it expired and another worker took the attempt over, this worker leaves it alone;
     otherwise the call starts with at least half a lease to go (a provider request is
     always shorter, see ``SIPAS_LEASE_SECONDS``), so no other worker can place it meanwhile."""
+    placed = _call(db, registry, provider, claimed, url_for, now, lease)
+    if placed is not None:
+        with db.engine.connect() as conn:
+            _record(conn, [placed])
+
+
+def _call(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider, claimed: Claimed,
+          url_for: Callable[[str, str], str], now: Callable[[], datetime], lease: timedelta) -> _Placed | None:
+    """Ask the provider for the call of ``claimed`` (see :func:`place`); the call it placed,
+    for the caller to record."""
     with logs.bound(campaign=claimed.campaign_id, attempt=claimed.attempt_id):
-        _place(db, registry, provider, claimed, url_for, now, lease, conn)
+        asked_at = now()
+        if claimed.not_after is not None and asked_at >= claimed.not_after:
+            # The window closed between the claim and now: the attempt stays queued; when its
+            # lease expires it is kept back until the window opens again.
+            log.info("attempt %s: the calling window closed before it was placed", claimed.attempt_id)
+            return None
+        held = claimed.lease_until
+        if held is not None:
+            held = renew_lease(db, Attempt, claimed.attempt_id, held, lease, asked_at)
+            if held is None:
+                log.info("attempt %s: lease lost before placing; another worker has it", claimed.attempt_id)
+                return None
+        request = CallRequest(to=claimed.to, from_=None,
+                              answer_url=url_for("answer", claimed.token) + f"?q={claimed.questionnaire}",
+                              status_url=url_for("status", claimed.token), idempotency_key=claimed.token)
+        try:
+            placed = provider.place_call(request)
+        except ProviderError as exc:
+            _refused(db, registry, claimed, exc, now, provider.name)
+            return None
+        log.info("attempt %s: call placed", claimed.attempt_id)
+        return _Placed(claimed.attempt_id, placed.provider_id, asked_at, held)
 
 
-def _place(db: Database, registry: QuestionnaireRegistry, provider: VoiceProvider, claimed: Claimed,
-           url_for: Callable[[str, str], str], now: Callable[[], datetime], lease: timedelta,
-           conn: Connection | None) -> None:
-    if claimed.not_after is not None and now() >= claimed.not_after:
-        # The window closed between the claim and now: the attempt stays queued; when its
-        # lease expires it is kept back until the window opens again.
-        log.info("attempt %s: the calling window closed before it was placed", claimed.attempt_id)
-        return
-    if not keep_lease(db, Attempt, claimed.attempt_id, claimed.lease_until, lease, now()):
-        log.info("attempt %s: lease lost before placing; another worker has it", claimed.attempt_id)
-        return
-    request = CallRequest(to=claimed.to, from_=None,
-                          answer_url=url_for("answer", claimed.token) + f"?q={claimed.questionnaire}",
-                          status_url=url_for("status", claimed.token), idempotency_key=claimed.token)
-    try:
-        placed = provider.place_call(request)
-    except ProviderError as exc:
-        _refused(db, registry, claimed, exc, now, provider.name)
-        return
-    # One Core statement in its own transaction per call placed (no ORM session: this is
-    # the dispatch hot path); a status callback may already have named the call and moved
-    # it on, which this never undoes.
-    values = {"p_attempt": claimed.attempt_id, "p_call": placed.provider_id}
-    if conn is None:
-        with db.engine.begin() as own:
-            own.execute(_RECORD_PLACED, values)
-    else:
-        with conn.begin():
-            conn.execute(_RECORD_PLACED, values)
-    log.info("attempt %s: call placed", claimed.attempt_id)
+# A dispatch round records the calls it placed a few at a time: at most this many, and
+# none kept back longer than RECORD_WAIT after the provider was asked for it. A provider
+# slower than that per request (Twilio: a few hundred ms) has each call recorded as soon
+# as it is placed, as before; a fast one (the simulator) has one UPDATE for many calls.
+RECORD_BATCH = 100
+RECORD_WAIT = timedelta(milliseconds=100)
+
+
+class _Unrecorded:
+    """The calls a dispatch round placed and has not yet recorded, on one connection."""
+
+    def __init__(self, conn: Connection, now: Callable[[], datetime], lease: timedelta) -> None:
+        self.conn, self.now, self.lease = conn, now, lease
+        self.calls: list[_Placed] = []
+
+    def add(self, placed: _Placed) -> None:
+        self.calls.append(placed)
+        if len(self.calls) >= RECORD_BATCH or self.now() - self.calls[0].asked_at >= RECORD_WAIT:
+            self.flush()
+
+    def before_request(self) -> None:
+        """Record every call whose lease could run out during the next provider request
+        (which takes less than half a lease, see ``SIPAS_LEASE_SECONDS``): once a lease
+        expires, another worker would place its call again."""
+        at = self.now()
+        if any(c.lease_until is not None and c.lease_until - at < self.lease / 2 for c in self.calls):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.calls:
+            _record(self.conn, self.calls)
+            self.calls = []
+
+
+def _record(conn: Connection, calls: list[_Placed]) -> None:
+    """Record placed calls in one transaction: QUEUED becomes INITIATED with the
+    provider's call id. A status callback may already have named a call and moved it on,
+    which this never undoes."""
+    with conn.begin():
+        if conn.dialect.name == "postgresql":
+            # One statement for all of them: one trigger run for the progress tallies.
+            conn.execute(_RECORD_PLACED_MANY, {"p_attempts": [c.attempt_id for c in calls],
+                                               "p_calls": [c.call_id for c in calls]})
+        else:
+            conn.execute(_RECORD_PLACED, [{"p_attempt": c.attempt_id, "p_call": c.call_id} for c in calls])
 
 
 # Built once: the statement's cache key is computed for every execution, and a statement
 # with bound parameters keeps that cheap on the hot path.
 _RECORD_PLACED = update(Attempt).where(Attempt.id == bindparam("p_attempt")).values(
     provider_id=func.coalesce(Attempt.provider_id, bindparam("p_call", type_=Attempt.provider_id.type)),
+    status=case((Attempt.status == AttemptStatus.QUEUED, AttemptStatus.INITIATED), else_=Attempt.status),
+    lease_until=None)
+# PostgreSQL: the ids as two arrays, so the statement is the same whatever their number.
+_PLACED = func.unnest(bindparam("p_attempts", type_=ARRAY(Integer)), bindparam("p_calls", type_=ARRAY(String))) \
+    .table_valued(column("attempt_id", Integer), column("call_id", String)).render_derived(name="placed")
+_RECORD_PLACED_MANY = update(Attempt).where(Attempt.id == _PLACED.c.attempt_id).values(
+    provider_id=func.coalesce(Attempt.provider_id, _PLACED.c.call_id),
     status=case((Attempt.status == AttemptStatus.QUEUED, AttemptStatus.INITIATED), else_=Attempt.status),
     lease_until=None)
 
@@ -480,8 +604,16 @@ def dispatch_once(db: Database, registry: QuestionnaireRegistry, provider: Voice
         metrics.CLAIMS.labels(channel=VOICE).inc(len(claimed))
         if claimed:
             with db.engine.connect() as conn:
-                for item in claimed:
-                    place(db, registry, provider, item, url_for, now, pacing.lease, conn=conn)
+                unrecorded = _Unrecorded(conn, now, pacing.lease)
+                try:
+                    for item in claimed:
+                        unrecorded.before_request()
+                        placed = _call(db, registry, provider, item, url_for, now, pacing.lease)
+                        if placed is not None:
+                            unrecorded.add(placed)
+                finally:
+                    # Calls placed are recorded even when the round stops on an error.
+                    unrecorded.flush()
     return len(claimed)
 
 
