@@ -276,15 +276,18 @@ def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
     first = header_index + 1
     cells = [table[c].to_numpy(dtype=object)[first:] for c in table.columns]
     numbers = np.arange(first + 1, first + 1 + len(table) - first)   # spreadsheet row numbers
-    # Vectorised: no Python call per cell.
-    empty = [pd.isna(values) | (values == "") for values in cells]
-    blank = np.logical_and.reduce(empty) if cells else np.zeros(0, dtype=bool)
+    # Vectorised, no Python call per cell; a blank row has no phone, so only the rows
+    # without one are looked at in the other columns.
+    phone = _position(columns, "phone")
+    no_phone = _empty(cells[phone])
+    maybe = np.flatnonzero(no_phone)
+    blank = np.zeros(len(numbers), dtype=bool)
+    blank[maybe[np.logical_and.reduce([_empty(values[maybe]) for values in cells])]] = True
     for row in numbers[blank].tolist():
         report.ignored_rows.append({"row": row, "reason": "blank row", "text": ""})
     # A totals row has no phone and says "Tổng cộng" / "Total" somewhere, often in a
     # column we do not import (STT), so look at the whole of those few rows.
-    phone = _position(columns, "phone")
-    without_phone = np.flatnonzero(empty[phone] & ~blank)
+    without_phone = np.flatnonzero(no_phone & ~blank)
     texts = {int(i): _row_text(cells, int(i)) for i in without_phone}
     totals = [i for i, text in texts.items()
               if any(f" {fold(text)} ".startswith(f" {m} ") for m in TOTAL_MARKERS)]
@@ -292,12 +295,12 @@ def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
         report.ignored_rows.append({"row": int(numbers[i]), "reason": "totals row", "text": texts[i][:120]})
     keep = ~blank
     keep[totals] = False
-    footer = _footer(cells, empty, keep, columns)
+    footer = _footer(cells, no_phone, keep, columns)
     if footer is not None:
         for i in range(footer, len(keep)):
             if keep[i]:
                 report.ignored_rows.append({"row": int(numbers[i]), "reason": "signature block",
-                                            "text": texts[i][:120]})
+                                            "text": _row_text(cells, i)[:120]})
         last = footer + int(np.flatnonzero(keep[footer:])[-1])
         report.footer_rows = last - footer + 1
         keep[footer:] = False
@@ -305,45 +308,59 @@ def read_frame(source: str | Path | IO[bytes], encoding: str | None = None,
     return body, report
 
 
+def _empty(values: np.ndarray) -> np.ndarray:
+    return pd.isna(values) | (values == "")
+
+
 def _row_text(cells: list[np.ndarray], i: int) -> str:
     """The filled cells of one row, joined by single spaces."""
     return " ".join(" ".join(str(values[i]) for values in cells if not _blank(values[i])).split())
 
 
-def _footer(cells: list[np.ndarray], empty: list[np.ndarray], keep: np.ndarray,
+def _footer(cells: list[np.ndarray], no_phone: np.ndarray, keep: np.ndarray,
             columns: Mapping[int, str]) -> int | None:
     """Where the signature block under the table begins (a position in ``cells``), if
     there is one.
 
-    Walking up from the last row, the block is the rows with no phone that come after the
-    last row that looks like data, from the first row with a signatory's title, a signing
-    instruction or the place and date of signing. A row looks like data when it has a
-    phone, a readable date in a date column, or the agency, field or procedure of a row
-    with a phone; so a transaction whose phone is missing is still reported as rejected,
-    even at the end of the list.
+    Walking up from the last row, the block is the rows after the last row that looks like
+    data, from the first row with a signatory's title, a signing instruction or the place
+    and date of signing; names under the titles come with it. A row looks like data when
+    it has a phone (digits that are not the date of signing: the block may sit under the
+    phone column), a readable date in a date column, or the agency, field or procedure of
+    a row with a phone. So a transaction whose phone is missing is still reported as
+    rejected, even at the end of the list, and so is everything above it.
     """
     phone = _position(columns, "phone")
     dates = [p for p, name in columns.items() if name.endswith(("_on", "_at"))]
     named = [p for p, name in columns.items() if name in ("agency", "field", "procedure")]
-    known: dict[int, set[object]] = {}
+    rows = np.flatnonzero(keep)[-FOOTER_SCAN_ROWS:]
+    signed = {i for i in rows.tolist() if any(SIGNATURE.search(fold(values[i])) for values in cells
+                                              if not _blank(values[i]))}
+    if not signed:
+        return None
+
+    def has_phone(i: int) -> bool:
+        number = cells[phone][i]
+        return not no_phone[i] and any(c.isdigit() for c in str(number)) and not SIGNATURE.search(fold(number))
+
+    # Agencies, fields and procedures of the rows with a phone (in the scanned rows, a
+    # title or a name under the phone column is not a phone).
+    above = ~no_phone
+    above[rows[0]:] = False
+    with_phone = [i for i in rows.tolist() if has_phone(i)]
+    known = {p: set(pd.unique(cells[p][above]).tolist()) | {cells[p][i] for i in with_phone} for p in named}
 
     def looks_like_data(i: int) -> bool:
-        readable = [cells[p][i] for p in dates if not empty[p][i]]
-        if readable and parse_dates(pd.Series(readable, dtype=object)).notna().any():
+        if has_phone(i) or any(not _blank(cells[p][i]) and cells[p][i] in known[p] for p in named):
             return True
-        for p in named:
-            if not empty[p][i]:
-                if p not in known:   # the values of rows with a phone, read once
-                    known[p] = set(pd.unique(cells[p][~empty[phone]]).tolist())
-                if cells[p][i] in known[p]:
-                    return True
-        return False
+        readable = [cells[p][i] for p in dates if not _blank(cells[p][i])]
+        return bool(readable) and bool(parse_dates(pd.Series(readable, dtype=object)).notna().any())
 
     start = None
-    for i in np.flatnonzero(keep)[-FOOTER_SCAN_ROWS:][::-1].tolist():
-        if not empty[phone][i] or looks_like_data(i):
+    for i in rows[::-1].tolist():
+        if looks_like_data(i):
             break
-        if any(SIGNATURE.search(fold(values[i])) for values in cells if not _blank(values[i])):
+        if i in signed:
             start = i
     return start
 

@@ -46,7 +46,8 @@ class FrameReport:
     header_row: int = 0
     columns: dict[str, str] = field(default_factory=dict)             # canonical -> header as written
     headers: list[str] = field(default_factory=list)                  # every header cell of the file
-    ignored_rows: list[dict[str, object]] = field(default_factory=list)  # title, blank, totals rows
+    ignored_rows: list[dict[str, object]] = field(default_factory=list)  # title, blank, totals, signature rows
+    footer_rows: int = 0                                               # signature block under the table
     rejected: list[dict[str, object]] = field(default_factory=list)   # row, column, value, reason
     excluded: dict[str, int] = field(default_factory=dict)            # reason -> count
     eligible: int = 0
@@ -272,7 +273,7 @@ def preview(session: Session, source: Source, now: datetime, encoding: str | Non
 def _preview(session: Session, frame: pd.DataFrame, read: ReadReport, now: datetime,
              recent_days: int, period: tuple[date | None, date | None] = (None, None)) -> FrameReport:
     report = FrameReport(header_row=read.header_row, columns=read.columns, headers=read.headers,
-                         ignored_rows=read.ignored_rows)
+                         ignored_rows=read.ignored_rows, footer_rows=read.footer_rows)
     clean_frame(frame, session, report, now, period, recent_days=recent_days)
     return report
 
@@ -368,7 +369,7 @@ def _sample(session: Session, campaign: Campaign, frame: pd.DataFrame, read: Rea
     if rule is None:
         rule = agency_rule(campaign.agency)
     report = FrameReport(seed=seed, header_row=read.header_row, columns=read.columns, headers=read.headers,
-                         ignored_rows=read.ignored_rows)
+                         ignored_rows=read.ignored_rows, footer_rows=read.footer_rows)
     eligible = _clean(frame, session, report, now, (campaign.period_start, campaign.period_end),
                       recent_days=recent_days, exclude_campaign=campaign.id, default_agency=campaign.agency.name)
     # The draw needs only the strata: rows are numbered 0.. in eligible order, and the
