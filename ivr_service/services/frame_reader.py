@@ -348,7 +348,11 @@ def _footer(cells: list[np.ndarray], no_phone: np.ndarray, keep: np.ndarray,
     above = ~no_phone
     above[rows[0]:] = False
     with_phone = [i for i in rows.tolist() if has_phone(i)]
-    known = {p: set(pd.unique(cells[p][above]).tolist()) | {cells[p][i] for i in with_phone} for p in named}
+    known: dict[int, set[object]] = {}
+    for p in named:
+        candidates = {cells[p][i] for i in rows.tolist() if not _blank(cells[p][i])}
+        seen = pd.Series(cells[p][above]).isin(candidates) if candidates else pd.Series([], dtype=bool)
+        known[p] = set(cells[p][above][seen.to_numpy()].tolist()) | {cells[p][i] for i in with_phone}
 
     def looks_like_data(i: int) -> bool:
         if has_phone(i) or any(not _blank(cells[p][i]) and cells[p][i] in known[p] for p in named):

@@ -69,14 +69,20 @@ class _Coded:
     repeat a lot (fields, agencies, dates), so each distinct value is cleaned once and rows
     are compared as integers."""
 
-    def __init__(self, values: pd.Series | np.ndarray | None, rows: int, default: str = "") -> None:
+    def __init__(self, values: pd.Series | np.ndarray | None, rows: int, default: str = "",
+                 strip: bool = True) -> None:
         if values is None:
             values = np.full(rows, None, dtype=object)
         codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+        if not strip:   # labels as written, as text; the last, "", for missing cells
+            self.codes: np.ndarray = codes
+            self.labels: np.ndarray = np.array([v if v.__class__ is str else str(v) for v in uniques] + [""],
+                                               dtype=object)
+            return
         cleaned = [str(value).strip() or default for value in uniques] + [default]   # the last: missing
         remap, labels = pd.factorize(np.array(cleaned, dtype=object))
-        self.codes: np.ndarray = remap[codes]   # code -1 (missing) picks the last entry
-        self.labels: np.ndarray = np.asarray(labels, dtype=object)
+        self.codes = remap[codes]   # code -1 (missing) picks the last entry
+        self.labels = np.asarray(labels, dtype=object)
 
     def text(self, positions: np.ndarray) -> np.ndarray:
         return self.labels[self.codes[positions]]
@@ -175,21 +181,29 @@ def _clean(frame: pd.DataFrame, session: Session, report: FrameReport, now: date
                 counts[reason] = counts.get(reason, 0) + number
         return alive[~mask]
 
-    phones = _Coded(frame["phone"], count)
+    # Phones are normalised as written (normalise() strips them): half a million distinct
+    # numbers need no second pass to strip them.
+    phones = _Coded(frame["phone"], count, strip=False)
     parsed = normalise_distinct(list(phones.labels))
     e164 = parsed["e164"].to_numpy(dtype=object)
     bad = pd.isna(e164)[phones.codes]
     column = report.columns.get("phone", "phone")
     reasons = parsed["reason"].to_numpy(dtype=object)
-    report.rejected.extend({"row": int(numbers[i]), "column": column, "value": phones.labels[phones.codes[i]],
-                            "reason": reasons[phones.codes[i]]} for i in np.flatnonzero(bad).tolist())
+    report.rejected.extend({"row": int(numbers[i]), "column": column,
+                            "value": phones.labels[phones.codes[i]].strip(), "reason": reasons[phones.codes[i]]}
+                           for i in np.flatnonzero(bad).tolist())
     alive = exclude("invalid_phone", bad, total=False)
 
     returned = np.full(count, np.datetime64("NaT"), dtype="datetime64[ns]")
+    day_rank: np.ndarray = np.zeros(count, dtype=np.int16)   # rank of the day returned, rows without one first
     if "returned_on" in frame:
         codes, uniques = pd.factorize(frame["returned_on"].to_numpy(dtype=object), use_na_sentinel=True)
         when = parse_dates(pd.Series(uniques, dtype=object)).to_numpy(dtype="datetime64[ns]")
-        returned = np.append(when, np.datetime64("NaT"))[codes]   # code -1 (missing) picks NaT
+        when = np.append(when, np.datetime64("NaT"))
+        returned = when[codes]   # code -1 (missing) picks NaT
+        # A few hundred distinct days: ranks that small sort stably by radix sort.
+        days, rank = np.unique(when.astype("datetime64[D]").view(np.int64), return_inverse=True)  # NaT first
+        day_rank = rank.astype(np.int16 if len(days) < 2**15 else np.int64)[codes]
         # XLSX cells may hold real dates: the message shows them as ISO dates.
         written = np.array([(value.isoformat() if isinstance(value, date | datetime) else str(value)).strip()
                             for value in uniques] + [""], dtype=object)
@@ -214,8 +228,7 @@ def _clean(frame: pd.DataFrame, session: Session, report: FrameReport, now: date
     alive = exclude("outside_period", outside)
     # Most recently returned last (by day, rows without a date first, ties in file order),
     # so that dropping duplicates keeps each number's most recent transaction.
-    day = returned.astype("datetime64[D]")
-    alive = alive[np.argsort(day[alive].view(np.int64), kind="stable")]   # NaT is the smallest integer
+    alive = alive[np.argsort(day_rank[alive], kind="stable")]
     person = pd.factorize(e164)[0][phones.codes]
     duplicate = pd.Series(person[alive]).duplicated(keep="last").to_numpy()
     alive = exclude("duplicate_phone", duplicate)
@@ -243,7 +256,7 @@ def _clean(frame: pd.DataFrame, session: Session, report: FrameReport, now: date
     eligible = _Eligible(frame=frame, positions=alive, agency=agency.text(alive), field=field.text(alive),
                          phone_e164=e164[phones.codes[alive]], phone_kind=kinds[phones.codes[alive]],
                          carrier=parsed["carrier"].to_numpy(dtype=object)[phones.codes[alive]],
-                         returned=day[alive], sizes=strata.count(alive))
+                         returned=returned[alive].astype("datetime64[D]"), sizes=strata.count(alive))
     report.eligible = len(eligible)
     report.landlines = int((eligible.phone_kind == "landline").sum())
     return eligible

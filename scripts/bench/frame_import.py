@@ -93,13 +93,20 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process: less disturbed than wall time by other work on the machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure_read_csv(frame: Path) -> dict[str, object]:
     """The yardstick: pandas reading the same file with its defaults from the header row on."""
     import pandas as pd
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     table = pd.read_csv(frame, skiprows=3)
-    return {"seconds": time.perf_counter() - started, "peak_mb": peak_mb(), "rows": len(table)}
+    return {"seconds": time.perf_counter() - started, "cpu": cpu_seconds() - cpu, "peak_mb": peak_mb(),
+            "rows": len(table)}
 
 
 def measure_import(url: str, frame: Path) -> dict[str, object]:
@@ -121,14 +128,14 @@ def measure_import(url: str, frame: Path) -> dict[str, object]:
         session.add(campaign)
         session.flush()
         campaign_id = campaign.id
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     with db.begin() as session:
         campaign = session.get_one(Campaign, campaign_id)
         report = frames.import_and_sample(session, campaign, frame, SampleRule("seed002"), 1, now,
                                           reserve_share=0.2, replicates=2)
-    elapsed = time.perf_counter() - started
+    elapsed, used = time.perf_counter() - started, cpu_seconds() - cpu
     db.dispose()
-    return {"seconds": elapsed, "peak_mb": peak_mb(), "rows": report.rows, "eligible": report.eligible,
+    return {"seconds": elapsed, "cpu": used, "peak_mb": peak_mb(), "rows": report.rows, "eligible": report.eligible,
             "drawn": report.drawn, "reserve": report.reserve, "rejected": len(report.rejected),
             "excluded": report.excluded, "strata": len(report.strata), "ignored": len(report.ignored_rows)}
 
@@ -144,7 +151,9 @@ def median(results: list[dict[str, object]], key: str) -> float:
 
 
 def runs(results: list[dict[str, object]]) -> str:
-    return ", ".join(f"{float(str(r['seconds'])):.2f}" for r in results)
+    """Wall seconds of each run, and the median CPU seconds."""
+    return (", ".join(f"{float(str(r['seconds'])):.2f}" for r in results)
+            + f"; CPU {median(results, 'cpu'):.2f} s")
 
 
 def main() -> None:
@@ -182,13 +191,14 @@ def main() -> None:
                 baseline.append(child("--measure-read-csv", str(frame)))
                 for label, url in databases:
                     imports[label].append(child("--measure", url, str(frame)))
-            read_s = median(baseline, "seconds")
+            read_s, read_cpu = median(baseline, "seconds"), median(baseline, "cpu")
             print(f"{'pandas.read_csv':<24}{read_s:.2f} s, peak {median(baseline, 'peak_mb'):.0f} MB "
                   f"(runs: {runs(baseline)})")
             for label, results in imports.items():
                 seconds = median(results, "seconds")
                 last = results[-1]
-                print(f"{label + ' import':<24}{seconds:.2f} s = {seconds / read_s:.1f}x read_csv, "
+                print(f"{label + ' import':<24}{seconds:.2f} s = {seconds / read_s:.1f}x read_csv "
+                      f"(CPU {median(results, 'cpu') / read_cpu:.1f}x), "
                       f"peak {median(results, 'peak_mb'):.0f} MB "
                       f"(runs: {runs(results)}); "
                       f"eligible {last['eligible']:,}, drawn {last['drawn']}, reserve {last['reserve']}, "
