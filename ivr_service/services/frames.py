@@ -238,7 +238,7 @@ def _clean(frame: pd.DataFrame, session: Session, report: FrameReport, now: date
     key = phone_match.hash_key(session)
     if key and any(is_hashed(phone) for phone in opted):
         # A purged or erased refusal is kept by the number's hash: compare those too.
-        blocked |= np.array([phone_hash(key, phone) in opted for phone in numbers_left], dtype=bool)
+        blocked = blocked | np.array([phone_hash(key, phone) in opted for phone in numbers_left], dtype=bool)
     alive = exclude("do_not_contact", blocked)
     if recent_days > 0:
         since = now - timedelta(days=recent_days)
@@ -250,7 +250,7 @@ def _clean(frame: pd.DataFrame, session: Session, report: FrameReport, now: date
         numbers_left = e164[phones.codes[alive]]
         recent = pd.Series(numbers_left).isin(surveyed).to_numpy()
         if key and any(is_hashed(phone) for phone in surveyed):
-            recent |= np.array([phone_hash(key, phone) in surveyed for phone in numbers_left], dtype=bool)
+            recent = recent | np.array([phone_hash(key, phone) in surveyed for phone in numbers_left], dtype=bool)
         alive = exclude("surveyed_recently", recent)
     kinds = parsed["kind"].to_numpy(dtype=object)
     eligible = _Eligible(frame=frame, positions=alive, agency=agency.text(alive), field=field.text(alive),
