@@ -651,7 +651,7 @@ def test_progress_scores_and_export_when_everyone_completes(app: Any, client: An
     export = client.post(f"{API}/campaigns/{campaign_id}/exports")
     assert export.status_code == 201
     path = Path(app.extensions["sipas"].settings.export_dir) / export.json["name"]
-    sheets = pd.read_excel(path, sheet_name=None, dtype=str)
+    sheets = pd.read_excel(path, sheet_name=None, dtype=str, engine="openpyxl")
     with app.extensions["sipas"].db.begin() as session:
         personal = {v for c in session.scalars(select(Contact)) for v in (c.phone_e164, c.name, c.phone_e164[3:])}
     for sheet in sheets.values():

@@ -474,3 +474,12 @@ def test_the_scores_page_is_scoped(app: Flask, surveyed: dict[str, Any], make_ag
     person = signed_in(app, "khac")
     assert person.get(f"/campaigns/{surveyed['campaign']}/scores").status_code == 404
     assert person.post(f"/campaigns/{surveyed['campaign']}/scores/export").status_code == 404
+
+
+def test_the_preview_says_a_signature_block_was_skipped(app: Flask, draft: dict[str, int], make_user: Any) -> None:
+    make_user("quan-ly", ("manager", draft["north"]))
+    signed = MESSY + ",Người lập biểu,,,\"Đắk Nông, ngày 30 tháng 11 năm 2026\",,\n,,,,Thủ trưởng đơn vị,,\n".encode()
+    page = text_of(upload(signed_in(app, "quan-ly"), draft["campaign"], signed))
+    assert counts(page)["rows"] == "6" and counts(page)["rejected"] == "1"    # as without the block
+    assert "Đã bỏ qua phần ký tên 2 dòng cuối bảng: đó không phải dữ liệu." in page
+    assert page.count("Phần ký tên cuối bảng") == 2

@@ -74,24 +74,24 @@ def test_demo_campaign_end_to_end(live_server: Any, clock: Any) -> None:
     assert dup == 0
     assert complete > 100
 
-    criteria = pd.read_excel(export_path, sheet_name="criteria").set_index("item_id")
+    criteria = pd.read_excel(export_path, sheet_name="criteria", engine="openpyxl").set_index("item_id")
     expected = direct_indices(services.db)
     assert len(criteria) == 17
     for item_id, row in criteria.iterrows():
         assert row["n"] == expected.loc[item_id, "n"], item_id
         assert row["index"] == pytest.approx(expected.loc[item_id, "index"]), item_id
 
-    factors = pd.read_excel(export_path, sheet_name="factors").set_index("factor")
+    factors = pd.read_excel(export_path, sheet_name="factors", engine="openpyxl").set_index("factor")
     for factor, row in factors.iterrows():
         items = criteria[criteria["factor"] == factor]
         assert row["index"] == pytest.approx(items["index"].mean())
-    summary = pd.read_excel(export_path, sheet_name="summary").set_index("key")["value"]
+    summary = pd.read_excel(export_path, sheet_name="summary", engine="openpyxl").set_index("key")["value"]
     assert float(summary["service_index"]) == pytest.approx(factors["index"].mean())
 
-    responses = pd.read_excel(export_path, sheet_name="responses", dtype=str)
+    responses = pd.read_excel(export_path, sheet_name="responses", dtype=str, engine="openpyxl")
     phones = set(pd.read_sql(text("SELECT phone_e164, name FROM contacts"), services.db.engine).stack())
     for sheet in ("summary", "criteria", "factors", "responses"):
-        frame = pd.read_excel(export_path, sheet_name=sheet, dtype=str)
+        frame = pd.read_excel(export_path, sheet_name=sheet, dtype=str, engine="openpyxl")
         assert not (set(frame.stack()) & phones), f"personal data in sheet {sheet}"
     assert len(responses) == len(set(responses["respondent"]))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import unicodedata
 from datetime import date, datetime
 from pathlib import Path
@@ -278,3 +279,77 @@ def test_header_names_in_vietnamese_and_english(tmp_path: Path, headers: list[st
     frame, report = read_frame(path)
     assert report.columns[canonical] == headers[0]
     assert {"field", "phone"} <= set(frame.columns) and frame["phone"].iloc[0] == "0912345678"
+
+
+# --- the signature block under the table ------------------------------------------------------
+
+# As one-stop-shop exports end: a blank row, who drew the list up and the place and date of
+# signing (under the phone column), the signing instructions and the head of the office,
+# blank rows for the signatures, then the names.
+SIGNATURE_BLOCK: list[list[Any]] = [
+    [],
+    ["", "Người lập biểu", "", "", "", "Hà Nội, ngày 15 tháng 11 năm 2026", "", ""],
+    ["", "(Ký, ghi rõ họ tên)", "", "", "", "Thủ trưởng đơn vị", "", ""],
+    [],
+    [],
+    ["", "Nguyễn Văn Lập", "", "", "", "Trần Thị Trưởng", "", ""],
+]
+TOTALS: list[Any] = ["Tổng cộng", "", "", "", "", "", "", "4"]
+
+
+def write_rows(path: Path, rows: list[list[Any]]) -> Path:
+    """A CSV with quoting (the place and date of signing holds a comma), or an XLSX."""
+    if path.suffix == ".xlsx":
+        workbook = openpyxl.Workbook()
+        for row in rows:
+            workbook.active.append([None if cell == "" else cell for cell in row])
+        workbook.save(path)
+        return path
+    with path.open("w", encoding="utf-8", newline="") as out:
+        csv.writer(out).writerows(row + [""] * (len(HEADER) - len(row)) for row in rows)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_signature_block_is_skipped_not_rejected_and_makes_no_stratum(app: Any, draft: int, import_frame: Any,
+                                                                        tmp_path: Path, suffix: str) -> None:
+    path = write_rows(tmp_path / f"ds{suffix}", [HEADER, *ROWS, TOTALS, *SIGNATURE_BLOCK])
+    frame, read = read_frame(path)
+    assert list(frame.index) == [2, 3, 4, 5] and read.footer_rows == 5   # rows 8 to 12
+    assert [(r["row"], r["reason"]) for r in read.ignored_rows if r["reason"] != "blank row"] == [
+        (6, "totals row"), (8, "signature block"), (9, "signature block"), (12, "signature block")]
+    assert read.ignored_rows[-1]["text"] == "Nguyễn Văn Lập Trần Thị Trưởng"
+    report = import_frame(draft, path)
+    assert report.rows == 4 and report.footer_rows == 5
+    assert [(r["row"], r["value"], r["reason"]) for r in report.rejected] == [
+        (5, "không có", "not a phone number: 'không có'")]
+    assert {(s["field"], s["frame_rows"]) for s in report.strata} == {("Đất đai", 3), ("Môi trường", 1)}
+    with app.extensions["sipas"].db.begin() as session:
+        assert set(session.scalars(select(Stratum.field))) == {"Đất đai", "Môi trường"}
+
+
+# The last transaction has no phone; its applicant is a company's director, so its name
+# reads like a signatory's title. It is known as data by its field or by its dates.
+LAST_WITHOUT_PHONE = {
+    "known field": [5, "HS-5", "Cấp GCN", "Đất đai", "Giám đốc Công ty An Phát", "", "", ""],
+    "dates": [5, "HS-5", "Khai thác", "Khoáng sản", "Giám đốc Công ty An Phát", "", "04/10/2026", "10/10/2026"],
+}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+@pytest.mark.parametrize("footer", [False, True], ids=["no footer", "then a footer"])
+@pytest.mark.parametrize("last", sorted(LAST_WITHOUT_PHONE))
+def test_a_last_transaction_without_a_phone_is_still_rejected(tmp_path: Path, suffix: str, footer: bool,
+                                                              last: str) -> None:
+    rows = [HEADER, *ROWS, LAST_WITHOUT_PHONE[last], *(SIGNATURE_BLOCK if footer else [])]
+    frame, read = read_frame(write_rows(tmp_path / f"ds{suffix}", rows))
+    assert list(frame.index) == [2, 3, 4, 5, 6] and frame.loc[6, "name"] == "Giám đốc Công ty An Phát"
+    assert read.footer_rows == (5 if footer else 0)
+    assert [r["row"] for r in read.ignored_rows if r["reason"] == "signature block"] == ([8, 9, 12] if footer else [])
+
+
+def test_rows_without_a_title_or_place_and_date_are_not_a_footer(tmp_path: Path) -> None:
+    # Two names under the table, nothing that says who signs: rows of data without a phone.
+    path = write_rows(tmp_path / "ds.csv", [HEADER, *ROWS, [], ["", "Nguyễn Văn Lập", "", "", "", "Trần Thị B"]])
+    frame, read = read_frame(path)
+    assert list(frame.index) == [2, 3, 4, 5, 7] and read.footer_rows == 0

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from ivr_service.core.phones import CARRIERS, LEGACY_PREFIXES, normalise, normalise_many
+from ivr_service.core.phones import CARRIERS, LEGACY_PREFIXES, _fast_mobiles, normalise, normalise_many
 
 
 @pytest.mark.parametrize("raw", [
@@ -172,3 +172,12 @@ def test_vectorised_path_agrees_with_normalise(values: list[str]) -> None:
         one = normalise(value)
         assert (table.loc[value, "e164"], table.loc[value, "kind"]) == (one.e164, one.kind), value
         assert (table.loc[value, "carrier"], table.loc[value, "reason"]) == (one.carrier, one.reason), value
+
+
+def test_usual_spellings_take_the_array_path_and_the_rest_is_left_to_normalise() -> None:
+    fast = ["0912 345 678", "84912345678", "+84 912 345 678", "0084912345678", "(+84) 912.345.678", "912345678",
+            " 0912-345-678\t"]
+    slow = ["912345678.0", "01662345678", "024 3825 1234", "0912 345 678 9", "không có", "", "x" * 40]
+    e164, carrier = _fast_mobiles(fast + slow)
+    assert list(e164) == ["+84912345678"] * len(fast) + [None] * len(slow)
+    assert list(carrier >= 0) == [True] * len(fast) + [False] * len(slow)

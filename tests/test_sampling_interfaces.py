@@ -50,7 +50,7 @@ def test_preview_and_sampling_report_over_the_api(client: Any) -> None:
     assert total["excluded_duplicate_phone"] == preview.json["excluded"]["duplicate_phone"]
     xlsx = client.get(f"/api/v1/campaigns/{campaign}/sampling-report?format=xlsx")
     assert xlsx.status_code == 200
-    sheet = pd.read_excel(io.BytesIO(xlsx.data), sheet_name="strata")
+    sheet = pd.read_excel(io.BytesIO(xlsx.data), sheet_name="strata", engine="openpyxl")
     assert int(sheet["drawn"].iloc[-1]) == 150
     waves = [client.post(f"/api/v1/campaigns/{campaign}/reserve/release").json["released"] for _ in range(2)]
     assert sum(waves) == 30 and waves[0] >= waves[1] > 0

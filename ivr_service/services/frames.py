@@ -13,15 +13,15 @@ import math
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import IO, cast
+from typing import IO
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..core import sampling
-from ..core.phones import normalise_many
+from ..core.phones import normalise_distinct
 from ..core.pseudonym import is_hashed, phone_hash
 from ..persistence.db import Database
 from ..persistence.models import Agency, Attempt, Campaign, CampaignStatus, Contact, ContactStatus, OptOut, Stratum
@@ -46,7 +46,8 @@ class FrameReport:
     header_row: int = 0
     columns: dict[str, str] = field(default_factory=dict)             # canonical -> header as written
     headers: list[str] = field(default_factory=list)                  # every header cell of the file
-    ignored_rows: list[dict[str, object]] = field(default_factory=list)  # title, blank, totals rows
+    ignored_rows: list[dict[str, object]] = field(default_factory=list)  # title, blank, totals, signature rows
+    footer_rows: int = 0                                               # signature block under the table
     rejected: list[dict[str, object]] = field(default_factory=list)   # row, column, value, reason
     excluded: dict[str, int] = field(default_factory=dict)            # reason -> count
     eligible: int = 0
@@ -63,10 +64,85 @@ class FrameReport:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
 
-def _clean_text(values: pd.Series) -> pd.Series:
-    # Strip each distinct value once and map back: columns repeat a lot (fields, dates).
-    filled = values.fillna("")
-    return filled.map({value: str(value).strip() for value in pd.unique(filled)})
+class _Coded:
+    """A text column as codes into its distinct values, stripped ("" when missing): columns
+    repeat a lot (fields, agencies, dates), so each distinct value is cleaned once and rows
+    are compared as integers."""
+
+    def __init__(self, values: pd.Series | np.ndarray | None, rows: int, default: str = "",
+                 strip: bool = True) -> None:
+        if values is None:
+            values = np.full(rows, None, dtype=object)
+        codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+        if not strip:   # labels as written, as text; the last, "", for missing cells
+            self.codes: np.ndarray = codes
+            self.labels: np.ndarray = np.array([v if v.__class__ is str else str(v) for v in uniques] + [""],
+                                               dtype=object)
+            return
+        cleaned = [str(value).strip() or default for value in uniques] + [default]   # the last: missing
+        remap, labels = pd.factorize(np.array(cleaned, dtype=object))
+        self.codes = remap[codes]   # code -1 (missing) picks the last entry
+        self.labels = np.asarray(labels, dtype=object)
+
+    def text(self, positions: np.ndarray) -> np.ndarray:
+        return self.labels[self.codes[positions]]
+
+
+class _Strata:
+    """Agency × field strata of the rows, as one integer code per row."""
+
+    def __init__(self, agency: _Coded, field: _Coded) -> None:
+        combined = agency.codes.astype(np.int64) * len(field.labels) + field.codes
+        self.codes, distinct = pd.factorize(combined)
+        self.keys = [(str(agency.labels[c // len(field.labels)]), str(field.labels[c % len(field.labels)]))
+                     for c in distinct.tolist()]
+
+    def count(self, positions: np.ndarray) -> dict[tuple[str, str], int]:
+        """Rows per stratum among ``positions``."""
+        counts = np.bincount(self.codes[positions], minlength=len(self.keys))
+        return {self.keys[c]: int(counts[c]) for c in np.flatnonzero(counts).tolist()}
+
+
+@dataclass
+class _Eligible:
+    """The rows of a frame left after cleaning, in the order the sample is drawn from:
+    ``positions`` in the frame as read, with their cleaned values."""
+
+    frame: pd.DataFrame
+    positions: np.ndarray
+    agency: np.ndarray
+    field: np.ndarray
+    phone_e164: np.ndarray
+    phone_kind: np.ndarray
+    carrier: np.ndarray
+    returned: np.ndarray   # datetime64[D], NaT when the list has only a status
+    sizes: dict[tuple[str, str], int]   # rows per agency × field stratum
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def rows(self, chosen: np.ndarray) -> list[dict[str, object]]:
+        """Eligible rows ``chosen`` (numbers in eligible order) as contacts need them."""
+        source = self.positions[chosen]
+
+        def cells(name: str) -> list[str | None]:
+            if name not in self.frame:
+                return [None] * len(chosen)
+            return [_text(value) for value in self.frame[name].to_numpy(dtype=object)[source].tolist()]
+
+        days = self.returned[chosen]
+        return [{"agency": agency, "field": field, "phone_e164": phone, "phone_kind": kind, "carrier": carrier,
+                 "name": name, "transaction_code": code, "returned_on": None if np.isnat(day) else day.item()}
+                for agency, field, phone, kind, carrier, name, code, day in zip(
+                    self.agency[chosen].tolist(), self.field[chosen].tolist(), self.phone_e164[chosen].tolist(),
+                    self.phone_kind[chosen].tolist(), self.carrier[chosen].tolist(), cells("name"),
+                    cells("transaction_code"), days, strict=True)]
+
+    def to_frame(self) -> pd.DataFrame:
+        returned = pd.Series(self.returned.astype("datetime64[ns]"), index=self.frame.index[self.positions])
+        return self.frame.iloc[self.positions].assign(
+            field=self.field, agency=self.agency, phone_e164=self.phone_e164, phone_kind=self.phone_kind,
+            carrier=self.carrier, returned_on=returned.dt.date)
 
 
 def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now: datetime,
@@ -75,65 +151,95 @@ def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now:
                 default_agency: str = "") -> pd.DataFrame:
     """Normalise phones, keep results returned in the period, drop duplicates, opted-out
     and recently surveyed numbers. Every dropped row is reported or counted by reason,
-    in total and per agency × field stratum."""
-    report.rows = len(frame)
-    agency = _clean_text(frame["agency"]) if "agency" in frame else pd.Series("", index=frame.index)
-    frame = frame.assign(field=_clean_text(frame["field"]),
-                         agency=agency.where(agency != "", default_agency))
-    report._rows_by_stratum = _per_stratum(frame)
-    phones = _clean_text(frame["phone"])
-    parsed = normalise_many(phones)  # once per distinct value
-    e164 = phones.map(parsed["e164"])
-    bad = e164.isna()
-    reasons = phones[bad].map(parsed["reason"])
-    column = report.columns.get("phone", "phone")
-    report.rejected.extend({"row": int(row), "column": column, "value": phones[row], "reason": reasons[row]}
-                           for row in frame.index[bad])
-    _exclude(report, "invalid_phone", bad, frame, total=False)
-    frame = frame.assign(phone_e164=e164, phone_kind=phones.map(parsed["kind"]),
-                         carrier=phones.map(parsed["carrier"]))[~bad]
+    in total and per agency × field stratum. Returns the eligible rows, most recently
+    returned last."""
+    return _clean(frame, session, report, now, period, recent_days, exclude_campaign, default_agency).to_frame()
 
-    returned = parse_dates(frame["returned_on"]) if "returned_on" in frame else pd.Series(pd.NaT, index=frame.index)
+
+def _clean(frame: pd.DataFrame, session: Session, report: FrameReport, now: datetime,
+           period: tuple[date | None, date | None] = (None, None), recent_days: int = RECENT_SURVEY_DAYS,
+           exclude_campaign: int | None = None, default_agency: str = "") -> _Eligible:
+    """:func:`clean_frame` over whole columns: each distinct value (phone, date, field) is
+    read once, rows are carried as positions and compared as integer codes."""
+    count = len(frame)
+    report.rows = count
+    numbers = frame.index.to_numpy()                         # spreadsheet row numbers
+    agency = _Coded(frame["agency"] if "agency" in frame else None, count, default_agency)
+    field = _Coded(frame["field"], count)
+    strata = _Strata(agency, field)
+    alive = np.arange(count)
+    report._rows_by_stratum = strata.count(alive)
+
+    def exclude(reason: str, mask: np.ndarray, total: bool = True) -> np.ndarray:
+        """Count ``alive[mask]`` under ``reason`` and return the rows left."""
+        dropped = alive[mask]
+        if len(dropped):
+            if total:  # rejected rows are listed one by one instead
+                report.excluded[reason] = report.excluded.get(reason, 0) + len(dropped)
+            for key, number in strata.count(dropped).items():
+                counts = report._by_stratum.setdefault(key, {})
+                counts[reason] = counts.get(reason, 0) + number
+        return alive[~mask]
+
+    # Phones are normalised as written (normalise() strips them): half a million distinct
+    # numbers need no second pass to strip them.
+    phones = _Coded(frame["phone"], count, strip=False)
+    parsed = normalise_distinct(list(phones.labels))
+    e164 = parsed["e164"].to_numpy(dtype=object)
+    bad = pd.isna(e164)[phones.codes]
+    column = report.columns.get("phone", "phone")
+    reasons = parsed["reason"].to_numpy(dtype=object)
+    report.rejected.extend({"row": int(numbers[i]), "column": column,
+                            "value": phones.labels[phones.codes[i]].strip(), "reason": reasons[phones.codes[i]]}
+                           for i in np.flatnonzero(bad).tolist())
+    alive = exclude("invalid_phone", bad, total=False)
+
+    returned = np.full(count, np.datetime64("NaT"), dtype="datetime64[ns]")
+    day_rank: np.ndarray = np.zeros(count, dtype=np.int16)   # rank of the day returned, rows without one first
     if "returned_on" in frame:
-        raw = frame["returned_on"]
-        if not isinstance(raw.dtype, pd.StringDtype):  # XLSX cells may hold real dates
-            raw = raw.map(lambda v: v.isoformat() if isinstance(v, (date, datetime)) else v)
-        raw = _clean_text(raw)
-        unreadable = returned.isna() & (raw != "")
-        for row in frame.index[unreadable]:
-            report.rejected.append({"row": int(row), "column": report.columns["returned_on"], "value": raw[row],
-                                    "reason": "not a date (expected dd/mm/yyyy)"})
-        _exclude(report, "invalid_date", unreadable, frame, total=False)
-        frame, returned = frame[~unreadable], returned[~unreadable]
-    done = returned.notna()
+        codes, uniques = pd.factorize(frame["returned_on"].to_numpy(dtype=object), use_na_sentinel=True)
+        when = parse_dates(pd.Series(uniques, dtype=object)).to_numpy(dtype="datetime64[ns]")
+        when = np.append(when, np.datetime64("NaT"))
+        returned = when[codes]   # code -1 (missing) picks NaT
+        # A few hundred distinct days: ranks that small sort stably by radix sort.
+        days, rank = np.unique(when.astype("datetime64[D]").view(np.int64), return_inverse=True)  # NaT first
+        day_rank = rank.astype(np.int16 if len(days) < 2**15 else np.int64)[codes]
+        # XLSX cells may hold real dates: the message shows them as ISO dates.
+        written = np.array([(value.isoformat() if isinstance(value, date | datetime) else str(value)).strip()
+                            for value in uniques] + [""], dtype=object)
+        unreadable = np.isnat(returned[alive]) & (written[codes[alive]] != "")
+        for i in alive[unreadable].tolist():
+            report.rejected.append({"row": int(numbers[i]), "column": report.columns["returned_on"],
+                                    "value": written[codes[i]], "reason": "not a date (expected dd/mm/yyyy)"})
+        alive = exclude("invalid_date", unreadable, total=False)
+    done = ~np.isnat(returned[alive])
     if "status" in frame:
-        statuses = _clean_text(frame["status"])
-        folded = {value: fold(value) for value in statuses.unique()}
-        done |= statuses.map(folded).isin(RETURNED_STATUSES)
-    _exclude(report, "not_returned", ~done, frame)
-    frame, returned = frame[done], returned[done]
+        statuses = _Coded(frame["status"], count)
+        returned_status = np.array([fold(value) in RETURNED_STATUSES for value in statuses.labels], dtype=bool)
+        done |= returned_status[statuses.codes[alive]]
+    alive = exclude("not_returned", ~done)
     start, end = period
-    outside = pd.Series(False, index=frame.index)
-    # Compared as timestamps: ``.dt.date`` of a column with no date at all (a list with only
-    # a status column) is not a column of dates, and comparing it with a date fails.
+    outside = np.zeros(len(alive), dtype=bool)
+    # NaT compares false: a list with only a status column has no date to be outside.
     if start is not None:
-        outside |= returned.notna() & (returned < pd.Timestamp(start))
+        outside |= returned[alive] < np.datetime64(start, "ns")
     if end is not None:
-        outside |= returned.notna() & (returned >= pd.Timestamp(end) + pd.Timedelta(days=1))
-    _exclude(report, "outside_period", outside, frame)
-    frame = frame[~outside].assign(returned_on=returned[~outside].dt.date)
-    frame = frame.sort_values("returned_on", kind="stable", na_position="first")
-    duplicate = frame.duplicated("phone_e164", keep="last")  # keep the most recent transaction
-    _exclude(report, "duplicate_phone", duplicate, frame)
-    frame = frame[~duplicate]
+        outside |= returned[alive] >= np.datetime64(end, "ns") + np.timedelta64(1, "D")
+    alive = exclude("outside_period", outside)
+    # Most recently returned last (by day, rows without a date first, ties in file order),
+    # so that dropping duplicates keeps each number's most recent transaction.
+    alive = alive[np.argsort(day_rank[alive], kind="stable")]
+    person = pd.factorize(e164)[0][phones.codes]
+    duplicate = pd.Series(person[alive]).duplicated(keep="last").to_numpy()
+    alive = exclude("duplicate_phone", duplicate)
+    numbers_left = e164[phones.codes[alive]]
     opted = set(session.scalars(select(OptOut.phone_e164)))
-    blocked = frame["phone_e164"].isin(opted)
+    blocked = pd.Series(numbers_left).isin(opted).to_numpy()
     key = phone_match.hash_key(session)
     if key and any(is_hashed(phone) for phone in opted):
         # A purged or erased refusal is kept by the number's hash: compare those too.
-        blocked |= frame["phone_e164"].map(lambda phone: phone_hash(key, phone)).isin(opted)
-    _exclude(report, "do_not_contact", blocked, frame)
-    frame = frame[~blocked]
+        blocked = blocked | np.array([phone_hash(key, phone) in opted for phone in numbers_left], dtype=bool)
+    alive = exclude("do_not_contact", blocked)
     if recent_days > 0:
         since = now - timedelta(days=recent_days)
         query = (select(Contact.phone_e164).join(Attempt, Attempt.contact_id == Contact.id)
@@ -141,32 +247,19 @@ def clean_frame(frame: pd.DataFrame, session: Session, report: FrameReport, now:
         if exclude_campaign is not None:
             query = query.where(Contact.campaign_id != exclude_campaign)
         surveyed = set(session.scalars(query))
-        recent = frame["phone_e164"].isin(surveyed)
+        numbers_left = e164[phones.codes[alive]]
+        recent = pd.Series(numbers_left).isin(surveyed).to_numpy()
         if key and any(is_hashed(phone) for phone in surveyed):
-            recent |= frame["phone_e164"].map(lambda phone: phone_hash(key, phone)).isin(surveyed)
-        _exclude(report, "surveyed_recently", recent, frame)
-        frame = frame[~recent]
-    report.eligible = len(frame)
-    report.landlines = int((frame["phone_kind"] == "landline").sum())
-    return frame
-
-
-def _per_stratum(frame: pd.DataFrame) -> dict[tuple[str, str], int]:
-    """Rows per (agency, field) stratum."""
-    sizes = frame.groupby(["agency", "field"]).size()
-    # groupby keys are typed as any hashable value; here they are pairs of strings.
-    return {cast(tuple[str, str], key): int(count) for key, count in sizes.items()}
-
-
-def _exclude(report: FrameReport, reason: str, mask: pd.Series, frame: pd.DataFrame, total: bool = True) -> None:
-    count = int(mask.sum())
-    if not count:
-        return
-    if total:  # rejected rows are listed one by one instead
-        report.excluded[reason] = report.excluded.get(reason, 0) + count
-    for key, number in _per_stratum(frame[mask]).items():
-        counts = report._by_stratum.setdefault(key, {})
-        counts[reason] = counts.get(reason, 0) + number
+            recent = recent | np.array([phone_hash(key, phone) in surveyed for phone in numbers_left], dtype=bool)
+        alive = exclude("surveyed_recently", recent)
+    kinds = parsed["kind"].to_numpy(dtype=object)
+    eligible = _Eligible(frame=frame, positions=alive, agency=agency.text(alive), field=field.text(alive),
+                         phone_e164=e164[phones.codes[alive]], phone_kind=kinds[phones.codes[alive]],
+                         carrier=parsed["carrier"].to_numpy(dtype=object)[phones.codes[alive]],
+                         returned=returned[alive].astype("datetime64[D]"), sizes=strata.count(alive))
+    report.eligible = len(eligible)
+    report.landlines = int((eligible.phone_kind == "landline").sum())
+    return eligible
 
 
 def preview_file(db: Database, source: Source, now: datetime, encoding: str | None = None,
@@ -193,7 +286,7 @@ def preview(session: Session, source: Source, now: datetime, encoding: str | Non
 def _preview(session: Session, frame: pd.DataFrame, read: ReadReport, now: datetime,
              recent_days: int, period: tuple[date | None, date | None] = (None, None)) -> FrameReport:
     report = FrameReport(header_row=read.header_row, columns=read.columns, headers=read.headers,
-                         ignored_rows=read.ignored_rows)
+                         ignored_rows=read.ignored_rows, footer_rows=read.footer_rows)
     clean_frame(frame, session, report, now, period, recent_days=recent_days)
     return report
 
@@ -289,51 +382,56 @@ def _sample(session: Session, campaign: Campaign, frame: pd.DataFrame, read: Rea
     if rule is None:
         rule = agency_rule(campaign.agency)
     report = FrameReport(seed=seed, header_row=read.header_row, columns=read.columns, headers=read.headers,
-                         ignored_rows=read.ignored_rows)
-    frame = clean_frame(frame, session, report, now, (campaign.period_start, campaign.period_end),
-                        recent_days=recent_days, exclude_campaign=campaign.id, default_agency=campaign.agency.name)
+                         ignored_rows=read.ignored_rows, footer_rows=read.footer_rows)
+    eligible = _clean(frame, session, report, now, (campaign.period_start, campaign.period_end),
+                      recent_days=recent_days, exclude_campaign=campaign.id, default_agency=campaign.agency.name)
+    # The draw needs only the strata: rows are numbered 0.. in eligible order, and the
+    # other values are looked up for the rows drawn.
+    strata_frame = pd.DataFrame({"agency": eligible.agency, "field": eligible.field})
     rng = np.random.default_rng(seed)
     samples = []
-    for _agency, group in frame.groupby("agency", sort=True):   # sample size per agency
+    for _agency, group in strata_frame.groupby("agency", sort=True):   # sample size per agency
         n = sampling.sample_size(len(group), rule)
         extra = math.ceil(n * reserve_share) if reserve_share > 0 else 0
         try:
             samples.append(sampling.draw(group, "field", n, rng, reserve=extra, replicates=replicates))
         except ValueError as exc:   # a sample too small for its strata, no replicates
             raise InvalidInput(f"sample: {exc}") from None
-    sample = pd.concat(samples) if samples else frame.iloc[0:0].assign(stratum_weight=1.0, replicate=0)
-    eligible = _per_stratum(frame)
-    keys = set(eligible) | set(report._rows_by_stratum)
+    sample = (pd.concat(samples) if samples
+              else strata_frame.iloc[0:0].assign(stratum_weight=1.0, replicate=0))
+    sizes = eligible.sizes
+    keys = set(sizes) | set(report._rows_by_stratum)
     strata: dict[tuple[str, str], Stratum] = {}
     for key in sorted(keys):
         chosen = sample[(sample["agency"] == key[0]) & (sample["field"] == key[1])]
         drawn = int((chosen["replicate"] == 0).sum())
         stratum = Stratum(campaign_id=campaign.id, agency=key[0], field=key[1],
-                          frame_rows=int(report._rows_by_stratum.get(key, 0)), eligible=int(eligible.get(key, 0)),
+                          frame_rows=int(report._rows_by_stratum.get(key, 0)), eligible=int(sizes.get(key, 0)),
                           excluded=report._by_stratum.get(key, {}), drawn=drawn,
                           reserve=int((chosen["replicate"] > 0).sum()),
-                          weight=eligible[key] / drawn if drawn else None)
+                          weight=sizes[key] / drawn if drawn else None)
         session.add(stratum)
         strata[key] = stratum
         report.strata.append({"agency": key[0], "field": key[1], "frame_rows": stratum.frame_rows,
                               "eligible": stratum.eligible, "excluded": stratum.excluded, "drawn": drawn,
                               "reserve": stratum.reserve, "weight": stratum.weight})
     session.flush()
-    contacts = [
-        Contact(campaign_id=campaign.id, phone_e164=row["phone_e164"], phone_kind=row["phone_kind"],
-                carrier=row["carrier"] if isinstance(row["carrier"], str) else None, name=_text(row.get("name")),
-                transaction_code=_text(row.get("transaction_code")),
-                field=row["field"] or None, stratum_id=strata[(row["agency"], row["field"])].id,
-                stratum_weight=strata[(row["agency"], row["field"])].weight or 1.0, replicate=int(row["replicate"]),
-                status=ContactStatus.PENDING if row["replicate"] == 0 else ContactStatus.RESERVE,
-                returned_on=_date(row.get("returned_on")),
-                next_attempt_at=now if row["replicate"] == 0 else None, created_at=now)
-        for row in sample.to_dict("records")
-    ]
-    session.add_all(contacts)
+    replicate = sample["replicate"].to_numpy()
+    contacts = []
+    for row, wave in zip(eligible.rows(sample.index.to_numpy()), replicate.tolist(), strict=True):
+        stratum = strata[(str(row["agency"]), str(row["field"]))]
+        contacts.append({
+            "campaign_id": campaign.id, "phone_e164": row["phone_e164"], "phone_kind": row["phone_kind"],
+            "carrier": row["carrier"], "name": row["name"], "transaction_code": row["transaction_code"],
+            "field": row["field"] or None, "stratum_id": stratum.id, "stratum_weight": stratum.weight or 1.0,
+            "replicate": int(wave), "status": ContactStatus.PENDING if wave == 0 else ContactStatus.RESERVE,
+            "returned_on": row["returned_on"], "next_attempt_at": now if wave == 0 else None, "created_at": now})
+    if contacts:
+        # One multi-row INSERT per batch instead of one ORM object (and statement) per contact.
+        session.execute(insert(Contact), contacts)
     campaign.sample_seed = seed
-    campaign.frame_size = len(frame)
-    report.drawn = sum(1 for c in contacts if c.replicate == 0)
+    campaign.frame_size = len(eligible)
+    report.drawn = int((replicate == 0).sum())
     report.reserve = len(contacts) - report.drawn
     report.rule = {"kind": rule.kind, "n": rule.n, "margin": rule.margin}
     return report

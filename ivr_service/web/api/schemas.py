@@ -154,6 +154,7 @@ class FrameOut(Schema):
     header_row = Integer()
     columns = Dict()
     ignored_rows = List(Dict())
+    footer_rows = Integer(metadata={"description": "Rows of the signature block under the table, skipped"})
     rejected = List(Dict())
     excluded = Dict()
     eligible = Integer()

@@ -49,7 +49,7 @@ EXCLUSION_LABELS = {
     "surveyed_recently": _l("Surveyed in the last 90 days"),
 }
 IGNORED_LABELS = {"above the header": _l("Above the header"), "blank row": _l("Blank row"),
-                  "totals row": _l("Totals row")}
+                  "totals row": _l("Totals row"), "signature block": _l("Signature block below the table")}
 RULE_LABELS = {"seed002": _l("tiers (≥500 → 150, 200–499 → 100, <200 → 30)"),
                "seed003": _l("shares of the frame by its size"), "slovin": _l("Slovin"),
                "cochran": _l("Cochran with finite-population correction"), "fixed": _l("fixed size"),
