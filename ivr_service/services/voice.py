@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import NamedTuple, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session, joinedload
@@ -97,19 +97,21 @@ def _attempt(session: Session, token: str | None = None, attempt_id: int | None 
 
 
 def _check_call(session: Session, attempt: Attempt, call_sid: str) -> None:
-    """The first callback names the call; any later one must name the same call.
+    """The first callback names the call; any later one must name the same call."""
+    _check_sid(session, attempt.id, attempt.provider_id, call_sid)
+    attempt.provider_id = call_sid
 
-    A call belongs to one attempt: naming a call already bound to another attempt is a
-    conflict (and would break the unique provider_id). That is looked up only when the
-    attempt has no call yet, so the callbacks of a bound call cost no query.
-    """
-    if attempt.provider_id is None:
+
+def _check_sid(session: Session, attempt_id: int, provider_id: str | None, call_sid: str) -> None:
+    """Refuse ``call_sid`` for an attempt bound to another call, or already bound to
+    another attempt (which would break the unique provider_id). The latter is looked up
+    only when the attempt has no call yet, so the callbacks of a bound call cost no query."""
+    if provider_id is None:
         other = session.scalar(select(Attempt.id).where(Attempt.provider_id == call_sid))
         if other is not None:
-            log.warning("CallSid %s refused for attempt %s: it is bound to attempt %s", call_sid, attempt.id, other)
+            log.warning("CallSid %s refused for attempt %s: it is bound to attempt %s", call_sid, attempt_id, other)
             raise Conflict(f"CallSid {call_sid!r} belongs to another call attempt", field="CallSid")
-        attempt.provider_id = call_sid
-    elif attempt.provider_id != call_sid:
+    elif provider_id != call_sid:
         raise Conflict(f"CallSid {call_sid!r} does not belong to this attempt", field="CallSid")
 
 
@@ -301,14 +303,20 @@ _SET_INTERVIEW = (update(_INTERVIEWS).where(_INTERVIEWS.c.id == bindparam("inter
 _END_INTERVIEW = _SET_INTERVIEW.values(status=bindparam("ending"), ended_at=bindparam("at"))
 
 
-def _read_call(session: Session, token: str) -> _Call:
-    """The call of ``token``, its attempt row-locked: two statements, lock then read, for
-    the reason :func:`_attempt` gives."""
+def _lock_call(session: Session, token: str) -> tuple[Any, ...]:
+    """The attempt of ``token`` (the columns of :data:`_LOCK_CALL`), row-locked; the log
+    lines of the request name its campaign and attempt from here on."""
     locked = session.execute(_LOCK_CALL, {"token": token}).first()
     if locked is None:
         raise NotFound(f"unknown call attempt {token!r}")
-    attempt_id, status, provider_id, number, outcome, campaign_id, contact_id = locked
-    logs.bind(campaign=campaign_id, attempt=attempt_id)
+    logs.bind(campaign=locked.campaign_id, attempt=locked.id)
+    return tuple(locked)
+
+
+def _read_call(session: Session, token: str) -> _Call:
+    """The call of ``token``, its attempt row-locked: two statements, lock then read, for
+    the reason :func:`_attempt` gives."""
+    attempt_id, status, provider_id, number, outcome, campaign_id, contact_id = _lock_call(session, token)
     rows = session.execute(_READ_CALL, {"contact": contact_id}).all()
     (questionnaire_key, language, speech_input, hotline, resume_mode, phone, attempt_count,
      interview_id, retries, repeats, last_request_key) = rows[0][:11]
@@ -455,18 +463,8 @@ _SET_PROGRESS = (update(_A).where(_A.c.id == bindparam("attempt"))
 
 def _progress(session: Session, token: str, call_sid: str, new_status: AttemptStatus) -> None:
     """A live call's status moves forward only, and never past a final one."""
-    locked = session.execute(_LOCK_CALL, {"token": token}).first()
-    if locked is None:
-        raise NotFound(f"unknown call attempt {token!r}")
-    attempt_id, status, provider_id, *_rest = locked
-    logs.bind(campaign=locked.campaign_id, attempt=attempt_id)
-    if provider_id is None:
-        other = session.scalar(select(_A.c.id).where(_A.c.provider_id == call_sid))
-        if other is not None:
-            log.warning("CallSid %s refused for attempt %s: it is bound to attempt %s", call_sid, attempt_id, other)
-            raise Conflict(f"CallSid {call_sid!r} belongs to another call attempt", field="CallSid")
-    elif provider_id != call_sid:
-        raise Conflict(f"CallSid {call_sid!r} does not belong to this attempt", field="CallSid")
+    attempt_id, status, provider_id, *_rest = _lock_call(session, token)
+    _check_sid(session, attempt_id, provider_id, call_sid)
     if status in FINAL_ATTEMPT_STATUSES:
         return
     forward = _RANK[new_status] > _RANK.get(status, 0)

@@ -96,12 +96,16 @@ class Meter:
         return out.getvalue()
 
 
-def layers(profile: cProfile.Profile) -> list[tuple[str, float]]:
-    """Own time of every profiled function, summed by layer."""
+Layers = list[tuple[str, tuple[str, ...]]]
+
+
+def layers(profile: cProfile.Profile, table: Layers | None = None) -> list[tuple[str, float]]:
+    """Own time of every profiled function, summed by layer (of ``table``, :data:`LAYERS`
+    by default; what matches none is :data:`OTHER`)."""
     stats = pstats.Stats(profile, stream=io.StringIO())
     totals: dict[str, float] = defaultdict(float)
     for (filename, _line, _name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         path = filename.replace("\\", "/")
-        layer = next((name for name, marks in LAYERS if any(mark in path for mark in marks)), OTHER)
+        layer = next((name for name, marks in table or LAYERS if any(mark in path for mark in marks)), OTHER)
         totals[layer] += tottime
     return sorted(totals.items(), key=lambda kv: -kv[1])

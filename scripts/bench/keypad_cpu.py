@@ -44,6 +44,7 @@ from ivr_service.persistence import migrate  # noqa: E402
 from ivr_service.settings import Settings  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts" / "bench"))
+from cpu_meter import layers  # noqa: E402
 from webhook_throughput import prepare, recreate_database  # noqa: E402
 
 ACTION = re.compile(r'action="([^"]+)"')
@@ -109,18 +110,6 @@ class Player:
         return pressed
 
 
-def layers(profile: cProfile.Profile) -> list[tuple[str, float]]:
-    """Own time of every profiled function, summed by layer."""
-    stats = pstats.Stats(profile, stream=io.StringIO())
-    totals: dict[str, float] = defaultdict(float)
-    for (filename, _line, _name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        path = filename.replace("\\", "/")
-        layer = next((name for name, marks in LAYERS if any(mark in path for mark in marks)),
-                     "Python (stdlib, builtins)")
-        totals[layer] += tottime
-    return sorted(totals.items(), key=lambda kv: -kv[1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=200)
@@ -162,9 +151,10 @@ def main() -> None:
     print(f"status callback CPU  p50 {statistics.median(statuses) * 1000:.2f} ms")
     print(f"per keypad answer, everything included: {total / len(gathers) * 1000:.2f} ms")
     if profile is not None:
-        spent = sum(seconds for _layer, seconds in layers(profile))
+        by_layer = layers(profile, LAYERS)
+        spent = sum(seconds for _layer, seconds in by_layer)
         print(f"\n{player.profiled} requests by layer (own time, profiled: the profiler slows everything about alike)")
-        for layer, seconds in layers(profile):
+        for layer, seconds in by_layer:
             print(f"  {layer:28} {seconds / spent * 100:5.1f} %")
         if args.dump:
             profile.dump_stats(args.dump)
