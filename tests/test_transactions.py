@@ -300,6 +300,28 @@ def test_api_needs_the_transactions_scope_and_checks_the_agency_per_record(
     assert count(app, Transaction, Transaction.agency_id == other) == 0
 
 
+def test_a_token_of_a_department_reports_for_the_agencies_below_it_and_not_beside_it(
+        app: Any, client: Any, make_agency: Callable[..., int], make_programme: Callable[..., int]) -> None:
+    province = make_agency("TINH", "UBND tỉnh")
+    department = make_agency("SO-A", "Sở A", parent_id=province)
+    commune = make_agency("XA-A", "UBND xã A", parent_id=make_agency("HUYEN-A", "UBND huyện A",
+                                                                       parent_id=department))
+    beside = make_agency("SO-B", "Sở B", parent_id=province)
+    for agency in (commune, beside):
+        make_programme(agency, share_mode="fixed", share=1.0)
+    feeder = {"Authorization": f"Bearer {api_token(app, ['transactions:write'], department)}"}
+    body = {"code": "HS-1", "phone": "0912345678", "returned_at": RETURNED}
+    below = client.post(f"{API}/transactions", json={**body, "agency": "XA-A"}, headers=feeder)
+    assert below.status_code == 201, below.json
+    batch = client.post(f"{API}/transactions/batch", headers=feeder, json={"transactions": [
+        {**body, "code": "HS-2", "agency": "XA-A"}, {**body, "code": "HS-3", "agency": "SO-B"},
+        {**body, "code": "HS-4", "agency": "TINH"}]})
+    assert [r["status"] for r in batch.json["results"]] == ["created", "error", "error"]
+    assert batch.json["results"][1]["message"] == "agency: unknown agency code 'SO-B'"
+    assert count(app, Transaction, Transaction.agency_id == commune) == 2
+    assert count(app, Transaction, Transaction.agency_id.in_([beside, province])) == 0
+
+
 # ============================================================================ CLI
 
 def test_import_transactions_reads_vietnamese_headers_and_reports_rows(

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from ..core.access import TOKEN_SCOPES, Grant, Permission, Principal, Role, allowed, visible
@@ -189,18 +189,27 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+# Built once: every API request reads its token (Core, not an ORM object: no identity map
+# work for a row that is only checked).
+_TOKEN = select(ApiToken.id, ApiToken.secret_hash, ApiToken.name, ApiToken.scopes, ApiToken.agency_id,
+                ApiToken.expires_at, ApiToken.last_used_at, ApiToken.revoked_at).where(
+    ApiToken.prefix == bindparam("prefix"))
+_TOKEN_USED = update(ApiToken).where(ApiToken.id == bindparam("token_id")).values(last_used_at=bindparam("now"))
+
+
 def token_principal(session: Session, presented: str, now: datetime) -> Principal | None:
     """The principal of a valid, unexpired, unrevoked token, or None."""
     match = TOKEN.fullmatch(presented)
     if match is None:
         return None
-    token = session.scalar(select(ApiToken).where(ApiToken.prefix == match.group(1)))
+    conn = session.connection()
+    token = conn.execute(_TOKEN, {"prefix": match.group(1)}).first()
     if token is None or not hmac.compare_digest(token.secret_hash, _digest(match.group(2))):
         return None
     if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
         return None
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        token.last_used_at = now
+        conn.execute(_TOKEN_USED, {"token_id": token.id, "now": now})
     return Principal.token(token.id, token.name, token.scopes, token.agency_id)
 
 

@@ -39,7 +39,7 @@ def opted_out(session: Session, phones: Iterable[str]) -> set[str]:
     phones = list(dict.fromkeys(phones))
     for start in range(0, len(phones), _CHUNK):
         mapping = forms(session, phones[start:start + _CHUNK])
-        found |= {mapping[stored] for stored in session.execute(_OPTED_OUT, {"phones": list(mapping)})
+        found |= {mapping[stored] for stored in session.connection().execute(_OPTED_OUT, {"phones": list(mapping)})
                   .scalars()}
     return found
 

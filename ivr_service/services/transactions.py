@@ -32,15 +32,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import TextClause, and_, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
+from ..core.access import Permission, Principal, visible
 from ..core.phones import normalise
-from ..core.programmes import draw, invited_share
+from ..core.programmes import SEED003_TIERS, draw, invited_share
 from ..persistence.db import dialect_insert
 from ..persistence.models import (
     Agency,
@@ -149,15 +151,19 @@ class _Error(Exception):
 
 
 def report(session: Session, now: datetime, records: Sequence[Record], *, source: str,
-           within: set[int] | None = None, actor: audit.Actor | None = None, atomic: bool = False) -> Reported:
-    """Validate, decide and store ``records`` (see the module docstring); ``within``: the
-    agencies the caller may report for (None: all). Records the batch in the audit log
-    (counts only: no numbers) when ``actor`` is given."""
+           within: set[int] | None = None, caller: Principal | None = None, actor: audit.Actor | None = None,
+           atomic: bool = False) -> Reported:
+    """Validate, decide and store ``records`` (see the module docstring). The agencies the
+    caller may report for are ``within`` (None: all), or, with ``caller``, those where it
+    holds transactions:write (read with the named agencies: only their branch of the tree).
+    Records the batch in the audit log (counts only: no numbers) when ``actor`` is given."""
     if source not in SOURCES:
         raise ValueError(f"source: expected one of {SOURCES}, got {source!r}")
     results: dict[int, Result] = {}
-    agencies = _agencies(session, records)
-    programmes = _programmes(session, {a for a, _ in agencies.values()})
+    agencies, parents, programmes = _agencies(session, records)
+    if caller is not None:
+        allowed = visible(caller, Permission.TRANSACTIONS_WRITE, parents)
+        within = allowed if within is None or allowed is None else within & allowed
     valid: list[_Valid] = []
     for index, record in enumerate(records):
         try:
@@ -220,9 +226,16 @@ def _reported(results: dict[int, Result], total: int) -> Reported:
 
 # --- validation ------------------------------------------------------------------------------
 
-# The lookups, built once with expanding IN lists (a single report is mostly these: built,
-# cache-keyed and compiled afresh they cost more than the database's work).
-_AGENCIES = select(Agency.id, Agency.code).where(Agency.code.in_(bindparam("codes", expanding=True)))
+# The lookups, built once with expanding IN lists and run on the session's connection (a
+# single report is mostly these: built, cache-keyed and compiled afresh, or run through the
+# ORM's execution path, they cost more than the database's work).
+# The named agencies and the agencies above them (what the caller's scope is decided on),
+# each with its active programme, in one statement.
+_CHAIN = (select(Agency.id, Agency.parent_id, Agency.code)
+          .where(Agency.code.in_(bindparam("codes", expanding=True))).cte("chain", recursive=True))
+_CHAIN = _CHAIN.union(select(Agency.id, Agency.parent_id, Agency.code).join(_CHAIN, Agency.id == _CHAIN.c.parent_id))
+_AGENCIES = (select(_CHAIN.c.id, _CHAIN.c.parent_id, _CHAIN.c.code, Programme)
+             .outerjoin(Programme, and_(Programme.agency_id == _CHAIN.c.id, Programme.active.is_(True))))
 _STORED = (select(Transaction.id, Transaction.agency_id, Transaction.code, Transaction.decision)
            .where(Transaction.agency_id.in_(bindparam("agencies", expanding=True)),
                   Transaction.code.in_(bindparam("codes", expanding=True))))
@@ -235,24 +248,30 @@ _IN_PERIOD = (select(Campaign.programme_id, Campaign.period_start, Contact.phone
               .join(Contact, Contact.campaign_id == Campaign.id)
               .where(Campaign.programme_id.in_(bindparam("programmes", expanding=True)),
                      Contact.phone_e164.in_(bindparam("phones", expanding=True))))
-_YEARLY = (select(Transaction.agency_id, func.count())
-           .where(Transaction.agency_id.in_(bindparam("agencies", expanding=True)),
-                  Transaction.returned_at >= bindparam("since"))
-           .group_by(Transaction.agency_id))
+# The seed-003 tiers only tell volumes apart below their highest bound, so the yearly
+# count stops there: it costs the same at 1,000 transactions a year as at a million.
+_TIER_CAP = max(bound for bound, _share in SEED003_TIERS if bound is not None)
+_YEARLY = select(func.count()).select_from(
+    select(Transaction.id).where(Transaction.agency_id == bindparam("agency"),
+                                 Transaction.returned_at >= bindparam("since")).limit(_TIER_CAP).subquery())
 
-def _agencies(session: Session, records: Sequence[Record]) -> dict[str, tuple[int, str]]:
+
+def _agencies(session: Session, records: Sequence[Record]) -> tuple[
+        dict[str, tuple[int, str]], dict[int, int | None], dict[int, Programme]]:
+    """code → (id, code) of the named agencies that exist; the tree above them (child →
+    parent); each one's active programme."""
     codes = {r.agency.strip() for r in records if isinstance(r.agency, str) and r.agency.strip()}
-    if not codes:
-        return {}
-    return {code: (agency_id, code) for agency_id, code in
-            session.execute(_AGENCIES, {"codes": sorted(codes)})}
-
-
-def _programmes(session: Session, agency_ids: set[int]) -> dict[int, Programme]:
-    if not agency_ids:
-        return {}
-    return {p.agency_id: p for p in session.scalars(select(Programme).where(
-        Programme.agency_id.in_(agency_ids), Programme.active.is_(True)))}
+    named: dict[str, tuple[int, str]] = {}
+    parents: dict[int, int | None] = {}
+    programmes: dict[int, Programme] = {}
+    if codes:
+        for agency_id, parent_id, code, programme in session.execute(_AGENCIES, {"codes": sorted(codes)}):
+            parents[agency_id] = parent_id
+            if code in codes:
+                named[code] = (agency_id, code)
+            if programme is not None:
+                programmes[agency_id] = programme
+    return named, parents, programmes
 
 
 def _text(name: str, value: Any, limit: int, required: bool = False) -> str | None:
@@ -330,8 +349,9 @@ def _stored(session: Session, keys: list[tuple[int, str]]) -> dict[tuple[int, st
     found: dict[tuple[int, str], tuple[int, str]] = {}
     agency_ids = sorted({agency_id for agency_id, _ in wanted})
     codes = sorted({code for _, code in wanted})
+    conn = session.connection()
     for start in range(0, len(codes), _CHUNK):
-        for tx_id, agency_id, code, decision in session.execute(
+        for tx_id, agency_id, code, decision in conn.execute(
                 _STORED, {"agencies": agency_ids, "codes": codes[start:start + _CHUNK]}):
             if (agency_id, code) in wanted:
                 found[(agency_id, code)] = (tx_id, decision)
@@ -349,6 +369,7 @@ def _decide(session: Session, items: list[_Valid], now: datetime) -> None:
             taking.append(item)
     if not taking:
         return
+    conn = session.connection()
     phones = sorted({item.phone for item in taking})
     opted_out = phone_match.opted_out(session, phones)
     longest = max(item.programme.recent_days for item in taking if item.programme is not None)
@@ -357,7 +378,7 @@ def _decide(session: Session, items: list[_Valid], now: datetime) -> None:
         # Half a chunk of numbers at a time: each brings its hash (a purged invitation).
         for start in range(0, len(phones), _CHUNK // 2):
             mapping = phone_match.forms(session, phones[start:start + _CHUNK // 2])
-            for stored, moment in session.execute(
+            for stored, moment in conn.execute(
                     _LAST_INVITED, {"phones": list(mapping), "since": now - timedelta(days=longest)}):
                 if moment is not None:
                     phone = mapping[stored]
@@ -365,7 +386,7 @@ def _decide(session: Session, items: list[_Valid], now: datetime) -> None:
     programme_ids = sorted({item.programme.id for item in taking if item.programme is not None})
     in_period: set[tuple[Any, Any, str]] = set()       # (programme, period start, phone)
     for start in range(0, len(phones), _CHUNK):
-        for programme_id, period_start, phone in session.execute(
+        for programme_id, period_start, phone in conn.execute(
                 _IN_PERIOD, {"programmes": programme_ids, "phones": phones[start:start + _CHUNK]}):
             in_period.add((programme_id, period_start, phone))
     yearly = _yearly(session, {item.programme.agency_id for item in taking
@@ -393,12 +414,11 @@ def _decide(session: Session, items: list[_Valid], now: datetime) -> None:
 
 
 def _yearly(session: Session, agency_ids: set[int], now: datetime) -> dict[int, int]:
-    """Transactions each agency reported as returned in the last 365 days: the volume the
-    seed-003 share tiers are read from."""
-    if not agency_ids:
-        return {}
-    return {agency_id: count for agency_id, count in session.execute(
-        _YEARLY, {"agencies": sorted(agency_ids), "since": now - YEAR})}
+    """Transactions each agency reported as returned in the last 365 days, up to the highest
+    seed-003 tier bound: the volume the share tiers are read from."""
+    conn = session.connection()
+    return {agency_id: conn.execute(_YEARLY, {"agency": agency_id, "since": now - YEAR}).scalar_one()
+            for agency_id in sorted(agency_ids)}
 
 
 # --- storing -----------------------------------------------------------------------------------
@@ -430,11 +450,21 @@ def _insert_new(session: Session, table: Any, rows: list[dict[str, Any]], unique
     values; elsewhere an executemany that SQLAlchemy batches into multi-row INSERTs."""
     if not rows:
         return []
-    if session.get_bind().dialect.name != "postgresql":
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
         statement = (dialect_insert(session)(table).on_conflict_do_nothing(index_elements=list(unique))
                      .returning(*(table.c[name] for name in returning)))
-        return list(session.execute(statement, rows))
-    columns = list(rows[0])
+        return list(conn.execute(statement, rows))
+    columns = tuple(rows[0])
+    values = {name: [_plain(row[name]) for row in rows] for name in columns}
+    return list(conn.execute(_unnest_insert(table, columns, unique, returning), values))
+
+
+@lru_cache(maxsize=16)
+def _unnest_insert(table: Any, columns: tuple[str, ...], unique: tuple[str, ...],
+                   returning: tuple[str, ...]) -> TextClause:
+    """``INSERT … SELECT * FROM unnest(one array per column) ON CONFLICT DO NOTHING``,
+    built once per table and column list."""
     arrays = []
     for name in columns:
         kind = table.c[name].type
@@ -443,10 +473,8 @@ def _insert_new(session: Session, table: Any, rows: list[dict[str, Any]], unique
                     else _PG_ARRAYS.get(type(impl).__name__.upper().replace("VARCHAR", "TEXT")
                                         .replace("STRING", "TEXT").replace("ENUM", "TEXT"), "text[]"))
         arrays.append(f"CAST(:{name} AS {sql_type})")
-    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({', '.join(arrays)}) "
-           f"ON CONFLICT ({', '.join(unique)}) DO NOTHING RETURNING {', '.join(returning)}")
-    values = {name: [_plain(row[name]) for row in rows] for name in columns}
-    return list(session.execute(text(sql), values))
+    return text(f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({', '.join(arrays)}) "
+                f"ON CONFLICT ({', '.join(unique)}) DO NOTHING RETURNING {', '.join(returning)}")
 
 
 def _plain(value: Any) -> Any:

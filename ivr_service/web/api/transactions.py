@@ -8,7 +8,7 @@ from typing import Any
 from flask import jsonify
 
 from ...core.access import Permission
-from ...services import access, transactions
+from ...services import transactions
 from ..access import actor, principal, requires
 from ..context import services
 from ..errors import body
@@ -29,9 +29,8 @@ def report_transaction(data: dict[str, Any]) -> Any:
     svc = services()
     now = svc.clock()
     with svc.db.begin() as session:
-        within = access.scope(session, principal(), Permission.TRANSACTIONS_WRITE)
-        result = transactions.report(session, now, [transactions.Record(**data)], source="api", within=within,
-                                     actor=actor()).results[0]
+        result = transactions.report(session, now, [transactions.Record(**data)], source="api",
+                                     caller=principal(), actor=actor()).results[0]
     if result.status == "error":   # a Response: the output schema would drop "detail"
         response = jsonify(body(result.message or "invalid", result.field))
         response.status_code = 422
@@ -52,7 +51,6 @@ def report_batch(data: dict[str, Any]) -> dict[str, Any]:
     now = svc.clock()
     records = [transactions.Record.from_dict(item) for item in data["transactions"]]
     with svc.db.begin() as session:
-        within = access.scope(session, principal(), Permission.TRANSACTIONS_WRITE)
-        reported = transactions.report(session, now, records, source="api", within=within, actor=actor(),
+        reported = transactions.report(session, now, records, source="api", caller=principal(), actor=actor(),
                                        atomic=data["atomic"])
     return reported.to_dict()
