@@ -207,9 +207,9 @@ def report(session: Session, now: datetime, records: Sequence[Record], *, source
     reported = _reported(results, len(records))
     if actor is not None and (reported.counts["created"] or reported.counts["duplicate"]):
         touched = {item.agency_id for item in valid}
-        audit.record(session, actor, "transactions_reported", now,
-                     agency_id=next(iter(touched)) if len(touched) == 1 else None, source=source,
-                     counts=reported.counts, decisions=reported.decisions)
+        audit.record_at_once(session, actor, "transactions_reported", now,
+                             agency_id=next(iter(touched)) if len(touched) == 1 else None, source=source,
+                             counts=reported.counts, decisions=reported.decisions)
     return reported
 
 
