@@ -4,9 +4,9 @@ simulated citizens call the signed webhooks over HTTP. The server is shared with
 runs, so the restart is simulated with ``pg_terminate_backend`` on this database's
 connections, which is what every client sees of a restart: its connections die at once.
 
-The processes recover on their own (the pool pings a connection before handing it out, a
-failed job round is logged and the next one runs), nothing is lost and nothing is dialled
-twice. The cluster, its short questionnaire and its call log come from test_multi_worker."""
+The processes recover on their own (the pool pings a connection the server has closed, or
+that sat idle, before handing it out; a failed job round is logged and the next one runs),
+nothing is lost and nothing is dialled twice. The cluster, its short questionnaire and its call log come from test_multi_worker."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
+from ivr_service.persistence import db as db_module
 from ivr_service.persistence.db import make_engine
 from ivr_service.persistence.models import Answer, Attempt, Campaign, Contact, ContactStatus
 
@@ -37,6 +38,47 @@ DEADLINE_S = 420
 
 TERMINATE = text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                  "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+def test_the_pool_pings_only_a_connection_that_was_idle_long_or_hears_from_the_server(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    killer = make_engine(database_url, isolation_level="AUTOCOMMIT")
+    pings: list[object] = []
+    do_ping = engine.dialect.do_ping
+
+    def counted_ping(dbapi_connection: Any) -> bool:
+        pings.append(dbapi_connection)
+        return do_ping(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted_ping)
+    pid = text("SELECT pg_backend_pid()")
+    try:
+        with engine.connect() as conn:
+            first = conn.scalar(pid)
+        for _ in range(3):  # taken back at once, as a busy web process does: no round trip
+            with engine.connect() as conn:
+                assert conn.scalar(pid) == first
+        assert pings == []
+
+        with killer.connect() as conn:  # the server ends the idle connection
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        goodbye = time.monotonic() + 5
+        while not db_module._readable(engine.pool._pool.queue[0].dbapi_connection):
+            assert time.monotonic() < goodbye, "the server's goodbye never reached the socket"
+            time.sleep(0.01)  # waiting for the kernel to deliver the FIN, not timing anything
+        with engine.connect() as conn:  # pinged, found dead, replaced: the caller sees nothing of it
+            second = conn.scalar(pid)
+        assert second != first
+        assert len(pings) == 1
+
+        monkeypatch.setattr(db_module, "IDLE_PING_SECONDS", 0.0)  # idle too long: pinged, alive, kept
+        with engine.connect() as conn:
+            assert conn.scalar(pid) == second
+        assert len(pings) == 2
+    finally:
+        engine.dispose()
+        killer.dispose()
 
 
 def placed_calls(call_log: Any) -> list[tuple[str, str, float]]:

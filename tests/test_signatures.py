@@ -67,6 +67,28 @@ def test_sha256_signatures_named_in_the_settings_header_are_accepted(app: Any, c
     assert post(client, path, form, sign(PUBLIC + path, form, algorithm="HMAC_SHA256")).status_code == 403
 
 
+def test_an_unknown_signature_algorithm_is_refused(app: Any, client: Any, call: Any,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    path = f"/voice/{call.token}/answer"
+    form = answer_form(call)
+    with caplog.at_level(logging.WARNING):
+        response = post(client, path, form, sign(PUBLIC + path, form),
+                        **{"X-Twilio-Webhooks-Signature-Settings": "key=k,algorithm=HMAC_MD5"})
+    assert response.status_code == 403
+    assert "HMAC_MD5" in caplog.text  # the library says why
+
+
+def test_a_parameter_sent_twice_is_signed_with_both_values(app: Any, client: Any, call: Any) -> None:
+    from werkzeug.datastructures import MultiDict
+    path = f"/voice/{call.token}/answer"
+    form = MultiDict([*answer_form(call).items(), ("ForwardedFrom", "+842811111111"),
+                      ("ForwardedFrom", "+842822222222")])
+    good = sign(PUBLIC + path, form)
+    assert post(client, path, form, good).status_code == 200
+    first_only = MultiDict([*answer_form(call).items(), ("ForwardedFrom", "+842811111111")])
+    assert post(client, path, form, sign(PUBLIC + path, first_only)).status_code == 403
+
+
 def signature_cases(call: Any) -> list[tuple[str, str, dict[str, str], str | None]]:
     token = call.token
     answer = f"/voice/{token}/answer"
@@ -87,10 +109,12 @@ def signature_cases(call: Any) -> list[tuple[str, str, dict[str, str], str | Non
         ("tampered query", f"/voice/{token}/gather?item=C01", g, sign(PUBLIC + gather, g)),
         ("added parameter", status, {**s, "AnsweredBy": "machine_start"}, sign(PUBLIC + status, s)),
         ("missing status", status, s, None),
+        ("not base64", answer, a, "é" * 28),  # not ASCII: refused, not a 500
+        ("signed for another port", answer, a, sign(f"{PUBLIC}:8443{answer}", a)),
     ]
 
 
-@pytest.mark.parametrize("case", range(10))
+@pytest.mark.parametrize("case", range(12))
 def test_bad_or_missing_signatures_get_403_and_record_nothing(app: Any, client: Any, call: Any,
                                                              case: int, caplog: pytest.LogCaptureFixture) -> None:
     # Answer the call first (validly), so a forged gather or status would have something to change.
