@@ -18,7 +18,7 @@ import yaml
 from sqlalchemy import select
 
 from ivr_service import create_app
-from ivr_service.persistence.models import Answer, Attempt, Contact, Interview, OptOut
+from ivr_service.persistence.models import Answer, Attempt, Contact, Interview, NumberCall, OptOut
 from ivr_service.services import campaigns
 
 from .conftest import (
@@ -76,6 +76,31 @@ def test_opening_names_the_agency_and_gathers_consent_in_vietnamese(app: Any, ca
     assert (stored.status.value, stored.provider_id) == ("in_progress", call.sid)
     assert row(app, Interview).current_item == "CONSENT"
     assert count(app, Answer) == 0
+
+
+def test_answering_records_when_and_at_which_number_once_and_a_resumed_call_starts_its_reprompts_afresh(
+        app: Any, call: Any, claim: Any, make_call: Any, clock: Any) -> None:
+    answered = clock()
+    call.answer()
+    clock.current = answered + timedelta(seconds=5)
+    assert asked(call.answer()) == "CONSENT"       # the same webhook again: asked again, nothing moved
+    stored = row(app, Attempt, id=call.attempt_id)
+    assert stored.answered_at == answered
+    assert row(app, NumberCall, phone_e164=row(app, Contact).phone_e164).last_call_at == answered
+    call.press("CONSENT", "1")
+    call.press("C01", "8")                          # an invalid key uses a re-prompt
+    assert row(app, Interview).retries == 1
+    call.status("completed", CallDuration="20")
+
+    clock.current = datetime(2026, 11, 19, 1, 30, tzinfo=timezone.utc)   # the retry, inside the window
+    retry = make_call(claim()[0])
+    assert asked(retry.answer()) == "CONSENT"
+    interview = row(app, Interview)
+    assert (interview.retries, interview.repeats, interview.current_item) == (0, 0, "CONSENT")
+    assert count(app, Interview) == 1                # resumed, not started again
+    again = row(app, Attempt, id=retry.attempt_id)
+    assert (again.status.value, again.provider_id, again.answered_at) == ("in_progress", retry.sid, clock.current)
+    assert row(app, NumberCall, phone_e164=row(app, Contact).phone_e164).last_call_at == clock.current
 
 
 def test_gather_action_uses_the_configured_public_base_url_and_campaign_language(

@@ -25,6 +25,7 @@ from ..core.questionnaire import Item, Questionnaire, QuestionnaireRegistry
 from ..persistence.db import dialect_insert
 from ..persistence.models import (
     FINAL_ATTEMPT_STATUSES,
+    Agency,
     Answer,
     Attempt,
     AttemptStatus,
@@ -73,7 +74,7 @@ class Spoken:
 
 def _attempt(session: Session, token: str | None = None, attempt_id: int | None = None) -> Attempt:
     """The attempt by its token (webhooks) or id (reconciliation), row-locked, with its
-    campaign, agency, contact, interview and answers.
+    campaign, contact, interview and answers.
 
     Two statements: lock, then load. A statement that waited for the lock sees the locked
     row as committed by the request it waited for, but every joined row (the interview, its
@@ -86,7 +87,7 @@ def _attempt(session: Session, token: str | None = None, attempt_id: int | None 
     if locked is None:
         raise NotFound(f"unknown call attempt {token if token is not None else attempt_id!r}")
     query = select(Attempt).where(Attempt.id == locked).execution_options(populate_existing=True).options(
-        joinedload(Attempt.campaign).joinedload(Campaign.agency),
+        joinedload(Attempt.campaign),
         # The answers by a second SELECT: joined, each of them would bring the attempt's,
         # campaign's, contact's and interview's columns again, to be parsed again.
         joinedload(Attempt.contact).joinedload(Contact.interview).selectinload(Interview.answers),
@@ -160,17 +161,6 @@ def responses_for(q: Questionnaire, answers: Iterable[Stored], attempt_id: int,
     return result
 
 
-def _interview(session: Session, contact: Contact, campaign: Campaign, now: datetime) -> Interview:
-    interview = contact.interview
-    if interview is None:
-        interview = Interview(contact_id=contact.id, campaign_id=campaign.id,
-                              questionnaire_key=campaign.questionnaire_key, started_at=now)
-        session.add(interview)
-        session.flush()
-        session.refresh(interview)
-    return interview
-
-
 def _prompt(q: Questionnaire, responses: dict[str, Response], campaign: Voiced,
             notices: tuple[str, ...] = (), previous: Item | None = None,
             heard: frozenset[str] = frozenset(), why: Why = Why.NEXT) -> VoiceReply:
@@ -205,36 +195,6 @@ def _heard(q: Questionnaire, answers: Iterable[Stored], attempt_id: int) -> set[
     return {q.item(a.item_id).scale.id for a in answers if a.attempt_id == attempt_id and q.has_item(a.item_id)}
 
 
-def answer_call(session: Session, registry: QuestionnaireRegistry, token: str,
-                call_sid: str, answered_by: str | None, now: datetime) -> VoiceReply:
-    attempt = _attempt(session, token)
-    campaign = attempt.campaign
-    q = registry.get(campaign.questionnaire_key)
-    lang = campaign.language
-    _check_call(session, attempt, call_sid)
-    if attempt.status in FINAL_ATTEMPT_STATUSES:
-        return VoiceReply(lang, closing=(q.messages["thanks"].get(lang),))
-    if answered_by and answered_by.startswith(("machine", "fax")):
-        attempt.outcome = Outcome.MACHINE.value
-        return VoiceReply(lang)
-    if _RANK.get(attempt.status, 9) < _RANK[AttemptStatus.IN_PROGRESS]:
-        attempt.status = AttemptStatus.IN_PROGRESS
-    contact = attempt.contact
-    if attempt.answered_at is None:
-        record_connected_call(session, contact.phone_e164, now)
-    attempt.answered_at = attempt.answered_at or now
-    interview = _interview(session, contact, campaign, now)
-    interview.retries = interview.repeats = 0
-    responses = responses_for(q, interview.answers, attempt.id, campaign.resume_mode == "restart")
-    agency = campaign.agency.name
-    notices: tuple[str, ...] = (q.messages["intro"].get(lang).replace("{agency}", agency),)
-    if campaign.speech_input:
-        notices += (q.messages["speech_hint"].get(lang),)
-    reply = _prompt(q, responses, campaign, notices=notices)
-    interview.current_item = reply.item.id if reply.item else None
-    return reply
-
-
 class _Answered(NamedTuple):
     attempt_id: int
     item_id: str
@@ -266,6 +226,9 @@ class _Call:
     repeats: int
     last_request_key: str | None
     answers: tuple[_Answered, ...]
+    answered_at: datetime | None = None
+    agency: str = ""                       # read only when the call is answered
+    contact_id: int = 0
 
     def may_answer_late(self) -> bool:
         """Whether a key press that arrives after its call's final status still counts.
@@ -279,28 +242,40 @@ class _Call:
 
 
 _A, _CAMPAIGNS, _CONTACTS = cast(Table, Attempt.__table__), Campaign.__table__, Contact.__table__
+_AGENCIES = Agency.__table__
 _INTERVIEWS, _ANSWERS = cast(Table, Interview.__table__), cast(Table, Answer.__table__)
 # Built once (Core, no ORM): a key press is the busiest request there is.
 _LOCK_CALL = (select(_A.c.id, _A.c.status, _A.c.provider_id, _A.c.number, _A.c.outcome, _A.c.campaign_id,
-                     _A.c.contact_id)
+                     _A.c.contact_id, _A.c.answered_at)
               .where(_A.c.token == bindparam("token")).with_for_update())
-# One row per stored answer (one row with no answer columns before the first answer).
-_READ_CALL = (
-    select(_CAMPAIGNS.c.questionnaire_key, _CAMPAIGNS.c.language, _CAMPAIGNS.c.speech_input, _CAMPAIGNS.c.hotline,
-           _CAMPAIGNS.c.resume_mode, _CONTACTS.c.phone_e164, _CONTACTS.c.attempt_count,
-           _INTERVIEWS.c.id, _INTERVIEWS.c.retries, _INTERVIEWS.c.repeats, _INTERVIEWS.c.last_request_key,
-           _ANSWERS.c.attempt_id, _ANSWERS.c.item_id, _ANSWERS.c.value, _ANSWERS.c.status, _ANSWERS.c.digits)
-    .select_from(_CONTACTS.join(_CAMPAIGNS, _CAMPAIGNS.c.id == _CONTACTS.c.campaign_id)
-                 .outerjoin(_INTERVIEWS, _INTERVIEWS.c.contact_id == _CONTACTS.c.id)
-                 .outerjoin(_ANSWERS, _ANSWERS.c.interview_id == _INTERVIEWS.c.id))
-    .where(_CONTACTS.c.id == bindparam("contact"))
-    .order_by(_ANSWERS.c.id))
+def _call_query(*extra: Any) -> Any:
+    """One row per stored answer (one row with no answer columns before the first
+    answer), the ``extra`` columns last."""
+    joined = (_CONTACTS.join(_CAMPAIGNS, _CAMPAIGNS.c.id == _CONTACTS.c.campaign_id)
+              .outerjoin(_INTERVIEWS, _INTERVIEWS.c.contact_id == _CONTACTS.c.id)
+              .outerjoin(_ANSWERS, _ANSWERS.c.interview_id == _INTERVIEWS.c.id))
+    if extra:
+        joined = joined.join(_AGENCIES, _AGENCIES.c.id == _CAMPAIGNS.c.agency_id)
+    return (select(_CAMPAIGNS.c.questionnaire_key, _CAMPAIGNS.c.language, _CAMPAIGNS.c.speech_input,
+                   _CAMPAIGNS.c.hotline, _CAMPAIGNS.c.resume_mode, _CONTACTS.c.phone_e164, _CONTACTS.c.attempt_count,
+                   _INTERVIEWS.c.id, _INTERVIEWS.c.retries, _INTERVIEWS.c.repeats, _INTERVIEWS.c.last_request_key,
+                   _ANSWERS.c.attempt_id, _ANSWERS.c.item_id, _ANSWERS.c.value, _ANSWERS.c.status,
+                   _ANSWERS.c.digits, *extra)
+            .select_from(joined).where(_CONTACTS.c.id == bindparam("contact")).order_by(_ANSWERS.c.id))
+
+
+_READ_CALL = _call_query()
+_READ_ANSWERED_CALL = _call_query(_AGENCIES.c.name)   # the intro names the agency
 _ADD_ANSWER = insert(_ANSWERS)
 # The interview after a key: where it stands, and (ending) how it ended.
 _SET_INTERVIEW = (update(_INTERVIEWS).where(_INTERVIEWS.c.id == bindparam("interview"))
                   .values(last_request_key=bindparam("key"), retries=bindparam("n_retries"),
                           repeats=bindparam("n_repeats"), current_item=bindparam("item")))
 _END_INTERVIEW = _SET_INTERVIEW.values(status=bindparam("ending"), ended_at=bindparam("at"))
+# The interview a call starts, or one resumed on a later call.
+_ADD_INTERVIEW = insert(_INTERVIEWS)
+_RESUME_INTERVIEW = (update(_INTERVIEWS).where(_INTERVIEWS.c.id == bindparam("interview"))
+                     .values(retries=0, repeats=0, current_item=bindparam("item")))
 
 
 def _lock_call(session: Session, token: str) -> tuple[Any, ...]:
@@ -313,17 +288,64 @@ def _lock_call(session: Session, token: str) -> tuple[Any, ...]:
     return tuple(locked)
 
 
-def _read_call(session: Session, token: str) -> _Call:
+def _read_call(session: Session, token: str, answering: bool = False) -> _Call:
     """The call of ``token``, its attempt row-locked: two statements, lock then read, for
-    the reason :func:`_attempt` gives."""
-    attempt_id, status, provider_id, number, outcome, campaign_id, contact_id = _lock_call(session, token)
-    rows = session.execute(_READ_CALL, {"contact": contact_id}).all()
+    the reason :func:`_attempt` gives; ``answering`` reads the agency's name as well."""
+    attempt_id, status, provider_id, number, outcome, campaign_id, contact_id, answered_at = _lock_call(session, token)
+    rows = session.execute(_READ_ANSWERED_CALL if answering else _READ_CALL, {"contact": contact_id}).all()
     (questionnaire_key, language, speech_input, hotline, resume_mode, phone, attempt_count,
      interview_id, retries, repeats, last_request_key) = rows[0][:11]
-    answers = tuple(_Answered(*row[11:]) for row in rows if row[12] is not None)
+    answers = tuple(_Answered(*row[11:16]) for row in rows if row[12] is not None)
     return _Call(attempt_id, status, provider_id, number, outcome, campaign_id, questionnaire_key, language,
                  speech_input, hotline, resume_mode, phone, attempt_count, interview_id, retries or 0, repeats or 0,
-                 last_request_key, answers)
+                 last_request_key, answers, answered_at, rows[0][16] if answering else "", contact_id)
+
+
+def answer_call(session: Session, registry: QuestionnaireRegistry, token: str,
+                call_sid: str, answered_by: str | None, now: datetime) -> VoiceReply:
+    """The call was answered: greet, and ask the first item not yet answered.
+
+    The attempt is bound to ``call_sid`` and marked in progress and answered (the number's
+    24 h cap counts from here); the interview is started, or resumed with its re-prompt
+    counts reset. A machine is noted and hung up on; a call whose attempt is already final
+    (its status arrived first) is only thanked. Core statements, as for a key press: lock,
+    read, then at most four writes.
+    """
+    call = _read_call(session, token, answering=True)
+    _check_sid(session, call.attempt_id, call.provider_id, call_sid)
+    q = registry.get(call.questionnaire_key)
+    lang = call.language
+    changes: dict[str, object] = {} if call.provider_id is not None else {"provider_id": call_sid}
+    if call.status in FINAL_ATTEMPT_STATUSES:
+        _set_attempt(session, call.attempt_id, changes)
+        return VoiceReply(lang, closing=(q.messages["thanks"].get(lang),))
+    if answered_by and answered_by.startswith(("machine", "fax")):
+        _set_attempt(session, call.attempt_id, {**changes, "outcome": Outcome.MACHINE.value})
+        return VoiceReply(lang)
+    if _RANK.get(call.status, 9) < _RANK[AttemptStatus.IN_PROGRESS]:
+        changes["status"] = AttemptStatus.IN_PROGRESS
+    if call.answered_at is None:
+        record_connected_call(session, call.phone_e164, now)
+        changes["answered_at"] = now
+    _set_attempt(session, call.attempt_id, changes)
+    responses = responses_for(q, call.answers, call.attempt_id, call.resume_mode == "restart")
+    notices: tuple[str, ...] = (q.messages["intro"].get(lang).replace("{agency}", call.agency),)
+    if call.speech_input:
+        notices += (q.messages["speech_hint"].get(lang),)
+    reply = _prompt(q, responses, call, notices=notices)
+    current = reply.item.id if reply.item else None
+    if call.interview_id is None:
+        session.execute(_ADD_INTERVIEW, {
+            "contact_id": call.contact_id, "campaign_id": call.campaign_id,
+            "questionnaire_key": call.questionnaire_key, "started_at": now, "current_item": current})
+    else:
+        session.execute(_RESUME_INTERVIEW, {"interview": call.interview_id, "item": current})
+    return reply
+
+
+def _set_attempt(session: Session, attempt_id: int, changes: dict[str, object]) -> None:
+    if changes:
+        session.execute(update(_A).where(_A.c.id == attempt_id).values(changes))
 
 
 def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_sid: str,
