@@ -25,7 +25,7 @@ import limits
 import limits.storage.memory
 import pytest
 from argon2 import PasswordHasher
-from flask import Flask
+from flask import Blueprint, Flask
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -619,6 +619,22 @@ def test_failed_sign_ins_are_limited_per_address(app: Flask, make_user: Callable
 
 
 # ============================================================================ 4. tokens
+
+def test_limits_for_every_request_leave_the_providers_webhooks_alone() -> None:
+    """The limiter's check before each request (application and default limits) returns at
+    once for the webhook blueprints, and still limits every other route."""
+    site = Flask("limited")
+    for name in ("voice", "api"):
+        blueprint = Blueprint(name, name, url_prefix=f"/{name}")
+        blueprint.add_url_rule("/ping", f"ping_{name}", lambda: "ok", methods=["POST"])
+        site.register_blueprint(blueprint)
+    limiter = web_auth.RequestLimiter(key_func=lambda: "one address", default_limits=["2 per minute"],
+                                      storage_uri="memory://")
+    limiter.init_app(site)
+    client = site.test_client()
+    assert [client.post("/api/ping").status_code for _ in range(3)] == [200, 200, 429]
+    assert {client.post("/voice/ping").status_code for _ in range(20)} == {200}
+
 
 def test_a_token_is_shown_once_and_stored_as_a_hash(app: Flask, tree: Tree, make_user: Callable[..., int],
                                                    clock: Any) -> None:
