@@ -217,6 +217,8 @@ class Contact(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "phone_e164", name="uq_contacts_campaign_phone"),
         Index("ix_contacts_due", "status", "next_attempt_at"),
+        # A number across campaigns: refusals and opt-outs, inbound SMS, erasure requests.
+        Index("ix_contacts_phone", "phone_e164"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
