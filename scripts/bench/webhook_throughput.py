@@ -121,6 +121,22 @@ def cpu_seconds(parent: int) -> float:
     return total
 
 
+def postgres_cpu_seconds() -> float:
+    """User + system CPU so far of the PostgreSQL server processes on this machine (the
+    benchmark's connections are pooled, so their backends live through the run)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, rest = stat.read_text().split("(", 1)[1].rsplit(")", 1)
+        except (OSError, IndexError, ValueError):
+            continue
+        if name == "postgres":
+            fields = rest.split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def wait_for(port: int) -> None:
     for _ in range(200):
         try:
@@ -171,7 +187,7 @@ def main() -> None:
         app = create_app(settings)
         simulator = SimulatorProvider.from_settings(settings, transport, profile, app.extensions["sipas"].registry.get,
                                                     max_workers=args.callers if args.saturate else args.calls)
-        cpu_before = cpu_seconds(server.pid)
+        cpu_before, pg_before, own_before = cpu_seconds(server.pid), postgres_cpu_seconds(), time.process_time()
         started = time.perf_counter()
         for token, number in pairs:
             simulator.place_call(CallRequest(
@@ -180,6 +196,7 @@ def main() -> None:
         simulator.wait_idle(timeout=600)
         elapsed = time.perf_counter() - started
         server_cpu = cpu_seconds(server.pid) - cpu_before
+        pg_cpu, own_cpu = postgres_cpu_seconds() - pg_before, time.process_time() - own_before
         simulator.close()
         errors = [error for call in simulator.calls.values() for error in call.errors]
         db = app.extensions["sipas"].db
@@ -210,6 +227,12 @@ def main() -> None:
     print(f"latency max         {ordered[-1] * 1000:.1f} ms")
     print(f"server CPU          {server_cpu:.1f} s in the gunicorn processes, "
           f"{server_cpu / len(ordered) * 1000:.2f} ms per keypad answer (all the call's requests included)")
+    per = 1000 / len(ordered)
+    machine = (server_cpu + pg_cpu + own_cpu) * per
+    print(f"machine CPU         {machine:.2f} ms per keypad answer: gunicorn {server_cpu * per:.2f} + PostgreSQL "
+          f"{pg_cpu * per:.2f} + load generator {own_cpu * per:.2f} "
+          f"(at most {os.cpu_count() or 1} x 1000 / {machine:.2f} = {(os.cpu_count() or 1) * 1000 / machine:.0f} "
+          f"answers/s on this machine's cores)")
     print(f"errors              {len(errors)}")
     if errors:
         print("first error:", errors[0])
