@@ -4,9 +4,10 @@ do-not-contact list."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from ..core import flow
 from ..core.dispositions import CODES, OPTED_OUT
 from ..core.flow import AnswerStatus, Response
 from ..core.phones import normalise
-from ..core.policy import FINAL_OUTCOMES, Outcome, RetryPolicy
+from ..core.policy import FINAL_OUTCOMES, CallingWindow, Outcome, RetryPolicy
 from ..core.questionnaire import Questionnaire
 from ..persistence.models import Campaign, CampaignStatus, Contact, ContactStatus, InterviewStatus, OptOut
 from . import phone_match
@@ -30,17 +31,121 @@ _INTERVIEW_STATUS: dict[Outcome | None, InterviewStatus] = {
 }
 
 
+class Scheduled(Protocol):
+    """What a contact's next step needs of its campaign (a :class:`Campaign`, or the
+    columns a status callback reads of one)."""
+
+    @property
+    def status(self) -> CampaignStatus: ...
+    @property
+    def retry(self) -> dict[str, Any]: ...
+    @property
+    def channel_plan(self) -> list[dict[str, Any]]: ...
+    @property
+    def ends_at(self) -> datetime | None: ...
+    def calling_window(self) -> CallingWindow: ...
+
+
+class Answered(Protocol):
+    @property
+    def item_id(self) -> str: ...
+    @property
+    def value(self) -> int | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def digits(self) -> str: ...
+
+
+class Interviewed(Protocol):
+    """What a contact's next step needs of its interview (an :class:`Interview`, or its row)."""
+
+    @property
+    def status(self) -> InterviewStatus: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def answers(self) -> Sequence[Answered]: ...
+
+
+@dataclass(frozen=True)
+class Step:
+    """A contact's next step: the columns to write on it, and on its interview when one
+    in progress ends with it (``interview_status``, ended now)."""
+
+    status: ContactStatus
+    next_attempt_at: datetime | None
+    channel: str
+    channel_attempts: int
+    disposition: str | None
+    interview_status: InterviewStatus | None = None
+
+
+def finished(interview: Interviewed | None, channel: str, channel_attempts: int, outcome: Outcome | None,
+             code: str | None = None) -> Step:
+    """The final AAPOR disposition: the contact is never attempted again. A dropped
+    interview with no attempts left becomes partial or break-off by its answers."""
+    ending = None
+    if interview is not None and interview.status is InterviewStatus.IN_PROGRESS:
+        ending = _INTERVIEW_STATUS.get(outcome, InterviewStatus.BREAK_OFF)
+    return Step(ContactStatus.DONE, None, channel, channel_attempts, code or CODES[outcome], ending)
+
+
+def finished_with_answers(q: Questionnaire, interview: Interviewed | None, channel: str, channel_attempts: int,
+                          outcome: Outcome | None) -> Step:
+    """:func:`finished`; earlier answers make a non-final outcome a partial or break-off."""
+    if outcome not in FINAL_OUTCOMES and interview is not None and interview.answers:
+        responses = {a.item_id: Response(a.value, AnswerStatus(a.status), a.digits)
+                     for a in interview.answers if q.has_item(a.item_id) and q.item(a.item_id).kind != "consent"}
+        if responses:
+            outcome = (Outcome.PARTIAL if flow.disposition(q, responses, interview.channel) is flow.Disposition.PARTIAL
+                       else Outcome.BREAK_OFF)
+    return finished(interview, channel, channel_attempts, outcome)
+
+
+def next_step(q: Questionnaire, campaign: Scheduled, interview: Interviewed | None, channel: str,
+              channel_attempts: int, outcome: Outcome, now: datetime,
+              previous_start: datetime | None = None) -> Step:
+    """After an attempt's final outcome: the next attempt, the next step of the channel
+    plan, or the end.
+
+    A contact who answered part of the questionnaire on an earlier call and is not reached
+    again ends as a partial or break-off by those answers, not as "no answer".
+    """
+    if campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED):
+        return finished_with_answers(q, interview, channel, channel_attempts, outcome)
+    window = campaign.calling_window()
+    policy = RetryPolicy.from_dict(campaign.retry or {})
+    plan = channel_plan(campaign, policy)
+    step = next((i for i, s in enumerate(plan) if s["channel"] == channel), 0)
+    policy = replace(policy, max_attempts=int(plan[step]["max_attempts"]))
+    retry_at = policy.next_attempt(outcome, channel_attempts, now, window, previous_start=previous_start)
+    if retry_at is not None and (campaign.ends_at is None or retry_at < campaign.ends_at):
+        return Step(ContactStatus.PENDING, retry_at, channel, channel_attempts, None)
+    if outcome not in FINAL_OUTCOMES and step + 1 < len(plan):
+        # Next channel of the plan (e.g. an SMS invitation after the calls).
+        next_at = window.next_open(now)
+        if next_at is not None and (campaign.ends_at is None or next_at < campaign.ends_at):
+            return Step(ContactStatus.PENDING, next_at, plan[step + 1]["channel"], 0, None)
+    return finished_with_answers(q, interview, channel, channel_attempts, outcome)
+
+
+def _apply(contact: Contact, step: Step, now: datetime) -> None:
+    contact.status = step.status
+    contact.next_attempt_at = step.next_attempt_at
+    contact.channel = step.channel
+    contact.channel_attempts = step.channel_attempts
+    if step.disposition is not None:
+        contact.disposition = step.disposition
+    if step.interview_status is not None and contact.interview is not None:
+        contact.interview.status = step.interview_status
+        contact.interview.ended_at = now
+
+
 def finish_contact(session: Session, contact: Contact, outcome: Outcome | None, now: datetime,
                    code: str | None = None) -> None:
-    """Give a contact its final AAPOR disposition; it is never attempted again."""
-    contact.status = ContactStatus.DONE
-    contact.next_attempt_at = None
-    contact.disposition = code or CODES[outcome]
-    interview = contact.interview
-    if interview is not None and interview.status is InterviewStatus.IN_PROGRESS:
-        # A dropped interview with no attempts left: partial or break-off by its answers.
-        interview.status = _INTERVIEW_STATUS.get(outcome, InterviewStatus.BREAK_OFF)
-        interview.ended_at = now
+    """Give a contact its final AAPOR disposition (:func:`finished`)."""
+    _apply(contact, finished(contact.interview, contact.channel, contact.channel_attempts, outcome, code), now)
 
 
 def opt_out(session: Session, phone_e164: str, source: str, now: datetime,
@@ -57,38 +162,12 @@ def opt_out(session: Session, phone_e164: str, source: str, now: datetime,
 
 def settle_contact(session: Session, q: Questionnaire, contact: Contact, campaign: Campaign,
                    outcome: Outcome, now: datetime, previous_start: datetime | None = None) -> None:
-    """After an attempt's final outcome: schedule the next attempt, move the contact to the
-    next step of the channel plan, or finish it.
-
-    A contact who answered part of the questionnaire on an earlier call and is not reached
-    again ends as a partial or break-off by those answers, not as "no answer".
-    """
-    if campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED):
-        finish_with_answers(session, q, contact, outcome, now)
-        return
-    window = campaign.calling_window()
-    policy = RetryPolicy.from_dict(campaign.retry or {})
-    plan = channel_plan(campaign, policy)
-    step = next((i for i, s in enumerate(plan) if s["channel"] == contact.channel), 0)
-    policy = replace(policy, max_attempts=int(plan[step]["max_attempts"]))
-    retry_at = policy.next_attempt(outcome, contact.channel_attempts, now, window, previous_start=previous_start)
-    if retry_at is not None and (campaign.ends_at is None or retry_at < campaign.ends_at):
-        contact.status = ContactStatus.PENDING
-        contact.next_attempt_at = retry_at
-        return
-    if outcome not in FINAL_OUTCOMES and step + 1 < len(plan):
-        # Next channel of the plan (e.g. an SMS invitation after the calls).
-        next_at = window.next_open(now)
-        if next_at is not None and (campaign.ends_at is None or next_at < campaign.ends_at):
-            contact.channel = plan[step + 1]["channel"]
-            contact.channel_attempts = 0
-            contact.status = ContactStatus.PENDING
-            contact.next_attempt_at = next_at
-            return
-    finish_with_answers(session, q, contact, outcome, now)
+    """After an attempt's final outcome: :func:`next_step`, applied to the contact."""
+    _apply(contact, next_step(q, campaign, contact.interview, contact.channel, contact.channel_attempts, outcome,
+                              now, previous_start), now)
 
 
-def channel_plan(campaign: Campaign, policy: RetryPolicy | None = None) -> list[dict[str, Any]]:
+def channel_plan(campaign: Scheduled, policy: RetryPolicy | None = None) -> list[dict[str, Any]]:
     """The campaign's channel plan; by default voice only, up to the policy's attempts."""
     if campaign.channel_plan:
         return list(campaign.channel_plan)
@@ -98,15 +177,9 @@ def channel_plan(campaign: Campaign, policy: RetryPolicy | None = None) -> list[
 
 def finish_with_answers(session: Session, q: Questionnaire, contact: Contact, outcome: Outcome | None,
                         now: datetime) -> None:
-    """Finish a contact; earlier answers make a non-final outcome a partial or break-off."""
-    interview = contact.interview
-    if outcome not in FINAL_OUTCOMES and interview is not None and interview.answers:
-        responses = {a.item_id: Response(a.value, AnswerStatus(a.status), a.digits)
-                     for a in interview.answers if q.has_item(a.item_id) and q.item(a.item_id).kind != "consent"}
-        if responses:
-            outcome = (Outcome.PARTIAL if flow.disposition(q, responses, interview.channel) is flow.Disposition.PARTIAL
-                       else Outcome.BREAK_OFF)
-    finish_contact(session, contact, outcome, now)
+    """Finish a contact (:func:`finished_with_answers`)."""
+    _apply(contact, finished_with_answers(q, contact.interview, contact.channel, contact.channel_attempts, outcome),
+           now)
 
 
 def phone_number(raw: str) -> str:

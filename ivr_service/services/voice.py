@@ -8,7 +8,7 @@ before the next question is asked.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, cast
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, joinedload
 from .. import logs, metrics
 from ..core import flow, speech
 from ..core.flow import AnswerStatus, Event, Finish, Response
-from ..core.policy import Outcome
+from ..core.policy import CallingWindow, Outcome
 from ..core.prompts import Why, instructions_for, spoken_number
 from ..core.questionnaire import Item, Questionnaire, QuestionnaireRegistry
 from ..persistence.db import dialect_insert
@@ -30,12 +30,13 @@ from ..persistence.models import (
     Attempt,
     AttemptStatus,
     Campaign,
+    CampaignStatus,
     Contact,
     Interview,
     InterviewStatus,
     NumberCall,
 )
-from .contacts import finish_contact, opt_out, settle_contact
+from .contacts import finish_contact, finished, next_step, opt_out, settle_contact
 from .errors import Conflict, NotFound, invalid
 
 log = logging.getLogger(__name__)
@@ -72,9 +73,9 @@ class Spoken:
     confidence: float | None
 
 
-def _attempt(session: Session, token: str | None = None, attempt_id: int | None = None) -> Attempt:
-    """The attempt by its token (webhooks) or id (reconciliation), row-locked, with its
-    campaign, contact, interview and answers.
+def _attempt(session: Session, attempt_id: int) -> Attempt:
+    """The attempt, row-locked, with its campaign, contact, interview and answers (ORM
+    objects: reconciliation, and a key press after the call ended).
 
     Two statements: lock, then load. A statement that waited for the lock sees the locked
     row as committed by the request it waited for, but every joined row (the interview, its
@@ -82,10 +83,9 @@ def _attempt(session: Session, token: str | None = None, attempt_id: int | None 
     moment would apply again what the first one just stored. The load, a new statement,
     reads after the lock is held.
     """
-    where = Attempt.token == token if token is not None else Attempt.id == attempt_id
-    locked = session.scalar(select(Attempt.id).where(where).with_for_update())
+    locked = session.scalar(select(Attempt.id).where(Attempt.id == attempt_id).with_for_update())
     if locked is None:
-        raise NotFound(f"unknown call attempt {token if token is not None else attempt_id!r}")
+        raise NotFound(f"unknown call attempt {attempt_id!r}")
     query = select(Attempt).where(Attempt.id == locked).execution_options(populate_existing=True).options(
         joinedload(Attempt.campaign),
         # The answers by a second SELECT: joined, each of them would bring the attempt's,
@@ -95,12 +95,6 @@ def _attempt(session: Session, token: str | None = None, attempt_id: int | None 
     attempt = session.scalars(query).unique().one()
     logs.bind(campaign=attempt.campaign_id, attempt=attempt.id)
     return attempt
-
-
-def _check_call(session: Session, attempt: Attempt, call_sid: str) -> None:
-    """The first callback names the call; any later one must name the same call."""
-    _check_sid(session, attempt.id, attempt.provider_id, call_sid)
-    attempt.provider_id = call_sid
 
 
 def _check_sid(session: Session, attempt_id: int, provider_id: str | None, call_sid: str) -> None:
@@ -241,12 +235,12 @@ class _Call:
                 and self.attempt_count == self.number)
 
 
-_A, _CAMPAIGNS, _CONTACTS = cast(Table, Attempt.__table__), Campaign.__table__, Contact.__table__
+_A, _CAMPAIGNS, _CONTACTS = cast(Table, Attempt.__table__), Campaign.__table__, cast(Table, Contact.__table__)
 _AGENCIES = Agency.__table__
 _INTERVIEWS, _ANSWERS = cast(Table, Interview.__table__), cast(Table, Answer.__table__)
 # Built once (Core, no ORM): a key press is the busiest request there is.
 _LOCK_CALL = (select(_A.c.id, _A.c.status, _A.c.provider_id, _A.c.number, _A.c.outcome, _A.c.campaign_id,
-                     _A.c.contact_id, _A.c.answered_at)
+                     _A.c.contact_id, _A.c.answered_at, _A.c.created_at, _A.c.channel)
               .where(_A.c.token == bindparam("token")).with_for_update())
 def _call_query(*extra: Any) -> Any:
     """One row per stored answer (one row with no answer columns before the first
@@ -278,20 +272,36 @@ _RESUME_INTERVIEW = (update(_INTERVIEWS).where(_INTERVIEWS.c.id == bindparam("in
                      .values(retries=0, repeats=0, current_item=bindparam("item")))
 
 
-def _lock_call(session: Session, token: str) -> tuple[Any, ...]:
-    """The attempt of ``token`` (the columns of :data:`_LOCK_CALL`), row-locked; the log
-    lines of the request name its campaign and attempt from here on."""
+class _Locked(NamedTuple):
+    """The columns of :data:`_LOCK_CALL`."""
+
+    id: int
+    status: AttemptStatus
+    provider_id: str | None
+    number: int
+    outcome: str | None
+    campaign_id: int
+    contact_id: int
+    answered_at: datetime | None
+    created_at: datetime
+    channel: str
+
+
+def _lock_call(session: Session, token: str) -> _Locked:
+    """The attempt of ``token``, row-locked; the log lines of the request name its
+    campaign and attempt from here on."""
     locked = session.execute(_LOCK_CALL, {"token": token}).first()
     if locked is None:
         raise NotFound(f"unknown call attempt {token!r}")
     logs.bind(campaign=locked.campaign_id, attempt=locked.id)
-    return tuple(locked)
+    return _Locked._make(locked)
 
 
 def _read_call(session: Session, token: str, answering: bool = False) -> _Call:
     """The call of ``token``, its attempt row-locked: two statements, lock then read, for
     the reason :func:`_attempt` gives; ``answering`` reads the agency's name as well."""
-    attempt_id, status, provider_id, number, outcome, campaign_id, contact_id, answered_at = _lock_call(session, token)
+    attempt_id, status, provider_id, number, outcome, campaign_id, contact_id, answered_at, *_ = _lock_call(
+        session, token)
     rows = session.execute(_READ_ANSWERED_CALL if answering else _READ_CALL, {"contact": contact_id}).all()
     (questionnaire_key, language, speech_input, hotline, resume_mode, phone, attempt_count,
      interview_id, retries, repeats, last_request_key) = rows[0][:11]
@@ -420,7 +430,7 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
     else:
         session.execute(_SET_INTERVIEW, interview)
     if ended:
-        attempt = _attempt(session, attempt_id=call.attempt_id)
+        attempt = _attempt(session, call.attempt_id)
         _settle_again(session, q, attempt, attempt.contact, attempt.campaign, now)
     again = result.next_item is not None and result.next_item.id == current.id
     reply = _prompt(q, responses, call, notices, previous=current, heard=explained,
@@ -434,7 +444,8 @@ def _settle_again(session: Session, q: Questionnaire, attempt: Attempt, contact:
                   now: datetime) -> None:
     """After a late answer: the attempt's outcome and the contact's next step, by the answers now stored
     (the final status stays as reported)."""
-    outcome, finished = _outcome(q, attempt, contact, campaign, attempt.status, None)
+    restart = campaign.resume_mode == "restart"
+    outcome, finished = _outcome(q, attempt.id, attempt.outcome, _answers_of(contact), restart, attempt.status, None)
     log.info("attempt %s: answer after the call ended, outcome %s -> %s", attempt.id, attempt.outcome,
              outcome.value)
     attempt.outcome = outcome.value
@@ -467,16 +478,84 @@ def call_status(session: Session, registry: QuestionnaireRegistry, token: str, c
                 now: datetime) -> None:
     """Apply a status callback. Late or out-of-order callbacks never undo a final status.
 
-    A call's progress (initiated, ringing, in progress) is two Core statements on the
-    attempt row; only its end loads the attempt with its contact and interview."""
+    Core statements on the rows themselves: a call's progress (initiated, ringing, in
+    progress) is two, on the attempt; its end locks the attempt, reads the contact with
+    its campaign's schedule and the interview's answers, and writes the attempt, the
+    contact and, when the contact is finished with an interview left in progress, the
+    interview. :func:`end_call` does the same through the ORM for reconciliation."""
     new_status = call_status_of(status)
     if new_status not in FINAL_ATTEMPT_STATUSES:
         _progress(session, token, call_sid, new_status)
         return
-    attempt = _attempt(session, token)
-    _check_call(session, attempt, call_sid)
-    if attempt.status not in FINAL_ATTEMPT_STATUSES:
-        end_call(session, registry, attempt, new_status, duration, error_code, answered_by, now)
+    locked = _lock_call(session, token)
+    _check_sid(session, locked.id, locked.provider_id, call_sid)
+    bound: dict[str, object] = {} if locked.provider_id is not None else {"provider_id": call_sid}
+    if locked.status in FINAL_ATTEMPT_STATUSES:
+        _set_attempt(session, locked.id, bound)
+        return
+    rows = session.execute(_READ_END, {"contact": locked.contact_id}).all()
+    first = rows[0]
+    schedule = _Schedule(*first[:6])
+    q = registry.get(first.questionnaire_key)
+    answers = tuple(_Answered(*row[-5:]) for row in rows if row.item_id is not None)
+    interview = (None if first.interview_id is None
+                 else _Interviewed(first.interview_status, first.interview_channel, answers))
+    outcome, finished_here = _outcome(q, locked.id, locked.outcome, answers if interview else None,
+                                      first.resume_mode == "restart", new_status, answered_by)
+    _set_attempt(session, locked.id, {**bound, "status": new_status, "ended_at": now, "duration_s": duration,
+                                      "error_code": error_code, "outcome": outcome.value})
+    metrics.ATTEMPTS.labels(channel=locked.channel, outcome=outcome.value).inc()
+    log.info("attempt %s: call ended (%s, %s)", locked.id, new_status.value, outcome.value)
+    channel, channel_attempts = first.contact_channel, first.channel_attempts
+    step = (finished(interview, channel, channel_attempts, outcome) if finished_here
+            # Every item was asked: nothing is left to resume, whatever the answers were.
+            else next_step(q, schedule, interview, channel, channel_attempts, outcome, now,
+                           previous_start=locked.created_at))
+    changes = {"status": step.status, "next_attempt_at": step.next_attempt_at, "channel": step.channel,
+               "channel_attempts": step.channel_attempts}
+    if step.disposition is not None:
+        changes["disposition"] = step.disposition
+    session.execute(update(_CONTACTS).where(_CONTACTS.c.id == locked.contact_id).values(changes))
+    if step.interview_status is not None:
+        session.execute(_END_DROPPED, {"interview": first.interview_id, "ending": step.interview_status, "at": now})
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """What a contact's next step needs of its campaign (contacts.Scheduled), as read at a call's end."""
+
+    status: CampaignStatus
+    window: dict[str, Any] | None
+    timezone: str
+    retry: dict[str, Any]
+    channel_plan: list[dict[str, Any]]
+    ends_at: datetime | None
+
+    def calling_window(self) -> CallingWindow:
+        return CallingWindow.from_dict(self.window or {"timezone": self.timezone})   # as Campaign's
+
+
+class _Interviewed(NamedTuple):
+    status: InterviewStatus
+    channel: str
+    answers: tuple[_Answered, ...]
+
+
+# The contact of an ending call, its campaign's schedule and its interview: one row per answer.
+_READ_END = (
+    select(_CAMPAIGNS.c.status, _CAMPAIGNS.c.window, _CAMPAIGNS.c.timezone, _CAMPAIGNS.c.retry,
+           _CAMPAIGNS.c.channel_plan, _CAMPAIGNS.c.ends_at, _CAMPAIGNS.c.questionnaire_key, _CAMPAIGNS.c.resume_mode,
+           _CONTACTS.c.channel.label("contact_channel"), _CONTACTS.c.channel_attempts,
+           _INTERVIEWS.c.id.label("interview_id"), _INTERVIEWS.c.status.label("interview_status"),
+           _INTERVIEWS.c.channel.label("interview_channel"),
+           _ANSWERS.c.attempt_id, _ANSWERS.c.item_id, _ANSWERS.c.value, _ANSWERS.c.status, _ANSWERS.c.digits)
+    .select_from(_CONTACTS.join(_CAMPAIGNS, _CAMPAIGNS.c.id == _CONTACTS.c.campaign_id)
+                 .outerjoin(_INTERVIEWS, _INTERVIEWS.c.contact_id == _CONTACTS.c.id)
+                 .outerjoin(_ANSWERS, _ANSWERS.c.interview_id == _INTERVIEWS.c.id))
+    .where(_CONTACTS.c.id == bindparam("contact"))
+    .order_by(_ANSWERS.c.id))
+_END_DROPPED = (update(_INTERVIEWS).where(_INTERVIEWS.c.id == bindparam("interview"))
+                .values(status=bindparam("ending"), ended_at=bindparam("at")))
 
 
 _SET_PROGRESS = (update(_A).where(_A.c.id == bindparam("attempt"))
@@ -485,7 +564,7 @@ _SET_PROGRESS = (update(_A).where(_A.c.id == bindparam("attempt"))
 
 def _progress(session: Session, token: str, call_sid: str, new_status: AttemptStatus) -> None:
     """A live call's status moves forward only, and never past a final one."""
-    attempt_id, status, provider_id, *_rest = _lock_call(session, token)
+    attempt_id, status, provider_id, *_ = _lock_call(session, token)
     _check_sid(session, attempt_id, provider_id, call_sid)
     if status in FINAL_ATTEMPT_STATUSES:
         return
@@ -508,7 +587,7 @@ def reconcile_call(session: Session, registry: QuestionnaireRegistry, attempt_id
     """Close a call that never reported a final status, by what the provider says of it
     (``status``), or as failed and lost when the provider does not know it (``None``).
     Returns False when a callback closed it meanwhile."""
-    attempt = _attempt(session, attempt_id=attempt_id)
+    attempt = _attempt(session, attempt_id)
     if attempt.status in FINAL_ATTEMPT_STATUSES:
         return False
     if status is None:
@@ -531,7 +610,9 @@ def end_call(session: Session, registry: QuestionnaireRegistry, attempt: Attempt
     campaign = attempt.campaign
     contact = attempt.contact
     q = registry.get(campaign.questionnaire_key)
-    outcome, finished = _outcome(q, attempt, contact, campaign, new_status, answered_by)
+    restart = campaign.resume_mode == "restart"
+    outcome, finished = _outcome(q, attempt.id, attempt.outcome, _answers_of(contact), restart, new_status,
+                                 answered_by)
     attempt.outcome = outcome.value
     metrics.ATTEMPTS.labels(channel=attempt.channel, outcome=outcome.value).inc()
     log.info("attempt %s: call ended (%s, %s)", attempt.id, new_status.value, outcome.value)
@@ -542,9 +623,10 @@ def end_call(session: Session, registry: QuestionnaireRegistry, attempt: Attempt
         settle_contact(session, q, contact, campaign, outcome, now, previous_start=attempt.created_at)
 
 
-def _outcome(q: Questionnaire, attempt: Attempt, contact: Contact, campaign: Campaign,
-             status: AttemptStatus, answered_by: str | None) -> tuple[Outcome, bool]:
-    """The attempt's outcome, and whether the questionnaire reached its end on it."""
+def _outcome(q: Questionnaire, attempt_id: int, outcome_so_far: str | None, answers: Sequence[Stored] | None,
+             restart: bool, status: AttemptStatus, answered_by: str | None) -> tuple[Outcome, bool]:
+    """The attempt's outcome, and whether the questionnaire reached its end on it;
+    ``answers`` are the interview's (None: no interview)."""
     if status is AttemptStatus.BUSY:
         return Outcome.BUSY, False
     if status is AttemptStatus.NO_ANSWER:
@@ -553,16 +635,15 @@ def _outcome(q: Questionnaire, attempt: Attempt, contact: Contact, campaign: Cam
         return Outcome.FAILED, False
     if status is AttemptStatus.CANCELED:
         return Outcome.CANCELED, False
-    if attempt.outcome == Outcome.MACHINE.value:
+    if outcome_so_far == Outcome.MACHINE.value:
         return Outcome.MACHINE, False
-    interview = contact.interview
-    answered_here = interview is not None and any(a.attempt_id == attempt.id for a in interview.answers)
+    answered_here = answers is not None and any(a.attempt_id == attempt_id for a in answers)
     # AnsweredBy in the final callback alone never overrides keys a person pressed on this call.
     if (answered_by or "").startswith(("machine", "fax")) and not answered_here:
         return Outcome.MACHINE, False
-    if interview is None:
+    if answers is None:
         return Outcome.BREAK_OFF, False
-    responses = responses_for(q, interview.answers, attempt.id, campaign.resume_mode == "restart")
+    responses = responses_for(q, answers, attempt_id, restart)
     disposition = flow.disposition(q, responses, "voice")
     outcome = {
         flow.Disposition.COMPLETE: Outcome.COMPLETED,
@@ -571,6 +652,10 @@ def _outcome(q: Questionnaire, attempt: Attempt, contact: Contact, campaign: Cam
         flow.Disposition.BREAK_OFF: Outcome.BREAK_OFF,
     }[disposition]
     return outcome, flow.finish_of(q, responses, "voice") is Finish.COMPLETE
+
+
+def _answers_of(contact: Contact) -> list[Answer] | None:
+    return contact.interview.answers if contact.interview is not None else None
 
 
 def record_connected_call(session: Session, phone_e164: str, now: datetime) -> None:
