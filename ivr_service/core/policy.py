@@ -253,6 +253,11 @@ class CallingWindow:
         }
 
     @classmethod
+    def of_campaign(cls, window: Mapping[str, Any] | None, timezone: str) -> CallingWindow:
+        """A campaign's window: its ``window`` column, or the default hours in its time zone."""
+        return cls.from_dict(window or {"timezone": timezone})
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CallingWindow:
         """Parse the JSON form; a missing key takes the default (old rows lack public_holidays)."""
         _check_keys(data, "calling window", _WINDOW_KEYS)

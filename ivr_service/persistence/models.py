@@ -189,7 +189,7 @@ class Campaign(Base):
     contacts: Mapped[list[Contact]] = relationship(back_populates="campaign")
 
     def calling_window(self) -> CallingWindow:
-        return CallingWindow.from_dict(self.window or {"timezone": self.timezone})
+        return CallingWindow.of_campaign(self.window, self.timezone)
 
 
 class Stratum(Base):

@@ -47,6 +47,8 @@ class Scheduled(Protocol):
 
 
 class Answered(Protocol):
+    """An answer as stored (an :class:`Answer`, or a row of one)."""
+
     @property
     def item_id(self) -> str: ...
     @property
@@ -79,6 +81,14 @@ class Step:
     channel_attempts: int
     disposition: str | None
     interview_status: InterviewStatus | None = None
+
+    def columns(self) -> dict[str, Any]:
+        """The contact's columns to write (its disposition only when one is given)."""
+        written: dict[str, Any] = {"status": self.status, "next_attempt_at": self.next_attempt_at,
+                                   "channel": self.channel, "channel_attempts": self.channel_attempts}
+        if self.disposition is not None:
+            written["disposition"] = self.disposition
+        return written
 
 
 def finished(interview: Interviewed | None, channel: str, channel_attempts: int, outcome: Outcome | None,
@@ -131,12 +141,8 @@ def next_step(q: Questionnaire, campaign: Scheduled, interview: Interviewed | No
 
 
 def _apply(contact: Contact, step: Step, now: datetime) -> None:
-    contact.status = step.status
-    contact.next_attempt_at = step.next_attempt_at
-    contact.channel = step.channel
-    contact.channel_attempts = step.channel_attempts
-    if step.disposition is not None:
-        contact.disposition = step.disposition
+    for column, value in step.columns().items():
+        setattr(contact, column, value)
     if step.interview_status is not None and contact.interview is not None:
         contact.interview.status = step.interview_status
         contact.interview.ended_at = now

@@ -36,7 +36,7 @@ from ..persistence.models import (
     InterviewStatus,
     NumberCall,
 )
-from .contacts import finish_contact, finished, next_step, opt_out, settle_contact
+from .contacts import Answered, finish_contact, finished, next_step, opt_out, settle_contact
 from .errors import Conflict, NotFound, invalid
 
 log = logging.getLogger(__name__)
@@ -110,19 +110,11 @@ def _check_sid(session: Session, attempt_id: int, provider_id: str | None, call_
         raise Conflict(f"CallSid {call_sid!r} does not belong to this attempt", field="CallSid")
 
 
-class Stored(Protocol):
-    """An answer as stored (an :class:`Answer`, or a row of one read for a key press)."""
+class Stored(Answered, Protocol):
+    """An answer as stored, with the call it was given on."""
 
     @property
     def attempt_id(self) -> int: ...
-    @property
-    def item_id(self) -> str: ...
-    @property
-    def value(self) -> int | None: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def digits(self) -> str: ...
 
 
 class Voiced(Protocol):
@@ -242,24 +234,27 @@ _INTERVIEWS, _ANSWERS = cast(Table, Interview.__table__), cast(Table, Answer.__t
 _LOCK_CALL = (select(_A.c.id, _A.c.status, _A.c.provider_id, _A.c.number, _A.c.outcome, _A.c.campaign_id,
                      _A.c.contact_id, _A.c.answered_at, _A.c.created_at, _A.c.channel)
               .where(_A.c.token == bindparam("token")).with_for_update())
-def _call_query(*extra: Any) -> Any:
-    """One row per stored answer (one row with no answer columns before the first
-    answer), the ``extra`` columns last."""
-    joined = (_CONTACTS.join(_CAMPAIGNS, _CAMPAIGNS.c.id == _CONTACTS.c.campaign_id)
+# A contact with its campaign, its interview and one row per stored answer (one row with
+# no answer columns before the first answer).
+_CALL_ROWS = (_CONTACTS.join(_CAMPAIGNS, _CAMPAIGNS.c.id == _CONTACTS.c.campaign_id)
               .outerjoin(_INTERVIEWS, _INTERVIEWS.c.contact_id == _CONTACTS.c.id)
               .outerjoin(_ANSWERS, _ANSWERS.c.interview_id == _INTERVIEWS.c.id))
-    if extra:
-        joined = joined.join(_AGENCIES, _AGENCIES.c.id == _CAMPAIGNS.c.agency_id)
+
+
+def _call_query(agency: bool) -> Any:
+    """What a key press reads of its call (:data:`_CALL_ROWS`); with ``agency``, the
+    agency's name last."""
+    rows = _CALL_ROWS.join(_AGENCIES, _AGENCIES.c.id == _CAMPAIGNS.c.agency_id) if agency else _CALL_ROWS
     return (select(_CAMPAIGNS.c.questionnaire_key, _CAMPAIGNS.c.language, _CAMPAIGNS.c.speech_input,
                    _CAMPAIGNS.c.hotline, _CAMPAIGNS.c.resume_mode, _CONTACTS.c.phone_e164, _CONTACTS.c.attempt_count,
                    _INTERVIEWS.c.id, _INTERVIEWS.c.retries, _INTERVIEWS.c.repeats, _INTERVIEWS.c.last_request_key,
                    _ANSWERS.c.attempt_id, _ANSWERS.c.item_id, _ANSWERS.c.value, _ANSWERS.c.status,
-                   _ANSWERS.c.digits, *extra)
-            .select_from(joined).where(_CONTACTS.c.id == bindparam("contact")).order_by(_ANSWERS.c.id))
+                   _ANSWERS.c.digits, *((_AGENCIES.c.name,) if agency else ()))
+            .select_from(rows).where(_CONTACTS.c.id == bindparam("contact")).order_by(_ANSWERS.c.id))
 
 
-_READ_CALL = _call_query()
-_READ_ANSWERED_CALL = _call_query(_AGENCIES.c.name)   # the intro names the agency
+_READ_CALL = _call_query(agency=False)
+_READ_ANSWERED_CALL = _call_query(agency=True)   # the intro names the agency
 _ADD_ANSWER = insert(_ANSWERS)
 # The interview after a key: where it stands, and (ending) how it ended.
 _SET_INTERVIEW = (update(_INTERVIEWS).where(_INTERVIEWS.c.id == bindparam("interview"))
@@ -511,11 +506,7 @@ def call_status(session: Session, registry: QuestionnaireRegistry, token: str, c
             # Every item was asked: nothing is left to resume, whatever the answers were.
             else next_step(q, schedule, interview, channel, channel_attempts, outcome, now,
                            previous_start=locked.created_at))
-    changes = {"status": step.status, "next_attempt_at": step.next_attempt_at, "channel": step.channel,
-               "channel_attempts": step.channel_attempts}
-    if step.disposition is not None:
-        changes["disposition"] = step.disposition
-    session.execute(update(_CONTACTS).where(_CONTACTS.c.id == locked.contact_id).values(changes))
+    session.execute(update(_CONTACTS).where(_CONTACTS.c.id == locked.contact_id).values(step.columns()))
     if step.interview_status is not None:
         session.execute(_END_DROPPED, {"interview": first.interview_id, "ending": step.interview_status, "at": now})
 
@@ -532,7 +523,7 @@ class _Schedule:
     ends_at: datetime | None
 
     def calling_window(self) -> CallingWindow:
-        return CallingWindow.from_dict(self.window or {"timezone": self.timezone})   # as Campaign's
+        return CallingWindow.of_campaign(self.window, self.timezone)
 
 
 class _Interviewed(NamedTuple):
@@ -549,11 +540,7 @@ _READ_END = (
            _INTERVIEWS.c.id.label("interview_id"), _INTERVIEWS.c.status.label("interview_status"),
            _INTERVIEWS.c.channel.label("interview_channel"),
            _ANSWERS.c.attempt_id, _ANSWERS.c.item_id, _ANSWERS.c.value, _ANSWERS.c.status, _ANSWERS.c.digits)
-    .select_from(_CONTACTS.join(_CAMPAIGNS, _CAMPAIGNS.c.id == _CONTACTS.c.campaign_id)
-                 .outerjoin(_INTERVIEWS, _INTERVIEWS.c.contact_id == _CONTACTS.c.id)
-                 .outerjoin(_ANSWERS, _ANSWERS.c.interview_id == _INTERVIEWS.c.id))
-    .where(_CONTACTS.c.id == bindparam("contact"))
-    .order_by(_ANSWERS.c.id))
+    .select_from(_CALL_ROWS).where(_CONTACTS.c.id == bindparam("contact")).order_by(_ANSWERS.c.id))
 _END_DROPPED = (update(_INTERVIEWS).where(_INTERVIEWS.c.id == bindparam("interview"))
                 .values(status=bindparam("ending"), ended_at=bindparam("at")))
 

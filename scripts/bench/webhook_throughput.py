@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import psycopg
@@ -106,35 +106,32 @@ class TimedTransport(HttpTransport):
         return status, body
 
 
-def cpu_seconds(parent: int) -> float:
-    """User + system CPU of a process and its children so far (Linux /proc)."""
+def _cpu_of(counts: Callable[[int, str, list[str]], bool]) -> float:
+    """User + system CPU so far of the processes for which ``counts(pid, name, fields)``
+    holds (Linux /proc; ``fields`` are those after the name)."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            pid, rest = stat.read_text().split(" ", 1)
-        except OSError:
+            pid, rest = stat.read_text().split(" (", 1)
+            name, after = rest.rsplit(")", 1)
+        except (OSError, ValueError):
             continue   # ended meanwhile
-        fields = rest.rsplit(")", 1)[1].split()
-        if int(pid) == parent or int(fields[1]) == parent:
+        fields = after.split()
+        if counts(int(pid), name, fields):
             total += (int(fields[11]) + int(fields[12])) / tick
     return total
+
+
+def cpu_seconds(parent: int) -> float:
+    """CPU so far of a process and its children."""
+    return _cpu_of(lambda pid, _name, fields: pid == parent or int(fields[1]) == parent)
 
 
 def postgres_cpu_seconds() -> float:
-    """User + system CPU so far of the PostgreSQL server processes on this machine (the
-    benchmark's connections are pooled, so their backends live through the run)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            name, rest = stat.read_text().split("(", 1)[1].rsplit(")", 1)
-        except (OSError, IndexError, ValueError):
-            continue
-        if name == "postgres":
-            fields = rest.split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+    """CPU so far of the PostgreSQL server processes on this machine (the benchmark's
+    connections are pooled, so their backends live through the run)."""
+    return _cpu_of(lambda _pid, name, _fields: name == "postgres")
 
 
 def wait_for(port: int) -> None:
