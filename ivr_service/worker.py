@@ -32,6 +32,7 @@ from .services import (
     alerts,
     dispatch,
     housekeeping,
+    intake,
     message_receipts,
     messaging,
     messaging_accounts,
@@ -106,6 +107,11 @@ class Worker:
         s = self.services
         return messaging.expire_links(s.db, s.registry, s.clock())
 
+    def intake(self) -> int:
+        """Decide the reported dossiers waiting in the intake, in batches."""
+        s = self.services
+        return intake.drain(s.db, s.clock)
+
     def reconcile(self) -> int:
         """Ask the providers about overdue calls and messages that never reported a final
         status (run at start, then on schedule)."""
@@ -159,6 +165,8 @@ class Worker:
                           replace_existing=True, max_instances=1, coalesce=True)
         scheduler.add_job(self._guard(self.expire_links), "interval", seconds=max(interval * 5, 5.0),
                           id="expire-links", replace_existing=True, max_instances=1, coalesce=True)
+        scheduler.add_job(self._guard(self.intake), "interval", seconds=interval, id="intake",
+                          replace_existing=True, max_instances=1, coalesce=True)
         scheduler.add_job(self._guard(self.housekeeping), "interval", seconds=max(interval, 2.0),
                           id="housekeeping", replace_existing=True, max_instances=1, coalesce=True)
         # The first round at once: after a restart, calls left in progress are asked of the

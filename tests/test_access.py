@@ -287,7 +287,7 @@ def test_route_matrix_anonymous_roles_in_and_out_of_the_subtree_and_tokens(
               "programme_id": programme, "messaging_account_id": account_id,
               "account_id": account_id, "secret": "0" * 48,   # the eSMS callback: a wrong secret
               "key": "sipas-2024",                            # a questionnaire
-              "alert_id": alert_id,
+              "alert_id": alert_id, "intake_id": 1,               # an intake record: nobody's
               "name": f"campaign-{tree.campaign}-matrix.xlsx"}     # an export file of the campaign
     export_dir = Path(svc.settings.export_dir)
     export_dir.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ def test_downgrade_to_base_and_back(tmp_path: Path) -> None:
     migrate.downgrade(url, "base")
     assert set(inspect(engine).get_table_names()) == {"alembic_version"}
     migrate.upgrade(url)
-    assert migrate.current(url) == "0013"
+    assert migrate.current(url) == "0014"
     assert migrate.differences(url) == []
     engine.dispose()
 

@@ -58,6 +58,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+# Connections kept for autocommit sessions (the access guard, the intake), and as many
+# more under load.
+AUTOCOMMIT_POOL = 5
+
 # A pooled connection idle for longer than this is pinged before it is handed out.
 IDLE_PING_SECONDS = 10.0
 
@@ -132,11 +136,34 @@ class Database:
         # (services/phone_match.py).
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False,
                                             info={"phone_hash_key": phone_hash_key})
+        # On PostgreSQL, sessions whose statements each commit on their own (see autocommit),
+        # from a pool of their own: connections switched to autocommit and back at each
+        # checkout cost more than the round trips they spare.
+        self.autocommit_engine: Engine | None = None
+        self._autocommit_factory: sessionmaker[Session] | None = None
+        if self.engine.dialect.name == "postgresql":
+            self.autocommit_engine = make_engine(url, isolation_level="AUTOCOMMIT", pool_size=AUTOCOMMIT_POOL,
+                                                 max_overflow=AUTOCOMMIT_POOL)
+            self._autocommit_factory = sessionmaker(self.autocommit_engine, expire_on_commit=False,
+                                                    info={"phone_hash_key": phone_hash_key})
 
     @contextmanager
     def begin(self) -> Iterator[Session]:
         """A fresh session in one transaction: committed on success, rolled back on error."""
         with self.session_factory() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Session]:
+        """A session for work that needs no transaction around it: reads that need not see
+        one snapshot, and writes of one statement each (atomic on their own). On
+        PostgreSQL each statement commits by itself, which spares a request the BEGIN and
+        COMMIT round trips; on SQLite (which takes its write lock at BEGIN) it is ``begin``."""
+        if self._autocommit_factory is None:
+            with self.begin() as session:
+                yield session
+            return
+        with self._autocommit_factory() as session:
             yield session
 
     @contextmanager
@@ -160,3 +187,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.autocommit_engine is not None:
+            self.autocommit_engine.dispose()

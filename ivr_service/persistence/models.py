@@ -548,6 +548,33 @@ class Transaction(Base):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
 
 
+class TransactionIntake(Base):
+    """A reported dossier accepted for a decision moments later (``services/intake.py``):
+    the record as sent, who sent it with the agencies it could report for at that moment,
+    and once the worker decided it the outcome. The record and its number are cleared
+    then; the outcome stays ``intake.KEEP`` for the reporter to read."""
+
+    __tablename__ = "transaction_intake"
+    __table_args__ = (
+        # The queue: the worker reads the oldest undecided rows.
+        Index("ix_transaction_intake_queued", "id", postgresql_where=text("processed_at IS NULL"),
+              sqlite_where=text("processed_at IS NULL")),
+        Index("ix_transaction_intake_processed", "processed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    caller_kind: Mapped[str] = mapped_column(String(10))              # user | token
+    caller_id: Mapped[int] = mapped_column(Integer)
+    caller_name: Mapped[str] = mapped_column(String(200))
+    caller_nodes: Mapped[list[int | None]] = mapped_column(JSON)      # where it held transactions:write
+    address: Mapped[str | None] = mapped_column(String(64))
+    record: Mapped[dict[str, Any] | None] = mapped_column(JSON)       # as sent; None once decided
+    phone_e164: Mapped[str | None] = mapped_column(String(20), index=True)   # for erasure; None once decided
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)      # transactions.Result, without its index
+
+
 class MessageStatus(StrEnum):
     QUEUED = "queued"              # row committed, provider not yet asked
     ACCEPTED = "accepted"          # the provider took it (Twilio: queued/sending)

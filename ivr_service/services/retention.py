@@ -58,8 +58,9 @@ from ..persistence.models import (
     NumberMessages,
     OptOut,
     Transaction,
+    TransactionIntake,
 )
-from . import audit
+from . import audit, intake
 from .audit import Actor
 from .campaigns import EXPORT_REMOVED, export_removed_period
 from .contacts import phone_number
@@ -324,7 +325,9 @@ def holdings(session: Session, actor: Actor, phone: str, reason: str | None, now
         return session.scalar(select(func.count()).select_from(model).where(model.phone_e164.in_(forms))) or 0
 
     last_call = session.scalar(select(func.max(NumberCall.last_call_at)).where(NumberCall.phone_e164.in_(forms)))
-    result = Holdings(mask_phone(e164), bool(opt_outs), min(opt_outs, default=None), held, count(Transaction),
+    # Transactions stored, and reports of the number still queued in the intake.
+    result = Holdings(mask_phone(e164), bool(opt_outs), min(opt_outs, default=None), held,
+                      count(Transaction) + count(TransactionIntake),
                       count(Message), count(InboundMessage), last_call)
     audit.record(session, actor, "citizen_shown", now, reason=reason, contacts=len(held), **_audited_phone(e164, key))
     return result
@@ -348,7 +351,9 @@ def erase(session: Session, actor: Actor, phone: str, reason: str | None, now: d
                     .values(status=MessageStatus.CANCELED, lease_until=None, updated_at=now))
     counts = Counts()
     counts.contacts = _clear_contacts(session, key, Contact.phone_e164 == e164)
-    counts.transactions = _clear_transactions(session, key, Transaction.phone_e164 == e164)
+    # Reports still queued in the intake are decided as refused: never stored.
+    counts.transactions = (_clear_transactions(session, key, Transaction.phone_e164 == e164)
+                           + intake.erase(session, e164, now))
     counts.messages = _hash_phones(session, key, Message, Message.phone_e164 == e164)
     counts.inbound_messages = _hash_phones(session, key, InboundMessage, InboundMessage.phone_e164 == e164)
     counts.opt_outs = _hash_keyed(session, key, OptOut, OptOut.created_at, None, [e164])

@@ -28,6 +28,7 @@ campaigns), so a batch of 1,000 costs a handful of queries (``scripts/bench/feed
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -67,6 +68,7 @@ AGENCY_MAX = 40
 FUTURE_TOLERANCE = timedelta(minutes=5)
 YEAR = timedelta(days=365)
 SOURCES = ("api", "file")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CHUNK = 500          # rows per multi-row INSERT (well under both databases' parameter limits)
 
 
@@ -82,6 +84,7 @@ class Record:
     field: Any = None
     officer: Any = None
     problem: tuple[str, str] | None = None    # (field, message) found while reading it
+    received_at: datetime | None = None       # when it reached the service, if before the call deciding it
 
     @classmethod
     def from_dict(cls, data: Any) -> Record:
@@ -138,12 +141,15 @@ class _Valid:
     field: str | None
     officer: str | None
     programme: Programme | None = None
+    received_at: datetime | None = None
     decision: str = ""
     share: float = 1.0
     campaign_id: int | None = None
 
 
-class _Error(Exception):
+class InvalidRecord(Exception):
+    """A record that cannot be stored: ``field`` names what is wrong, ``message`` says why."""
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
@@ -168,7 +174,7 @@ def report(session: Session, now: datetime, records: Sequence[Record], *, source
     for index, record in enumerate(records):
         try:
             valid.append(_check(index, record, agencies, programmes, within, now))
-        except _Error as exc:
+        except InvalidRecord as exc:
             results[index] = Result(index, "error", field=exc.field, message=exc.message)
     if atomic and results:
         for item in valid:
@@ -277,13 +283,16 @@ def _agencies(session: Session, records: Sequence[Record]) -> tuple[
 def _text(name: str, value: Any, limit: int, required: bool = False) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise _Error(name, "required")
+            raise InvalidRecord(name, "required")
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise _Error(name, f"expected text, got {type(value).__name__}")
+        raise InvalidRecord(name, f"expected text, got {type(value).__name__}")
     text = " ".join(str(value).split())
     if len(text) > limit:
-        raise _Error(name, f"at most {limit} characters, got {len(text)}")
+        raise InvalidRecord(name, f"at most {limit} characters, got {len(text)}")
+    control = _CONTROL.search(text)
+    if control is not None:   # PostgreSQL refuses U+0000 in text; none belongs in a code or a name
+        raise InvalidRecord(name, f"control character U+{ord(control.group()):04X} at position {control.start() + 1}")
     return text
 
 
@@ -296,49 +305,73 @@ def parse_moment(value: Any, timezone: str) -> datetime:
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError:
-            raise _Error("returned_at", f"expected ISO 8601 such as 2026-11-17T09:30:00+07:00, got {value!r}") \
+            raise InvalidRecord("returned_at", f"expected ISO 8601 such as 2026-11-17T09:30:00+07:00, got {value!r}") \
                 from None
     elif value is None or isinstance(value, str):
-        raise _Error("returned_at", "required")
+        raise InvalidRecord("returned_at", "required")
     else:
-        raise _Error("returned_at", f"expected ISO 8601 text, got {type(value).__name__}")
+        raise InvalidRecord("returned_at", f"expected ISO 8601 text, got {type(value).__name__}")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(timezone))
     try:
         return moment.astimezone(UTC)
     except OverflowError:
-        raise _Error("returned_at", f"out of range: {value!r}") from None
+        raise InvalidRecord("returned_at", f"out of range: {value!r}") from None
+
+
+def screen(record: Record) -> str:
+    """The checks a record passes before anything is looked up: the fields present, of the
+    right types and lengths, a mobile number, a readable returned time. Returns the
+    number in E.164; raises :class:`InvalidRecord` naming the field. The agency, the
+    caller's scope and whether the time lies in the future are checked when the record is
+    decided (``report``)."""
+    if record.problem is not None:
+        raise InvalidRecord(*record.problem)
+    _text("agency", record.agency, AGENCY_MAX, required=True)
+    _text("code", record.code, CODE_MAX, required=True)
+    phone = _phone(record.phone)
+    parse_moment(record.returned_at, DEFAULT_TIMEZONE)
+    for name in ("procedure", "field", "officer"):
+        _text(name, getattr(record, name), TEXT_MAX)
+    return phone.e164 or ""
+
+
+def _phone(value: Any) -> Any:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InvalidRecord("phone", "required")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidRecord("phone", f"expected text, got {type(value).__name__}")
+    phone = normalise(str(value))
+    if phone.e164 is None:
+        raise InvalidRecord("phone", phone.reason or "not a phone number")
+    if not phone.can_sms:
+        raise InvalidRecord("phone", "landline: cannot receive SMS")
+    return phone
 
 
 def _check(index: int, record: Record, agencies: dict[str, tuple[int, str]], programmes: dict[int, Programme],
            within: set[int] | None, now: datetime) -> _Valid:
     if record.problem is not None:
-        raise _Error(*record.problem)
+        raise InvalidRecord(*record.problem)
     agency = _text("agency", record.agency, AGENCY_MAX, required=True)
     assert agency is not None
     found = agencies.get(agency)
     if found is None or (within is not None and found[0] not in within):
-        raise _Error("agency", f"unknown agency code {agency!r}")
+        raise InvalidRecord("agency", f"unknown agency code {agency!r}")
     agency_id = found[0]
     code = _text("code", record.code, CODE_MAX, required=True)
     assert code is not None
-    if record.phone is None or (isinstance(record.phone, str) and not record.phone.strip()):
-        raise _Error("phone", "required")
-    if isinstance(record.phone, bool) or not isinstance(record.phone, str | int):
-        raise _Error("phone", f"expected text, got {type(record.phone).__name__}")
-    phone = normalise(str(record.phone))
-    if phone.e164 is None:
-        raise _Error("phone", phone.reason or "not a phone number")
-    if not phone.can_sms:
-        raise _Error("phone", "landline: cannot receive SMS")
+    phone = _phone(record.phone)
     programme = programmes.get(agency_id)
     returned_at = parse_moment(record.returned_at, programme.timezone if programme else DEFAULT_TIMEZONE)
-    if returned_at > now + FUTURE_TOLERANCE:
-        raise _Error("returned_at", f"in the future: {returned_at.isoformat()} is after now "
-                                    f"({now.astimezone(UTC).isoformat()})")
+    received = record.received_at or now
+    if returned_at > received + FUTURE_TOLERANCE:
+        raise InvalidRecord("returned_at", f"in the future: {returned_at.isoformat()} is after "
+                                           f"{'its receipt' if record.received_at else 'now'} "
+                                           f"({received.astimezone(UTC).isoformat()})")
     return _Valid(index, agency_id, code, phone.e164, phone.carrier, returned_at,
                   _text("procedure", record.procedure, TEXT_MAX), _text("field", record.field, TEXT_MAX),
-                  _text("officer", record.officer, TEXT_MAX), programme)
+                  _text("officer", record.officer, TEXT_MAX), programme, record.received_at)
 
 
 # --- decisions ---------------------------------------------------------------------------------
@@ -428,7 +461,8 @@ def _insert_transactions(session: Session, items: list[_Valid], source: str,
     """Insert; returns (agency, code) → id of the rows this call stored."""
     stored: dict[tuple[int, str], int] = {}
     rows = [{"agency_id": i.agency_id, "code": i.code, "procedure": i.procedure, "field": i.field,
-             "phone_e164": i.phone, "officer": i.officer, "returned_at": i.returned_at, "received_at": now,
+             "phone_e164": i.phone, "officer": i.officer, "returned_at": i.returned_at,
+             "received_at": i.received_at or now,
              "source": source, "decision": str(i.decision), "decided_at": now,
              "programme_id": i.programme.id if i.programme is not None else None, "contact_id": None}
             for i in items]

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import event
 
 # Where a profiled function's file lies, in order: the first match names its layer.
 LAYERS = [
@@ -46,11 +46,14 @@ class Meter:
         self.counting = True
         self._executed = 0
         inner = app.wsgi_app
-        engine: Engine = app.extensions["sipas"].db.engine
+        db = app.extensions["sipas"].db
 
-        @event.listens_for(engine, "before_cursor_execute")
         def _count(*_args: Any) -> None:
             self._executed += 1
+
+        for engine in (db.engine, db.autocommit_engine):
+            if engine is not None:
+                event.listen(engine, "before_cursor_execute", _count)
 
         def timed(environ: Any, start_response: Any) -> Any:
             kind = kind_of(environ)

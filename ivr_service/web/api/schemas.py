@@ -484,6 +484,15 @@ class TransactionOut(Schema):
     message = String()
 
 
+class IntakeOut(Schema):
+    id = Integer(metadata={"description": "The record's place in the intake"})
+    status = String(metadata={"description": "queued | decided"})
+    received_at = DateTime()
+    decided_at = DateTime()
+    result = Nested(TransactionOut, metadata={"description": "Once decided: as POST /transactions answers "
+                                                             "(without index)"})
+
+
 class TransactionBatchIn(Schema):
     transactions = List(Dict(), required=True, validate=Length(1, 1000), metadata={
         "description": "Up to 1,000 records, each as in POST /transactions"})
