@@ -136,16 +136,13 @@ class Database:
         # (services/phone_match.py).
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False,
                                             info={"phone_hash_key": phone_hash_key})
-        # On PostgreSQL, sessions whose statements each commit on their own (see autocommit),
-        # from a pool of their own: connections switched to autocommit and back at each
-        # checkout cost more than the round trips they spare.
+        # On PostgreSQL, connections whose statements each commit on their own (see
+        # autocommit), from a pool of their own: connections switched to autocommit and
+        # back at each checkout cost more than the round trips they spare.
         self.autocommit_engine: Engine | None = None
-        self._autocommit_factory: sessionmaker[Session] | None = None
         if self.engine.dialect.name == "postgresql":
             self.autocommit_engine = make_engine(url, isolation_level="AUTOCOMMIT", pool_size=AUTOCOMMIT_POOL,
                                                  max_overflow=AUTOCOMMIT_POOL)
-            self._autocommit_factory = sessionmaker(self.autocommit_engine, expire_on_commit=False,
-                                                    info={"phone_hash_key": phone_hash_key})
 
     @contextmanager
     def begin(self) -> Iterator[Session]:
@@ -154,17 +151,24 @@ class Database:
             yield session
 
     @contextmanager
-    def autocommit(self) -> Iterator[Session]:
-        """A session for work that needs no transaction around it: reads that need not see
-        one snapshot, and writes of one statement each (atomic on their own). On
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection for work that needs no transaction around it: reads that need not
+        see one snapshot, and writes of one statement each (atomic on their own). On
         PostgreSQL each statement commits by itself, which spares a request the BEGIN and
-        COMMIT round trips; on SQLite (which takes its write lock at BEGIN) it is ``begin``."""
-        if self._autocommit_factory is None:
-            with self.begin() as session:
-                yield session
+        COMMIT round trips (and the ORM session, which such work does not need); on SQLite,
+        which takes its write lock at BEGIN, it is one transaction, as ``begin`` gives.
+        ``session(connection)`` puts an ORM session on it where one is needed."""
+        if self.autocommit_engine is None:
+            with self.engine.begin() as conn:
+                yield conn
             return
-        with self._autocommit_factory() as session:
-            yield session
+        with self.autocommit_engine.connect() as conn:
+            yield conn
+
+    def session(self, connection: Connection) -> Session:
+        """An ORM session on ``connection`` (within its transaction, if it has one: the
+        session neither commits nor rolls it back)."""
+        return self.session_factory(bind=connection)
 
     @contextmanager
     def cluster_lock(self, name: str) -> Iterator[bool]:

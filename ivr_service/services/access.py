@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from ..core.access import TOKEN_SCOPES, Grant, Permission, Principal, Role, allowed, visible
@@ -197,12 +197,11 @@ _TOKEN = select(ApiToken.id, ApiToken.secret_hash, ApiToken.name, ApiToken.scope
 _TOKEN_USED = update(ApiToken).where(ApiToken.id == bindparam("token_id")).values(last_used_at=bindparam("now"))
 
 
-def token_principal(session: Session, presented: str, now: datetime) -> Principal | None:
+def token_principal(conn: Connection, presented: str, now: datetime) -> Principal | None:
     """The principal of a valid, unexpired, unrevoked token, or None."""
     match = TOKEN.fullmatch(presented)
     if match is None:
         return None
-    conn = session.connection()
     token = conn.execute(_TOKEN, {"prefix": match.group(1)}).first()
     if token is None or not hmac.compare_digest(token.secret_hash, _digest(match.group(2))):
         return None

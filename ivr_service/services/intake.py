@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -82,13 +82,13 @@ _T = cast(Table, TransactionIntake.__table__)
 _ACCEPT = insert(_T).returning(_T.c.id)
 
 
-def accept(session: Session, data: Any, caller: Caller, now: datetime) -> int:
+def accept(conn: Connection, data: Any, caller: Caller, now: datetime) -> int:
     """Store one record for the worker to decide; returns its intake id. Raises
     ``transactions.InvalidRecord`` (nothing stored) when a check that needs no lookup fails."""
     record = Record.from_dict(data)
     phone = transactions.screen(record)
     values = {name: data.get(name) for name in RECORD_FIELDS if data.get(name) is not None}
-    return int(session.connection().execute(_ACCEPT, {
+    return int(conn.execute(_ACCEPT, {
         "received_at": now, "caller_kind": caller.kind, "caller_id": caller.id, "caller_name": caller.name,
         "caller_nodes": list(caller.nodes), "address": caller.address, "record": values,
         "phone_e164": phone}).scalar_one())

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request, session
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from ..core.access import Permission, Principal
@@ -94,19 +95,20 @@ def actor() -> Actor:
     return Actor.of(principal(), request.remote_addr)
 
 
-def _authenticate(db_session: Session) -> tuple[Principal | None, bool]:
+def _authenticate(conn: Connection) -> tuple[Principal | None, bool]:
     """The caller and whether it came from the session cookie."""
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer":
             return None, False
-        return access.token_principal(db_session, presented.strip(), services().clock()), False
+        return access.token_principal(conn, presented.strip(), services().clock()), False
     # Flask-Login keeps "<user id>:<session version>" (see web/auth.py SessionUser); read
     # here with the guard's other reads rather than through its loader's own session.
     user_id, _, version = str(session.get("_user_id", "")).partition(":")
     if user_id.isdigit() and version.isdigit():
-        return access.user_principal(db_session, int(user_id), int(version)), True
+        with services().db.session(conn) as db_session:
+            return access.user_principal(db_session, int(user_id), int(version)), True
     return None, False
 
 
@@ -136,8 +138,8 @@ def guard() -> None:
         return
     # Reads, and at most one write of one statement (a token's last use): no transaction
     # around them (on PostgreSQL that spares the BEGIN and COMMIT round trips).
-    with services().db.autocommit() as db_session:
-        found, from_cookie = _authenticate(db_session)
+    with services().db.autocommit() as conn:
+        found, from_cookie = _authenticate(conn)
         if found is None:
             raise Unauthorized("sign in or send an API token (Authorization: Bearer sipas_…)")
         g.principal = found
@@ -146,9 +148,9 @@ def guard() -> None:
         if rule.permission is not None and not found.holds(rule.permission):
             raise Forbidden(f"this needs the {rule.permission.value} permission")
         if rule.permission is not None and rule.target is not None:
-            agency_id = _target_agency(db_session, rule)
             try:
-                access.check(db_session, found, rule.permission, agency_id)
+                with services().db.session(conn) as db_session:
+                    access.check(db_session, found, rule.permission, _target_agency(db_session, rule))
             except NotFound:
                 # Out of scope answers as if absent, naming what the route named.
                 name = rule.target

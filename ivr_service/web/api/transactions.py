@@ -74,8 +74,8 @@ def accept_transaction(data: dict[str, Any]) -> Any:
     svc = services()
     try:
         # One INSERT: atomic on its own, committed before the answer.
-        with svc.db.autocommit() as session:
-            intake_id = intake.accept(session, data, intake.Caller.of(principal(), request.remote_addr), svc.clock())
+        with svc.db.autocommit() as conn:
+            intake_id = intake.accept(conn, data, intake.Caller.of(principal(), request.remote_addr), svc.clock())
     except transactions.InvalidRecord as exc:
         response = jsonify(body(exc.message, exc.field))
         response.status_code = 422
