@@ -52,7 +52,9 @@ def load(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"request body: not UTF-8 (byte {exc.start} is {raw[exc.start:exc.start + 1]!r})") \
             from None
-    if nesting_exceeds(text, max_depth):
+    # Fewer opening brackets in all than the depth allowed cannot nest deeper: most bodies
+    # are told apart by two counts in C instead of a scan of every bracket and quote.
+    if raw.count(b"[") + raw.count(b"{") > max_depth and nesting_exceeds(text, max_depth):
         raise InvalidInput(f"request body: JSON nested deeper than {max_depth} levels")
     try:
         return json.loads(text)
