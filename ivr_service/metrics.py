@@ -13,7 +13,7 @@ Labels take few values: routes are URL rules (``/voice/<token>/answer``, never a
 path), outcomes and statuses come from the enums, provider codes are cut to a short
 token. No campaign id, token, phone number or name is ever a label. Campaign progress
 is not counted by the processes but read from the tallies at scrape time, summed over
-campaigns by campaign status.
+campaigns by campaign status; the transaction intake's backlog is read then too.
 """
 
 from __future__ import annotations
@@ -82,6 +82,22 @@ class Progress(Collector):
         yield from (campaigns, contacts, attempts)
 
 
+class Intake(Collector):
+    """The transaction intake's backlog, read at scrape time: records queued, and how long
+    the oldest has waited (0 with none queued). A backlog that grows, or an oldest record
+    older than a few drain intervals, means no worker is deciding them."""
+
+    def __init__(self, read: Callable[[], tuple[int, float]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        queued, oldest = self.read()
+        yield GaugeMetricFamily("sipas_transaction_intake_queued",
+                                "Reported dossiers in the intake, not yet decided", value=queued)
+        yield GaugeMetricFamily("sipas_transaction_intake_oldest_seconds",
+                                "Seconds the oldest undecided record of the intake has waited", value=oldest)
+
+
 def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
@@ -95,17 +111,17 @@ def check_directory() -> None:
                             f"(empty) before the service starts, or unset the variable")
 
 
-def scrape(progress: Collector | None = None) -> bytes:
+def scrape(*read_at_scrape: Collector) -> bytes:
     """The exposition text: every process's samples (multiprocess mode) or this one's,
-    plus ``progress`` when given."""
+    plus the collectors given (read from the database at scrape time)."""
     if multiprocess_dir():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = CollectorRegistry()
         registry.register(_Own())
-    if progress is not None:
-        registry.register(progress)
+    for collector in read_at_scrape:
+        registry.register(collector)
     return generate_latest(registry)
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
 
 from ivr_service.persistence.db import Database
@@ -269,3 +270,23 @@ def test_workers_draining_side_by_side_decide_each_record_once(
     assert count(app, Transaction) == 240 and count(app, Contact) == 240
     by_code = {o["transaction_id"] for o in outcomes}
     assert len(by_code) == 240
+
+
+# ============================================================================ the backlog, for operators
+
+def test_the_metrics_show_the_backlog_and_how_long_its_oldest_record_waited(
+        app: Any, client: Any, everyone: int, clock: Any) -> None:
+    def scraped() -> dict[str, float]:
+        response = client.get("/metrics", headers={"Authorization": f"Bearer {app.config['TEST_API_TOKEN']}"})
+        assert response.status_code == 200
+        return {s.name: s.value for f in text_string_to_metric_families(response.get_data(as_text=True))
+                for s in f.samples if s.name.startswith("sipas_transaction_intake")}
+
+    assert scraped() == {"sipas_transaction_intake_queued": 0.0, "sipas_transaction_intake_oldest_seconds": 0.0}
+    hand_in(client, BODY)
+    clock.advance(seconds=30)
+    hand_in(client, {**BODY, "code": "HS-2", "phone": "0912000002"})
+    clock.advance(seconds=15)
+    assert scraped() == {"sipas_transaction_intake_queued": 2.0, "sipas_transaction_intake_oldest_seconds": 45.0}
+    drain(app)
+    assert scraped() == {"sipas_transaction_intake_queued": 0.0, "sipas_transaction_intake_oldest_seconds": 0.0}

@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -118,6 +118,15 @@ def outcome(session: Session, intake_id: int, caller: Principal) -> Outcome | No
     if row.processed_at is None:
         return Outcome(row.id, "queued", row.received_at)
     return Outcome(row.id, "decided", row.received_at, row.processed_at, row.outcome)
+
+
+_BACKLOG = select(func.count(), func.min(_T.c.received_at)).where(_T.c.processed_at.is_(None))
+
+
+def backlog(session: Session, now: datetime) -> tuple[int, float]:
+    """Records queued, and the seconds the oldest has waited (0 with none)."""
+    queued, oldest = session.connection().execute(_BACKLOG).one()
+    return int(queued), max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
 
 
 # --- the worker's side -----------------------------------------------------------------------

@@ -21,6 +21,7 @@ from .. import health, logs, metrics
 from ..core.access import Permission
 from ..persistence import tallies
 from ..services import access as access_service
+from ..services import intake
 from .access import principal, public, requires
 from .context import services
 from .urls import WEBHOOK_BLUEPRINTS
@@ -82,4 +83,9 @@ def scrape() -> Response:
         with svc.db.begin() as session:
             return tallies.totals(session)
 
-    return Response(metrics.scrape(metrics.Progress(read)), mimetype=None, content_type=metrics.CONTENT_TYPE)
+    def backlog() -> tuple[int, float]:
+        with svc.db.begin() as session:
+            return intake.backlog(session, svc.clock())
+
+    return Response(metrics.scrape(metrics.Progress(read), metrics.Intake(backlog)), mimetype=None,
+                    content_type=metrics.CONTENT_TYPE)
