@@ -102,5 +102,5 @@ def test_every_worker_schedules_the_jobs_with_stable_ids(app: Any, provider: Any
     scheduler = Worker(app, provider=provider).scheduler(blocking=False)
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"dispatch", "housekeeping", "reconcile", "weekly-export", "messages", "reminders",
-                         "expire-links", "alerts", "period-reports", "retention"}
+                         "expire-links", "alerts", "period-reports", "retention", "intake"}
     assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())
