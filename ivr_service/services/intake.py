@@ -110,9 +110,9 @@ _OUTCOME = select(_T.c.id, _T.c.received_at, _T.c.processed_at, _T.c.outcome).wh
     _T.c.id == bindparam("id"), _T.c.caller_kind == bindparam("kind"), _T.c.caller_id == bindparam("caller"))
 
 
-def outcome(session: Session, intake_id: int, caller: Principal) -> Outcome | None:
+def outcome(conn: Connection, intake_id: int, caller: Principal) -> Outcome | None:
     """The record's outcome, for the caller that sent it (anyone else: None, as if absent)."""
-    row = session.connection().execute(_OUTCOME, {"id": intake_id, "kind": caller.kind, "caller": caller.id}).first()
+    row = conn.execute(_OUTCOME, {"id": intake_id, "kind": caller.kind, "caller": caller.id}).first()
     if row is None:
         return None
     if row.processed_at is None:
@@ -123,9 +123,9 @@ def outcome(session: Session, intake_id: int, caller: Principal) -> Outcome | No
 _BACKLOG = select(func.count(), func.min(_T.c.received_at)).where(_T.c.processed_at.is_(None))
 
 
-def backlog(session: Session, now: datetime) -> tuple[int, float]:
+def backlog(conn: Connection, now: datetime) -> tuple[int, float]:
     """Records queued, and the seconds the oldest has waited (0 with none)."""
-    queued, oldest = session.connection().execute(_BACKLOG).one()
+    queued, oldest = conn.execute(_BACKLOG).one()
     return int(queued), max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
 
 

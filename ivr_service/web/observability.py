@@ -84,8 +84,8 @@ def scrape() -> Response:
             return tallies.totals(session)
 
     def backlog() -> tuple[int, float]:
-        with svc.db.begin() as session:
-            return intake.backlog(session, svc.clock())
+        with svc.db.autocommit() as conn:
+            return intake.backlog(conn, svc.clock())
 
     return Response(metrics.scrape(metrics.Progress(read), metrics.Intake(backlog)), mimetype=None,
                     content_type=metrics.CONTENT_TYPE)

@@ -95,8 +95,8 @@ def accept_transaction(data: dict[str, Any]) -> Any:
 @requires(Permission.TRANSACTIONS_WRITE)
 def transaction_outcome(intake_id: int) -> dict[str, Any]:
     svc = services()
-    with svc.db.begin() as session:
-        found = intake.outcome(session, intake_id, principal())
+    with svc.db.autocommit() as conn:
+        found = intake.outcome(conn, intake_id, principal())
     if found is None:
         raise NotFound(f"intake record {intake_id} not found")
     return found.to_dict()
