@@ -173,26 +173,34 @@ def _decide(session: Session, rows: Sequence[Any], now: datetime) -> None:
         caller = Caller(row.caller_kind, row.caller_id, row.caller_name, tuple(row.caller_nodes), row.address)
         by_caller.setdefault(caller, []).append(row)
     for caller, group in by_caller.items():
-        try:
-            with session.begin_nested():
-                outcomes.update(_report(session, caller, group, now))
+        together = _in_savepoint(session, caller, group, now)
+        if not isinstance(together, Exception):
+            outcomes.update(together)
             continue
-        except _TRANSIENT:
-            raise
-        except Exception as exc:
-            log.warning("intake: %d records of %s:%d failed together (%s); deciding them one by one",
-                        len(group), caller.kind, caller.id, _named(exc))
+        log.warning("intake: %d records of %s:%d failed together (%s); deciding them one by one",
+                    len(group), caller.kind, caller.id, _named(together))
         for row in group:
-            try:
-                with session.begin_nested():
-                    outcomes.update(_report(session, caller, [row], now))
-            except _TRANSIENT:
-                raise
-            except Exception as exc:
-                log.error("intake: record %d could not be decided (%s)", row.id, _named(exc))
+            alone = _in_savepoint(session, caller, [row], now)
+            if isinstance(alone, Exception):
+                log.error("intake: record %d could not be decided (%s)", row.id, _named(alone))
                 outcomes[row.id] = {"status": "error", "field": "record", "message": FAILED}
+            else:
+                outcomes.update(alone)
     session.execute(_DECIDED, [{"row_id": row_id, "now": now, "result": result}
                                for row_id, result in outcomes.items()])
+
+
+def _in_savepoint(session: Session, caller: Caller, rows: Sequence[Any],
+                  now: datetime) -> dict[int, dict[str, Any]] | Exception:
+    """``_report`` in a savepoint: the outcomes, or the error that rolled it back. A
+    transient error is raised: the round gives up."""
+    try:
+        with session.begin_nested():
+            return _report(session, caller, rows, now)
+    except _TRANSIENT:
+        raise
+    except Exception as exc:
+        return exc
 
 
 def _named(exc: Exception) -> str:

@@ -329,14 +329,15 @@ def screen(record: Record) -> str:
         raise InvalidRecord(*record.problem)
     _text("agency", record.agency, AGENCY_MAX, required=True)
     _text("code", record.code, CODE_MAX, required=True)
-    phone = _phone(record.phone)
+    e164, _carrier = _phone(record.phone)
     parse_moment(record.returned_at, DEFAULT_TIMEZONE)
     for name in ("procedure", "field", "officer"):
         _text(name, getattr(record, name), TEXT_MAX)
-    return phone.e164 or ""
+    return e164
 
 
-def _phone(value: Any) -> Any:
+def _phone(value: Any) -> tuple[str, str | None]:
+    """A mobile number that can receive SMS: (E.164, carrier)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise InvalidRecord("phone", "required")
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -346,7 +347,7 @@ def _phone(value: Any) -> Any:
         raise InvalidRecord("phone", phone.reason or "not a phone number")
     if not phone.can_sms:
         raise InvalidRecord("phone", "landline: cannot receive SMS")
-    return phone
+    return phone.e164, phone.carrier
 
 
 def _check(index: int, record: Record, agencies: dict[str, tuple[int, str]], programmes: dict[int, Programme],
@@ -361,7 +362,7 @@ def _check(index: int, record: Record, agencies: dict[str, tuple[int, str]], pro
     agency_id = found[0]
     code = _text("code", record.code, CODE_MAX, required=True)
     assert code is not None
-    phone = _phone(record.phone)
+    phone, carrier = _phone(record.phone)
     programme = programmes.get(agency_id)
     returned_at = parse_moment(record.returned_at, programme.timezone if programme else DEFAULT_TIMEZONE)
     received = record.received_at or now
@@ -369,7 +370,7 @@ def _check(index: int, record: Record, agencies: dict[str, tuple[int, str]], pro
         raise InvalidRecord("returned_at", f"in the future: {returned_at.isoformat()} is after "
                                            f"{'its receipt' if record.received_at else 'now'} "
                                            f"({received.astimezone(UTC).isoformat()})")
-    return _Valid(index, agency_id, code, phone.e164, phone.carrier, returned_at,
+    return _Valid(index, agency_id, code, phone, carrier, returned_at,
                   _text("procedure", record.procedure, TEXT_MAX), _text("field", record.field, TEXT_MAX),
                   _text("officer", record.officer, TEXT_MAX), programme, record.received_at)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request, url_for
+from flask import Response, jsonify, request, url_for
 
 from ...core.access import Permission
 from ...services import intake, transactions
@@ -16,6 +16,13 @@ from ..context import services
 from ..errors import body
 from .blueprint import bp
 from .schemas import IntakeOut, TransactionBatchIn, TransactionBatchOut, TransactionIn, TransactionOut
+
+
+def _invalid(message: str, field: str | None) -> Response:
+    """422 naming the field; a Response, since the output schema would drop "detail"."""
+    response = jsonify(body(message, field))
+    response.status_code = 422
+    return response
 
 
 @bp.post("/transactions")
@@ -33,10 +40,8 @@ def report_transaction(data: dict[str, Any]) -> Any:
     with svc.db.begin() as session:
         result = transactions.report(session, now, [transactions.Record(**data)], source="api",
                                      caller=principal(), actor=actor()).results[0]
-    if result.status == "error":   # a Response: the output schema would drop "detail"
-        response = jsonify(body(result.message or "invalid", result.field))
-        response.status_code = 422
-        return response
+    if result.status == "error":
+        return _invalid(result.message or "invalid", result.field)
     return TransactionOut().dump(result.to_dict()), 201 if result.status == "created" else 200
 
 
@@ -77,9 +82,7 @@ def accept_transaction(data: dict[str, Any]) -> Any:
         with svc.db.autocommit() as conn:
             intake_id = intake.accept(conn, data, intake.Caller.of(principal(), request.remote_addr), svc.clock())
     except transactions.InvalidRecord as exc:
-        response = jsonify(body(exc.message, exc.field))
-        response.status_code = 422
-        return response
+        return _invalid(exc.message, exc.field)
     response = jsonify({"id": intake_id, "status": "queued"})
     response.status_code = 202
     response.headers["Location"] = url_for("api_v1.transaction_outcome", intake_id=intake_id)
