@@ -38,7 +38,8 @@ OTHER = "Python (stdlib, builtins)"
 class Meter:
     """Wraps ``app.wsgi_app``: ``kind_of(environ)`` names the kind of each request."""
 
-    def __init__(self, app: Any, kind_of: Callable[[dict[str, Any]], str], profile: set[str] | frozenset[str] = frozenset()) -> None:
+    def __init__(self, app: Any, kind_of: Callable[[dict[str, Any]], str],
+                 profile: set[str] | frozenset[str] = frozenset()) -> None:
         self.cpu: dict[str, list[float]] = defaultdict(list)
         self.wall: dict[str, list[float]] = defaultdict(list)
         self.statements: dict[str, list[int]] = defaultdict(list)
