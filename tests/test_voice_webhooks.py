@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from ivr_service.persistence.models import Answer, Attempt, Contact, Interview, OptOut
 
@@ -36,6 +37,30 @@ def test_repeated_and_late_gathers_change_nothing(app: Any, call: Any) -> None:
 
     assert asked(call.press("C02", "4")) == "C03"  # the call carries on normally
     assert count(app, Answer) == 3
+
+
+def test_a_key_press_is_read_in_two_statements_and_written_in_one_on_postgresql(app: Any, call: Any) -> None:
+    """On PostgreSQL the answer's INSERT rides in the interview's UPDATE (a CTE): lock, read,
+    one write. SQLite has no INSERT in a WITH clause: two writes. Both rows change either way."""
+    call.answer()
+    call.press("CONSENT", "1")
+    engine = app.extensions["sipas"].db.engine
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        verb = statement.lstrip().split(None, 1)[0].upper()
+        if verb not in ("BEGIN", "COMMIT"):    # SQLite's explicit BEGIN (persistence.db)
+            sent.append(verb)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert asked(call.press("C01", "5")) == "C02"
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    writes = ["WITH"] if engine.dialect.name == "postgresql" else ["INSERT", "UPDATE"]
+    assert sent == ["SELECT", "SELECT", *writes]
+    assert answers(app)["C01"] == (5, "answered", "5")
+    assert row(app, Interview).current_item == "C02"
 
 
 def test_a_retried_keypress_with_the_same_idempotency_token_is_applied_once(app: Any, call: Any) -> None:

@@ -258,12 +258,20 @@ def _call_query(agency: bool) -> Any:
 
 _READ_CALL = _call_query(agency=False)
 _READ_ANSWERED_CALL = _call_query(agency=True)   # the intro names the agency
-_ADD_ANSWER = insert(_ANSWERS)
+# A key's answer (its parameters named apart from the interview's, for _WITH_ANSWER).
+_ADD_ANSWER = insert(_ANSWERS).values(
+    {name: bindparam(f"answer_{name}") for name in ("interview_id", "attempt_id", "item_id", "value", "status",
+                                                     "digits", "answered_at", "heard", "confidence")})
 # The interview after a key: where it stands, and (ending) how it ended.
 _SET_INTERVIEW = (update(_INTERVIEWS).where(_INTERVIEWS.c.id == bindparam("interview"))
                   .values(last_request_key=bindparam("key"), retries=bindparam("n_retries"),
                           repeats=bindparam("n_repeats"), current_item=bindparam("item")))
 _END_INTERVIEW = _SET_INTERVIEW.values(status=bindparam("ending"), ended_at=bindparam("at"))
+# On PostgreSQL the answer and the interview are one statement, the INSERT a CTE of the
+# UPDATE: one round trip fewer per key (of six). Both rows change at once all the same; the
+# statements see the same snapshot, and neither reads what the other writes.
+_WITH_ANSWER = {statement: statement.add_cte(_ADD_ANSWER.cte("new_answer"))
+                for statement in (_SET_INTERVIEW, _END_INTERVIEW)}
 # The interview a call starts, or one resumed on a later call.
 _ADD_INTERVIEW = insert(_INTERVIEWS)
 _RESUME_INTERVIEW = (update(_INTERVIEWS).where(_INTERVIEWS.c.id == bindparam("interview"))
@@ -405,13 +413,14 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
         "interview": call.interview_id, "key": request_key, "n_retries": result.retries,
         "n_repeats": result.repeats, "item": result.next_item.id if result.next_item else None}
     explained = frozenset(_heard(q, call.answers, call.attempt_id) | {current.scale.id})
+    answer: dict[str, object] | None = None
     if result.response is not None:
-        session.connection().execute(_ADD_ANSWER, {
-            "interview_id": call.interview_id, "attempt_id": call.attempt_id, "item_id": item_id,
-            "value": result.response.value, "status": result.response.status.value,
-            "digits": result.response.digits, "answered_at": now,
-            "heard": heard.text.strip()[:200] if heard else None,
-            "confidence": heard.confidence if heard else None})
+        answer = {
+            "answer_interview_id": call.interview_id, "answer_attempt_id": call.attempt_id, "answer_item_id": item_id,
+            "answer_value": result.response.value, "answer_status": result.response.status.value,
+            "answer_digits": result.response.digits, "answer_answered_at": now,
+            "answer_heard": heard.text.strip()[:200] if heard else None,
+            "answer_confidence": heard.confidence if heard else None}
         responses[item_id] = result.response
     lang = call.language
     notices: tuple[str, ...] = ()
@@ -420,14 +429,14 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
     elif result.event is Event.GAVE_UP and result.next_item is not None:
         notices = (q.messages["moving_on"].get(lang),)
     if result.finish is Finish.REFUSED:
-        session.connection().execute(_END_INTERVIEW, {**interview, "ending": InterviewStatus.REFUSED, "at": now})
+        _record_key(session, _END_INTERVIEW, {**interview, "ending": InterviewStatus.REFUSED, "at": now}, answer)
         opt_out(session, call.phone_e164, source="ivr", campaign_id=call.campaign_id, now=now)
     elif result.finish is Finish.COMPLETE:
         # The questionnaire reached its end; how complete it is depends on the answers.
         ending = InterviewStatus(flow.disposition(q, responses, "voice").value)
-        session.connection().execute(_END_INTERVIEW, {**interview, "ending": ending, "at": now})
+        _record_key(session, _END_INTERVIEW, {**interview, "ending": ending, "at": now}, answer)
     else:
-        session.connection().execute(_SET_INTERVIEW, interview)
+        _record_key(session, _SET_INTERVIEW, interview, answer)
     if ended:
         attempt = _attempt(session, call.attempt_id)
         _settle_again(session, q, attempt, attempt.contact, attempt.campaign, now)
@@ -437,6 +446,21 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
     if result.event is Event.INVALID and reply.item is not None and reply.instructions is None:
         reply = replace(reply, keys_hint=reply.item.scale.valid_keys)
     return reply
+
+
+def _record_key(session: Session, statement: Any, interview: dict[str, object],
+                answer: dict[str, object] | None) -> None:
+    """Store a key's answer, if it gave one, and the interview after it (``statement``,
+    :data:`_SET_INTERVIEW` or :data:`_END_INTERVIEW`): one statement on PostgreSQL
+    (:data:`_WITH_ANSWER`), two elsewhere (SQLite has no INSERT in a WITH clause)."""
+    conn = session.connection()
+    if answer is None:
+        conn.execute(statement, interview)
+    elif conn.dialect.name == "postgresql":
+        conn.execute(_WITH_ANSWER[statement], {**interview, **answer})
+    else:
+        conn.execute(_ADD_ANSWER, answer)
+        conn.execute(statement, interview)
 
 
 def _settle_again(session: Session, q: Questionnaire, attempt: Attempt, contact: Contact, campaign: Campaign,
