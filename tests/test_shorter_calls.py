@@ -412,7 +412,13 @@ def test_simulated_citizens_speak_where_the_campaign_accepts_it(app: Any, make_c
         spoken = session.scalar(select(func.count()).select_from(Answer).where(Answer.heard.is_not(None)))
         keyed = session.scalar(select(func.count()).select_from(Answer).where(Answer.heard.is_(None)))
         assert spoken and keyed
-        assert set(session.scalars(select(Contact.disposition))) == {"1.1"}
+        # Rare in CI (one run of many; never in 200 runs alone): say what the call did.
+        unfinished = session.execute(select(Contact.id, Contact.status, Contact.disposition)
+                                     .where(Contact.disposition.is_distinct_from("1.1"))).all()
+        said = session.execute(select(Answer.interview_id, Answer.item_id, Answer.status, Answer.digits,
+                                      Answer.heard, Answer.confidence).order_by(Answer.id)).all() if unfinished else []
+        keys = {call.request.to: (call.outcome, call.keys) for call in provider.calls.values()} if unfinished else {}
+        assert not unfinished, f"contacts not complete: {unfinished}; answers: {said}; calls: {keys}"
     spoken_keys = [k for call in provider.calls.values() for k in call.keys if k.startswith("speech:")]
     assert len(spoken_keys) >= spoken                # misheard ones were said again
 

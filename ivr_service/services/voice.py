@@ -378,8 +378,9 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
     status is still recorded when the call ended normally (:meth:`_Call.may_answer_late`),
     and the attempt's outcome is worked out again.
 
-    The busiest request: read in two statements, written in two (the answer, the
-    interview), with no ORM objects but where a call ends by it.
+    The busiest request: read in two statements, written in one on PostgreSQL and two
+    elsewhere (the answer, the interview: :func:`_record_key`), with no ORM objects but
+    where a call ends by it.
     """
     call = _read_call(session, token)
     if call.provider_id is not None and call.provider_id != call_sid:

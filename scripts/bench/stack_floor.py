@@ -8,8 +8,8 @@ a fixed reply after ``--statements`` statements (``SELECT 1``), in one of two sh
 
 - ``webhook`` (a key press): a signed form POST whose signature is checked as the service
   checks it (``web.voice.signed``), the statements in one transaction (so BEGIN and
-  COMMIT are two more round trips: the service's key press is BEGIN, lock, read, answer,
-  interview, COMMIT), a TwiML reply;
+  COMMIT are two more round trips: the service's key press on PostgreSQL is BEGIN, lock,
+  read, the answer with the interview, COMMIT), a TwiML reply;
 - ``feed`` (a report to the intake): a JSON record read with ``request.get_json()``, the
   statements each on its own (autocommit, as the intake's token read and INSERT), a 202
   JSON reply.
@@ -24,7 +24,7 @@ callbacks included), so for the webhook shape ``requests/s / 1.2`` is the ceilin
 keypad answers/s that the service, doing its own work on top, cannot pass.
 
     .venv/bin/python scripts/bench/stack_floor.py [--shape webhook] [--db none psycopg core]
-        [--statements 4] [--workers 4] [--threads 4] [--requests 12000]
+        [--statements 3] [--workers 4] [--threads 4] [--requests 12000]
     .venv/bin/python scripts/bench/stack_floor.py --shape feed --statements 2 --workers 1
 
 BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/sipas_bench) must exist
@@ -201,7 +201,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shape", choices=("webhook", "feed"), default="webhook")
     parser.add_argument("--db", nargs="+", choices=("none", "psycopg", "core"), default=["none", "psycopg", "core"])
-    parser.add_argument("--statements", type=int, help="per request (default: 4 for a webhook, 2 for the feed)")
+    parser.add_argument("--statements", type=int, help="per request (default: 3 for a webhook, 2 for the feed)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--callers", type=int, default=16, help="requests in flight at once")
@@ -209,7 +209,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=5098)
     args = parser.parse_args()
     if args.statements is None:
-        args.statements = 4 if args.shape == "webhook" else 2
+        args.statements = 3 if args.shape == "webhook" else 2
     print(f"{args.shape}: gunicorn {args.workers} gthread workers x {args.threads} threads, {args.callers} callers, "
           f"{os.cpu_count()} cores shared with the load generator"
           + ("; every request signed and checked" if args.shape == "webhook" else ""))
