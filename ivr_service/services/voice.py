@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from .. import logs, metrics
@@ -449,7 +449,7 @@ def gather(session: Session, registry: QuestionnaireRegistry, token: str, call_s
     return reply
 
 
-def _record_key(session: Session, statement: Any, interview: dict[str, object],
+def _record_key(session: Session, statement: Update, interview: dict[str, object],
                 answer: dict[str, object] | None) -> None:
     """Store a key's answer, if it gave one, and the interview after it (``statement``,
     :data:`_SET_INTERVIEW` or :data:`_END_INTERVIEW`): one statement on PostgreSQL

@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +32,7 @@ sys.path.insert(0, str(ROOT / "scripts" / "bench"))
 
 from feed_cpu import as_json, prepare  # noqa: E402
 from stack_floor import JsonSender  # noqa: E402
-from webhook_throughput import cpu_seconds, postgres_cpu_seconds, recreate_database, wait_for  # noqa: E402
+from webhook_throughput import play, recreate_database, start_gunicorn, wait_for  # noqa: E402
 
 from ivr_service import create_app  # noqa: E402
 from ivr_service.persistence import migrate  # noqa: E402
@@ -64,10 +62,7 @@ def main() -> None:
     warm = [json.dumps(record) for record in as_json(50, 6, "-HW")]
 
     env = {**os.environ, "SIPAS_DATABASE_URL": url, "SIPAS_LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--worker-class", "gthread",
-         "--threads", str(args.threads), "--bind", f"127.0.0.1:{args.port}", "--log-level", "warning",
-         "ivr_service:create_app()"], cwd=ROOT, env=env)
+    server = start_gunicorn("ivr_service:create_app()", args.workers, args.threads, args.port, env)
     headers = {"Authorization": f"Bearer {token}"}
     failures: list[tuple[int, bytes]] = []
     try:
@@ -82,16 +77,8 @@ def main() -> None:
                 if status != 202:
                     failures.append((status, reply))
 
-        threads = [threading.Thread(target=caller, args=(bodies[i::args.callers],)) for i in range(args.callers)]
-        cpu_before, pg_before, own_before = cpu_seconds(server.pid), postgres_cpu_seconds(), time.process_time()
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - started
-        server_cpu = cpu_seconds(server.pid) - cpu_before
-        pg_cpu, own_cpu = postgres_cpu_seconds() - pg_before, time.process_time() - own_before
+        load = play(server.pid, [threading.Thread(target=caller, args=(bodies[i::args.callers],))
+                                 for i in range(args.callers)])
     finally:
         server.terminate()
         server.wait(10)
@@ -103,8 +90,9 @@ def main() -> None:
     if decided != expected:
         raise SystemExit(f"the drain decided {decided} reports of {expected}")
 
-    n = len(bodies)
+    n, elapsed = len(bodies), load.elapsed
     per = 1000 / n
+    server_cpu, pg_cpu, own_cpu = load.server, load.postgres, load.own
     print(f"web                 gunicorn, {args.workers} gthread worker(s) x {args.threads} threads "
           f"(on {os.cpu_count()} cores, shared with the load generator), {args.callers} callers")
     print(f"reports             {n} in {elapsed:.1f} s: {n / elapsed:,.0f}/s "

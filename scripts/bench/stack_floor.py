@@ -37,15 +37,19 @@ import argparse
 import http.client
 import json
 import os
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts" / "bench"))
+
+from twilio.request_validator import RequestValidator  # noqa: E402
+from webhook_throughput import play, start_gunicorn, wait_for  # noqa: E402
+
+from ivr_service.providers.simulator import HttpTransport  # noqa: E402
 
 TOKEN = "0" * 32
 TWIML = ('<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="/voice/t/gather?item=a2" '
@@ -132,20 +136,11 @@ def floor_app() -> Any:
 
 
 def run(mode: str, args: argparse.Namespace) -> str:
-    from twilio.request_validator import RequestValidator
-
-    from ivr_service.providers.simulator import HttpTransport
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from webhook_throughput import cpu_seconds, postgres_cpu_seconds, wait_for
-
     base = f"http://127.0.0.1:{args.port}"
     env = {**os.environ, "FLOOR_SHAPE": args.shape, "FLOOR_DB": mode, "FLOOR_STATEMENTS": str(args.statements),
            "FLOOR_BASE_URL": base}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--worker-class", "gthread",
-         "--threads", str(args.threads), "--bind", f"127.0.0.1:{args.port}", "--log-level", "warning",
-         "--chdir", str(Path(__file__).parent), "stack_floor:floor_app()"], cwd=ROOT, env=env)
+    server = start_gunicorn("stack_floor:floor_app()", args.workers, args.threads, args.port, env,
+                            chdir=Path(__file__).parent)
     try:
         wait_for(args.port)
         transport, signer = HttpTransport(timeout_s=30), RequestValidator(TOKEN)
@@ -168,24 +163,15 @@ def run(mode: str, args: argparse.Namespace) -> str:
                 if status not in (200, 202):
                     failures.append(status)
 
-        threads = [threading.Thread(target=caller) for _ in range(args.callers)]
-        cpu_before, pg_before, own_before = cpu_seconds(server.pid), postgres_cpu_seconds(), time.process_time()
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - started
-        done = per_caller * args.callers
-        per = 1000 / done
-        server_cpu = (cpu_seconds(server.pid) - cpu_before) * per
-        pg_cpu, own_cpu = (postgres_cpu_seconds() - pg_before) * per, (time.process_time() - own_before) * per
+        load = play(server.pid, [threading.Thread(target=caller) for _ in range(args.callers)])
     finally:
         server.terminate()
         server.wait(10)
     if failures:
         raise SystemExit(f"{mode}: {len(failures)} requests failed, first with HTTP {failures[0]}")
-    rate = done / elapsed
+    done = per_caller * args.callers
+    rate, per = done / load.elapsed, 1000 / done
+    server_cpu, pg_cpu, own_cpu = load.server * per, load.postgres * per, load.own * per
     if mode == "none":
         work = "no database"
     elif args.shape == "webhook":

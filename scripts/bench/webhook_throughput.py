@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
 from sqlalchemy.engine import make_url
@@ -134,6 +135,38 @@ def postgres_cpu_seconds() -> float:
     return _cpu_of(lambda _pid, name, _fields: name == "postgres")
 
 
+def start_gunicorn(app: str, workers: int, threads: int, port: int, env: Mapping[str, str],
+                   chdir: Path = ROOT) -> subprocess.Popen[bytes]:
+    """``app`` under gunicorn (gthread workers) on 127.0.0.1:``port``, as every benchmark
+    here runs it; ``wait_for`` says when it answers."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "gthread",
+         "--threads", str(threads), "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+         "--chdir", str(chdir), app], cwd=ROOT, env=env)
+
+
+class Load(NamedTuple):
+    """A load run: wall seconds, and the CPU seconds spent meanwhile by the server's
+    processes, PostgreSQL's and this process (the load generator)."""
+
+    elapsed: float
+    server: float
+    postgres: float
+    own: float
+
+
+def play(server_pid: int, callers: list[threading.Thread]) -> Load:
+    """Start the ``callers``, wait until each is done, and say what it cost."""
+    cpu_before, pg_before, own_before = cpu_seconds(server_pid), postgres_cpu_seconds(), time.process_time()
+    started = time.perf_counter()
+    for thread in callers:
+        thread.start()
+    for thread in callers:
+        thread.join()
+    return Load(time.perf_counter() - started, cpu_seconds(server_pid) - cpu_before,
+                postgres_cpu_seconds() - pg_before, time.process_time() - own_before)
+
+
 def wait_for(port: int) -> None:
     for _ in range(200):
         try:
@@ -171,10 +204,7 @@ def main() -> None:
     pairs = prepare(settings, args.calls)
 
     env = {**os.environ, "SIPAS_DATABASE_URL": url, "SIPAS_PUBLIC_BASE_URL": base, "SIPAS_LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--worker-class", "gthread",
-         "--threads", str(args.threads), "--bind", f"127.0.0.1:{args.port}", "--log-level", "warning",
-         "ivr_service:create_app()"], cwd=ROOT, env=env)
+    server = start_gunicorn("ivr_service:create_app()", args.workers, args.threads, args.port, env)
     try:
         wait_for(args.port)
         profile = CitizenProfile(answer_rate=1, busy_rate=0, failed_rate=0, refusal_rate=0, hangup_rate=0,
